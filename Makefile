@@ -1,0 +1,45 @@
+# One entry point for building, testing and linting. `make test` is what CI runs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CARGO_TEST_FLAGS ?=
+
+.PHONY: test develop venv cargo-test pytest lint fmt bench-smoke clean
+
+test: develop cargo-test pytest
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet maturin pytest hypothesis pytest-benchmark ruff mypy
+
+venv: $(PY)
+
+# Build the extension in release mode into the venv (tests copy real trees).
+develop: $(PY)
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH \
+		$(PY) -m maturin develop --release --quiet
+
+cargo-test:
+	cargo test $(CARGO_TEST_FLAGS)
+
+pytest: develop
+	$(PY) -m pytest tests -q
+
+bench-smoke: develop
+	$(PY) -m pytest benches -q --benchmark-disable
+
+lint: $(PY)
+	cargo fmt --all -- --check
+	cargo clippy --all-targets --features python -- -D warnings
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/mypy --strict python/fastlink
+
+fmt: $(PY)
+	cargo fmt --all
+	$(VENV)/bin/ruff format python tests benches
+	$(VENV)/bin/ruff check --fix python tests benches
+
+clean:
+	rm -rf target $(VENV)

@@ -1,0 +1,31 @@
+"""fastlink: put cached file trees in place with copy-on-write clones.
+
+Clone when the filesystems allow it, otherwise fall back to the fastest
+correct copy, and report exactly what happened.
+"""
+
+from fastlink._fastlink import (
+    CrossDeviceError,
+    DestinationInsideSourceError,
+    FastlinkError,
+    HardlinkUnsupportedError,
+    ReflinkUnsupportedError,
+    Report,
+    SpecialFileError,
+    __version__,
+    clone_or_copy,
+    probe,
+)
+
+__all__ = [
+    "CrossDeviceError",
+    "DestinationInsideSourceError",
+    "FastlinkError",
+    "HardlinkUnsupportedError",
+    "ReflinkUnsupportedError",
+    "Report",
+    "SpecialFileError",
+    "__version__",
+    "clone_or_copy",
+    "probe",
+]

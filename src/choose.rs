@@ -1,0 +1,72 @@
+//! Pick the method for a plan: the first preferred method that works between
+//! every source filesystem holding files and the destination's.
+
+use crate::destination::Destination;
+use crate::error::{Error, Result};
+use crate::method::Method;
+use crate::plan::Plan;
+use crate::probe::{Outcome, ProbePair};
+use crate::report::Skipped;
+
+#[derive(Debug)]
+pub struct Choice {
+    /// The chosen method, then the allowed methods after it that also work,
+    /// for a single file that unexpectedly cannot use the chosen one.
+    pub methods: Vec<Method>,
+    /// Preferred methods passed over, with the errno that ruled each out.
+    pub skipped: Vec<Skipped>,
+}
+
+pub fn choose(plan: &Plan, destination: &Destination, preference: &[Method]) -> Result<Choice> {
+    let mut pairs: Vec<ProbePair> = plan
+        .file_devices()
+        .into_iter()
+        .map(|dev| ProbePair {
+            src_sample: plan.sample_file(dev).map(|file| plan.src_path(&file.rel)),
+            src_dev: dev,
+            dst_dir: &destination.probe_dir,
+            dst_dev: destination.dev,
+        })
+        .collect();
+    if pairs.is_empty() {
+        // No files: directories and symlinks are created the same way whatever
+        // the method, but a strict caller still learns whether it could work.
+        pairs.push(ProbePair {
+            src_sample: None,
+            src_dev: plan.dev,
+            dst_dir: &destination.probe_dir,
+            dst_dev: destination.dev,
+        });
+    }
+
+    let mut methods = Vec::new();
+    let mut skipped = Vec::new();
+    for &method in preference {
+        match first_impossible(&pairs, method)? {
+            None => methods.push(method),
+            Some(errno) if methods.is_empty() => skipped.push(Skipped {
+                method,
+                errno,
+                message: Error::method_impossible(method, errno)
+                    .message()
+                    .to_string(),
+            }),
+            Some(_) => {}
+        }
+    }
+    if methods.is_empty() {
+        let first = &skipped[0];
+        return Err(Error::method_impossible(first.method, first.errno)
+            .with_paths(&plan.src_root, &destination.root));
+    }
+    Ok(Choice { methods, skipped })
+}
+
+fn first_impossible(pairs: &[ProbePair], method: Method) -> Result<Option<i32>> {
+    for pair in pairs {
+        if let Outcome::Impossible(errno) = pair.outcome(method)? {
+            return Ok(Some(errno));
+        }
+    }
+    Ok(None)
+}

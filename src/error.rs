@@ -1,0 +1,244 @@
+//! The one error type of the core.
+//!
+//! Every failure carries an errno and the two paths involved, so the binding can
+//! raise a real `OSError` subclass with `errno`, `filename` and `filename2` set.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::method::Method;
+
+/// What went wrong, at the level a caller branches on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// An ordinary OS error (ENOENT, EEXIST, EACCES, ENOSPC, EIO, ...).
+    Io,
+    /// Every allowed method needs one filesystem, and source and destination are on two.
+    CrossDevice,
+    /// Reflink was required and the filesystem cannot clone.
+    ReflinkUnsupported,
+    /// Hardlink was required and the filesystem refused it for a reason other than EXDEV.
+    HardlinkUnsupported,
+    /// A fifo, socket or device file in the source; refused before anything is written.
+    SpecialFile,
+    /// The destination lies inside the source tree.
+    DestinationInsideSource,
+    /// A bad argument from the caller (unknown method name, empty method list, ...).
+    InvalidArgument,
+    /// The caller cancelled the operation (Ctrl-C).
+    Cancelled,
+}
+
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    errno: i32,
+    message: String,
+    src: Option<PathBuf>,
+    dst: Option<PathBuf>,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    fn new(kind: ErrorKind, errno: i32, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            errno,
+            message: message.into(),
+            src: None,
+            dst: None,
+        }
+    }
+
+    /// An OS error on the pair `src` -> `dst`.
+    pub fn io(err: io::Error, src: &Path, dst: &Path) -> Self {
+        Error::from_io(err).with_paths(src, dst)
+    }
+
+    /// An OS error not yet tied to paths; errors without an errno (rare std
+    /// synthesized ones) are reported as EIO rather than losing the errno.
+    pub fn from_io(err: io::Error) -> Self {
+        let errno = err.raw_os_error().unwrap_or(libc::EIO);
+        let message = match err.raw_os_error() {
+            Some(code) => strerror(code),
+            None => err.to_string(),
+        };
+        Error::new(ErrorKind::Io, errno, message)
+    }
+
+    /// A method the pair of filesystems cannot do, and no allowed method was left.
+    pub fn method_impossible(method: Method, probe_errno: i32) -> Self {
+        let (kind, errno, why) = if probe_errno == libc::EXDEV {
+            (
+                ErrorKind::CrossDevice,
+                libc::EXDEV,
+                "source and destination are on different filesystems",
+            )
+        } else {
+            match method {
+                Method::Reflink => (
+                    ErrorKind::ReflinkUnsupported,
+                    libc::EOPNOTSUPP,
+                    "the filesystem cannot clone files",
+                ),
+                _ => (
+                    ErrorKind::HardlinkUnsupported,
+                    probe_errno,
+                    "the filesystem refused a hard link",
+                ),
+            }
+        };
+        Error::new(
+            kind,
+            errno,
+            format!(
+                "{} not possible: {why} ({})",
+                method.name(),
+                errno_name(probe_errno)
+            ),
+        )
+    }
+
+    pub fn special_file(src: &Path, dst: &Path, what: &str) -> Self {
+        Error::new(
+            ErrorKind::SpecialFile,
+            libc::EINVAL,
+            format!("cannot clone or copy a {what}"),
+        )
+        .with_paths(src, dst)
+    }
+
+    pub fn destination_inside_source(src: &Path, dst: &Path) -> Self {
+        Error::new(
+            ErrorKind::DestinationInsideSource,
+            libc::EINVAL,
+            "destination is inside the source tree",
+        )
+        .with_paths(src, dst)
+    }
+
+    pub fn already_exists(src: &Path, dst: &Path) -> Self {
+        Error::io(io::Error::from_raw_os_error(libc::EEXIST), src, dst)
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::InvalidArgument, libc::EINVAL, message)
+    }
+
+    pub fn cancelled() -> Self {
+        Error::new(ErrorKind::Cancelled, libc::EINTR, "operation cancelled")
+    }
+
+    /// Attach the source/destination pair, unless the error already names one.
+    pub fn with_paths(mut self, src: &Path, dst: &Path) -> Self {
+        if self.src.is_none() && self.dst.is_none() {
+            self.src = Some(src.to_path_buf());
+            self.dst = Some(dst.to_path_buf());
+        }
+        self
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn errno(&self) -> i32 {
+        self.errno
+    }
+
+    /// The human-readable part, what Python calls `strerror`.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The source-side path (Python's `filename`).
+    pub fn src(&self) -> Option<&Path> {
+        self.src.as_deref()
+    }
+
+    /// The destination-side path (Python's `filename2`).
+    pub fn dst(&self) -> Option<&Path> {
+        self.dst.as_deref()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[Errno {}] {}", self.errno, self.message)?;
+        match (&self.src, &self.dst) {
+            (Some(s), Some(d)) => write!(f, ": {} -> {}", s.display(), d.display()),
+            (Some(p), None) | (None, Some(p)) => write!(f, ": {}", p.display()),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The C library's text for an errno, without Rust's " (os error N)" suffix.
+pub fn strerror(errno: i32) -> String {
+    let text = io::Error::from_raw_os_error(errno).to_string();
+    match text.rfind(" (os error ") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    }
+}
+
+/// The symbolic name of the errnos fastlink reasons about, for messages.
+pub fn errno_name(errno: i32) -> String {
+    let name = match errno {
+        libc::EXDEV => "EXDEV",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::EINVAL => "EINVAL",
+        libc::ENOTTY => "ENOTTY",
+        libc::ENOSYS => "ENOSYS",
+        libc::EBADF => "EBADF",
+        libc::EPERM => "EPERM",
+        libc::EMLINK => "EMLINK",
+        _ => return format!("errno {errno}"),
+    };
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_error_keeps_errno_and_both_paths() {
+        let err = Error::io(
+            io::Error::from_raw_os_error(libc::ENOSPC),
+            Path::new("/a"),
+            Path::new("/b"),
+        );
+        assert_eq!(err.kind(), ErrorKind::Io);
+        assert_eq!(err.errno(), libc::ENOSPC);
+        assert_eq!(err.src(), Some(Path::new("/a")));
+        assert_eq!(err.dst(), Some(Path::new("/b")));
+        assert!(!err.message().contains("os error"));
+    }
+
+    #[test]
+    fn cross_device_wins_over_the_method_specific_kind() {
+        let err = Error::method_impossible(Method::Hardlink, libc::EXDEV);
+        assert_eq!(err.kind(), ErrorKind::CrossDevice);
+        assert_eq!(err.errno(), libc::EXDEV);
+    }
+
+    #[test]
+    fn reflink_unsupported_always_reports_eopnotsupp() {
+        let err = Error::method_impossible(Method::Reflink, libc::ENOTTY);
+        assert_eq!(err.kind(), ErrorKind::ReflinkUnsupported);
+        assert_eq!(err.errno(), libc::EOPNOTSUPP);
+        assert!(err.message().contains("ENOTTY"));
+    }
+
+    #[test]
+    fn with_paths_does_not_replace_existing_paths() {
+        let err = Error::special_file(Path::new("/s"), Path::new("/d"), "fifo")
+            .with_paths(Path::new("/x"), Path::new("/y"));
+        assert_eq!(err.src(), Some(Path::new("/s")));
+    }
+}

@@ -1,0 +1,30 @@
+//! fastlink: materialize cached file trees with copy-on-write clones, falling
+//! back to the fastest correct copy, and say exactly what happened.
+//!
+//! The core is plain Rust; the Python binding lives in `python` behind the
+//! `python` feature.
+
+mod cancel;
+mod choose;
+mod clone;
+mod destination;
+mod error;
+mod execute;
+mod meta;
+mod method;
+mod plan;
+mod platform;
+mod pool;
+mod probe;
+mod report;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use cancel::CancelFlag;
+pub use clone::{clone_or_copy, Options};
+pub use error::{Error, ErrorKind, Result};
+pub use method::Method;
+pub use pool::default_threads;
+pub use probe::{probe, Outcome};
+pub use report::{Report, Skipped};

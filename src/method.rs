@@ -1,0 +1,118 @@
+//! The ways fastlink can put a file's data in place, and which errnos mean
+//! "this pair of filesystems cannot do it" rather than "something broke".
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// Copy-on-write clone: FICLONE, clonefile, ReFS block cloning.
+    Reflink,
+    /// A second name for the same inode: the destination shares the source's data and metadata.
+    Hardlink,
+    /// An in-kernel copy of the bytes, with a read/write fallback.
+    Copy,
+}
+
+impl Method {
+    pub const ALL: [Method; 3] = [Method::Reflink, Method::Hardlink, Method::Copy];
+
+    /// What installers ask for by default: clone where possible, else copy.
+    pub const DEFAULT_PREFERENCE: [Method; 2] = [Method::Reflink, Method::Copy];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Reflink => "reflink",
+            Method::Hardlink => "hardlink",
+            Method::Copy => "copy",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Method> {
+        Method::ALL
+            .into_iter()
+            .find(|method| method.name() == name)
+            .ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "unknown method {name:?}; expected \"reflink\", \"hardlink\" or \"copy\""
+                ))
+            })
+    }
+
+    /// Parse an ordered preference list; duplicates are dropped, an empty list is refused.
+    pub fn parse_preference<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<Method>> {
+        let mut methods = Vec::new();
+        for name in names {
+            let method = Method::parse(name)?;
+            if !methods.contains(&method) {
+                methods.push(method);
+            }
+        }
+        if methods.is_empty() {
+            return Err(Error::invalid_argument(
+                "methods must name at least one method",
+            ));
+        }
+        Ok(methods)
+    }
+
+    /// True when `errno` from this method's syscall means the filesystems cannot do it,
+    /// so the next method may be tried. Anything else is a real error and is raised.
+    pub fn is_impossible_errno(self, errno: i32) -> bool {
+        match self {
+            // EINVAL/ENOTTY/ENOSYS/EBADF: old kernels and filesystems without FICLONE
+            // answer with these instead of EOPNOTSUPP.
+            // ENOTSUP and EOPNOTSUPP are one value on Linux but two on macOS.
+            Method::Reflink => [
+                libc::EXDEV,
+                libc::EOPNOTSUPP,
+                libc::ENOTSUP,
+                libc::EINVAL,
+                libc::ENOTTY,
+                libc::ENOSYS,
+                libc::EBADF,
+            ]
+            .contains(&errno),
+            Method::Hardlink => matches!(errno, libc::EXDEV | libc::EPERM | libc::EMLINK),
+            Method::Copy => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preference_keeps_order_and_drops_duplicates() {
+        let methods = Method::parse_preference(["hardlink", "copy", "hardlink"]).unwrap();
+        assert_eq!(methods, vec![Method::Hardlink, Method::Copy]);
+    }
+
+    #[test]
+    fn unknown_or_empty_preference_is_an_invalid_argument() {
+        assert!(Method::parse_preference(["symlink"]).is_err());
+        assert!(Method::parse_preference(std::iter::empty()).is_err());
+    }
+
+    #[test]
+    fn real_io_errors_are_never_impossible() {
+        for errno in [
+            libc::ENOSPC,
+            libc::EIO,
+            libc::EDQUOT,
+            libc::EACCES,
+            libc::ENOENT,
+        ] {
+            for method in Method::ALL {
+                assert!(!method.is_impossible_errno(errno), "{method:?} {errno}");
+            }
+        }
+    }
+
+    #[test]
+    fn cross_device_is_impossible_for_both_link_methods() {
+        assert!(Method::Reflink.is_impossible_errno(libc::EXDEV));
+        assert!(Method::Hardlink.is_impossible_errno(libc::EXDEV));
+        assert!(!Method::Copy.is_impossible_errno(libc::EXDEV));
+    }
+}

@@ -1,0 +1,272 @@
+//! Walk the source once into a plan: every dir, file and symlink with the
+//! metadata needed to recreate it. Nothing is written while planning, so a
+//! source fastlink cannot handle (a fifo, a socket, a device) is refused
+//! before the destination is touched.
+
+use std::fs::{self, Metadata};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// A point in time as the kernel stores it, so nanoseconds survive the round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp {
+    pub sec: i64,
+    pub nsec: i64,
+}
+
+/// The metadata fastlink recreates on every entry.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryMeta {
+    /// Permission bits (`st_mode & 0o7777`), as the source has them.
+    pub mode: u32,
+    pub atime: Timestamp,
+    pub mtime: Timestamp,
+}
+
+impl EntryMeta {
+    fn of(metadata: &Metadata) -> Self {
+        EntryMeta {
+            mode: metadata.mode() & 0o7777,
+            atime: Timestamp {
+                sec: metadata.atime(),
+                nsec: metadata.atime_nsec(),
+            },
+            mtime: Timestamp {
+                sec: metadata.mtime(),
+                nsec: metadata.mtime_nsec(),
+            },
+        }
+    }
+
+    /// The mode fastlink gives the copy: setuid and setgid are never carried over,
+    /// since a copy owned by somebody else must not gain their privileges.
+    pub fn safe_mode(&self) -> u32 {
+        const SETUID_SETGID: u32 = 0o6000;
+        self.mode & !SETUID_SETGID
+    }
+}
+
+#[derive(Debug)]
+pub struct DirPlan {
+    /// Relative to the source root; empty for the root itself.
+    pub rel: PathBuf,
+    pub meta: EntryMeta,
+}
+
+#[derive(Debug)]
+pub struct FilePlan {
+    pub rel: PathBuf,
+    pub meta: EntryMeta,
+    pub size: u64,
+    /// The source's device, so a tree spanning mounts probes each pair once.
+    pub dev: u64,
+}
+
+#[derive(Debug)]
+pub struct SymlinkPlan {
+    pub rel: PathBuf,
+    /// The link's target bytes, exactly as stored; never resolved.
+    pub target: PathBuf,
+    pub meta: EntryMeta,
+}
+
+/// What the source is: a tree, or a single file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootKind {
+    Dir,
+    File,
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    pub src_root: PathBuf,
+    pub root_kind: RootKind,
+    /// Parents always come before their children.
+    pub dirs: Vec<DirPlan>,
+    pub files: Vec<FilePlan>,
+    pub symlinks: Vec<SymlinkPlan>,
+    /// The source root's device.
+    pub dev: u64,
+}
+
+impl Plan {
+    /// Walk `src` (following it if it is itself a symlink, never following
+    /// anything inside it). `dst` only names the destination in errors.
+    pub fn walk(src: &Path, dst: &Path) -> Result<Plan> {
+        let root_meta = fs::metadata(src).map_err(|err| Error::io(err, src, dst))?;
+        let mut plan = Plan {
+            src_root: src.to_path_buf(),
+            root_kind: RootKind::Dir,
+            dirs: Vec::new(),
+            files: Vec::new(),
+            symlinks: Vec::new(),
+            dev: root_meta.dev(),
+        };
+        if root_meta.is_file() {
+            plan.root_kind = RootKind::File;
+            plan.files.push(FilePlan {
+                rel: PathBuf::new(),
+                meta: EntryMeta::of(&root_meta),
+                size: root_meta.len(),
+                dev: root_meta.dev(),
+            });
+            return Ok(plan);
+        }
+        if !root_meta.is_dir() {
+            return Err(Error::special_file(src, dst, file_kind_name(&root_meta)));
+        }
+        plan.dirs.push(DirPlan {
+            rel: PathBuf::new(),
+            meta: EntryMeta::of(&root_meta),
+        });
+        plan.walk_dirs(dst)?;
+        Ok(plan)
+    }
+
+    /// Depth-first with an explicit stack: no recursion limit on deep trees,
+    /// and one directory handle open at a time.
+    fn walk_dirs(&mut self, dst: &Path) -> Result<()> {
+        let mut pending: Vec<PathBuf> = vec![PathBuf::new()];
+        while let Some(rel_dir) = pending.pop() {
+            let abs_dir = self.src_root.join(&rel_dir);
+            let entries = fs::read_dir(&abs_dir)
+                .map_err(|err| Error::io(err, &abs_dir, &dst.join(&rel_dir)))?;
+            for entry in entries {
+                let entry = entry.map_err(|err| Error::io(err, &abs_dir, &dst.join(&rel_dir)))?;
+                let rel = rel_dir.join(entry.file_name());
+                let abs = entry.path();
+                // DirEntry::metadata is an lstat: symlinks are seen, not followed.
+                let metadata = entry
+                    .metadata()
+                    .map_err(|err| Error::io(err, &abs, &dst.join(&rel)))?;
+                let file_type = metadata.file_type();
+                let meta = EntryMeta::of(&metadata);
+                if file_type.is_dir() {
+                    self.dirs.push(DirPlan {
+                        rel: rel.clone(),
+                        meta,
+                    });
+                    pending.push(rel);
+                } else if file_type.is_file() {
+                    self.files.push(FilePlan {
+                        rel,
+                        meta,
+                        size: metadata.len(),
+                        dev: metadata.dev(),
+                    });
+                } else if file_type.is_symlink() {
+                    let target =
+                        fs::read_link(&abs).map_err(|err| Error::io(err, &abs, &dst.join(&rel)))?;
+                    self.symlinks.push(SymlinkPlan { rel, target, meta });
+                } else {
+                    return Err(Error::special_file(
+                        &abs,
+                        &dst.join(&rel),
+                        file_kind_name(&metadata),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|file| file.size).sum()
+    }
+
+    /// The source devices that hold files, each once, in first-seen order.
+    pub fn file_devices(&self) -> Vec<u64> {
+        let mut devices: Vec<u64> = Vec::new();
+        for file in &self.files {
+            if !devices.contains(&file.dev) {
+                devices.push(file.dev);
+            }
+        }
+        devices
+    }
+
+    /// A file on `dev` to probe with.
+    pub fn sample_file(&self, dev: u64) -> Option<&FilePlan> {
+        self.files.iter().find(|file| file.dev == dev)
+    }
+
+    /// The absolute source path of an entry.
+    pub fn src_path(&self, rel: &Path) -> PathBuf {
+        join_rel(&self.src_root, rel)
+    }
+}
+
+/// `root.join(rel)`, where an empty `rel` means the root itself (a single-file
+/// source), without the trailing slash `join("")` would add.
+pub fn join_rel(root: &Path, rel: &Path) -> PathBuf {
+    if rel.as_os_str().is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    }
+}
+
+fn file_kind_name(metadata: &Metadata) -> &'static str {
+    let file_type = metadata.file_type();
+    if file_type.is_fifo() {
+        "fifo"
+    } else if file_type.is_socket() {
+        "socket"
+    } else if file_type.is_block_device() {
+        "block device"
+    } else if file_type.is_char_device() {
+        "character device"
+    } else {
+        "special file"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn walk_lists_parents_before_children_and_does_not_follow_symlinks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        fs::create_dir_all(src.join("a/b/c")).unwrap();
+        fs::write(src.join("a/b/c/f"), b"hello").unwrap();
+        symlink("b", src.join("a/link")).unwrap();
+
+        let plan = Plan::walk(&src, &tmp.path().join("dst")).unwrap();
+
+        let dirs: Vec<&Path> = plan.dirs.iter().map(|d| d.rel.as_path()).collect();
+        assert_eq!(dirs, ["", "a", "a/b", "a/b/c"].map(Path::new));
+        assert_eq!(plan.files.len(), 1);
+        assert_eq!(plan.total_bytes(), 5);
+        assert_eq!(plan.symlinks[0].target, Path::new("b"));
+    }
+
+    #[test]
+    fn a_fifo_is_refused_while_planning() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        fs::create_dir(&src).unwrap();
+        let fifo =
+            std::ffi::CString::new(src.join("pipe").into_os_string().into_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+
+        let err = Plan::walk(&src, &tmp.path().join("dst")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::SpecialFile);
+        assert_eq!(err.src(), Some(src.join("pipe").as_path()));
+    }
+
+    #[test]
+    fn safe_mode_clears_setuid_and_setgid_only() {
+        let meta = EntryMeta {
+            mode: 0o6755,
+            atime: Timestamp { sec: 0, nsec: 0 },
+            mtime: Timestamp { sec: 0, nsec: 0 },
+        };
+        assert_eq!(meta.safe_mode(), 0o755);
+    }
+}

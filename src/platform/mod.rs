@@ -1,0 +1,34 @@
+//! The per-OS primitives behind one small interface. Everything above this
+//! module is written against these functions only:
+//!
+//! - [`reflink_new`]: create a file as a copy-on-write clone of an open source;
+//! - [`copy_new`]: create a file and copy an open source's bytes into it;
+//! - [`clone_tree`]: clone a whole directory tree in one call, where the OS can.
+//!
+//! Errors come back as raw `io::Error`s with their errno intact: whether an
+//! error means "this filesystem cannot" or "this failed" is decided above, from
+//! the errno, in one place (`Method::is_impossible_errno`).
+
+#[cfg(unix)]
+mod unix;
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+pub use linux::{clone_tree, copy_new, reflink_new};
+
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(target_os = "macos")]
+pub use macos::{clone_tree, copy_new, reflink_new};
+
+// Other unixes: the portable clone from reflink-copy and a plain copy.
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
+mod portable;
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
+pub use portable::{clone_tree, copy_new, reflink_new};
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub use windows::{clone_tree, copy_new, reflink_new};

@@ -1,0 +1,198 @@
+//! Which methods work between two filesystems, decided from the errno of the
+//! raw operation, once per (source device, destination device) pair per
+//! process. Probes leave no files behind.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use crate::error::{Error, Result};
+use crate::method::Method;
+use crate::platform;
+
+/// What a probe found for one method on one pair of filesystems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Works,
+    /// The pair cannot do it; the errno says why (EXDEV, EOPNOTSUPP, ...).
+    Impossible(i32),
+}
+
+type PairKey = (u64, u64, Method);
+
+fn cache() -> &'static Mutex<HashMap<PairKey, Outcome>> {
+    static CACHE: OnceLock<Mutex<HashMap<PairKey, Outcome>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// One side of a probe: a source file to link from (when there is one) and
+/// the destination directory to link into.
+pub struct ProbePair<'a> {
+    pub src_sample: Option<PathBuf>,
+    pub src_dev: u64,
+    pub dst_dir: &'a Path,
+    pub dst_dev: u64,
+}
+
+impl ProbePair<'_> {
+    /// The cached outcome for `method`, probing on first use.
+    pub fn outcome(&self, method: Method) -> Result<Outcome> {
+        if method == Method::Copy {
+            return Ok(Outcome::Works);
+        }
+        let key = (self.src_dev, self.dst_dev, method);
+        if let Some(outcome) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(*outcome);
+        }
+        let outcome = self.run(method)?;
+        cache()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, outcome);
+        Ok(outcome)
+    }
+
+    fn run(&self, method: Method) -> Result<Outcome> {
+        let attempt = match self.src_sample.as_deref() {
+            Some(sample) => link_into(method, sample, self.dst_dir),
+            // Two devices and no file to try: a link needs one filesystem.
+            None if self.src_dev != self.dst_dev => Err(io::Error::from_raw_os_error(libc::EXDEV)),
+            // One device and no source file: a file made in the destination
+            // stands in for one, since both sides are the same filesystem.
+            None => self_link_in(method, self.dst_dir),
+        };
+        match attempt {
+            Ok(()) => Ok(Outcome::Works),
+            Err(err) => {
+                let errno = err.raw_os_error().unwrap_or(libc::EIO);
+                if method.is_impossible_errno(errno) {
+                    Ok(Outcome::Impossible(errno))
+                } else {
+                    // EACCES, EROFS, ENOSPC...: a real problem, never a reason to fall back.
+                    let src = self.src_sample.as_deref().unwrap_or(self.dst_dir);
+                    Err(Error::io(err, src, self.dst_dir))
+                }
+            }
+        }
+    }
+}
+
+/// A name no real package uses, so a leftover from a killed process is recognizable.
+fn probe_path(dir: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".fastlink-probe-{}-{n}", std::process::id()))
+}
+
+/// Link `sample` into `dir` with `method` and remove the result at once.
+fn link_into(method: Method, sample: &Path, dir: &Path) -> io::Result<()> {
+    let target = probe_path(dir);
+    match method {
+        Method::Reflink => {
+            let src = File::open(sample)?;
+            platform::reflink_new(&src, &target, 0o600)?;
+        }
+        Method::Hardlink => fs::hard_link(sample, &target)?,
+        Method::Copy => return Ok(()),
+    }
+    fs::remove_file(&target)
+}
+
+fn self_link_in(method: Method, dir: &Path) -> io::Result<()> {
+    let stand_in = probe_path(dir);
+    File::create_new(&stand_in)?;
+    let result = link_into(method, &stand_in, dir);
+    let removed = fs::remove_file(&stand_in);
+    result.and(removed)
+}
+
+/// The answer to `fastlink.probe(src, dst_dir)`: each method and whether it works.
+pub fn probe(src: &Path, dst_dir: &Path) -> Result<Vec<(Method, Outcome)>> {
+    let src_meta = fs::metadata(src).map_err(|err| Error::io(err, src, dst_dir))?;
+    let dst_meta = fs::metadata(dst_dir).map_err(|err| Error::io(err, src, dst_dir))?;
+    if !dst_meta.is_dir() {
+        let not_a_dir = io::Error::from_raw_os_error(libc::ENOTDIR);
+        return Err(Error::io(not_a_dir, src, dst_dir));
+    }
+    let sample = if src_meta.is_file() {
+        Some(src.to_path_buf())
+    } else {
+        first_file_on_device(src, src_meta.dev())
+    };
+    let pair = ProbePair {
+        src_sample: sample,
+        src_dev: src_meta.dev(),
+        dst_dir,
+        dst_dev: dst_meta.dev(),
+    };
+    Method::ALL
+        .into_iter()
+        .map(|method| Ok((method, pair.outcome(method)?)))
+        .collect()
+}
+
+/// A regular file under `dir` on `dev`, looked for breadth-first, visiting a
+/// bounded number of directories so a probe of a huge empty tree stays cheap.
+fn first_file_on_device(dir: &Path, dev: u64) -> Option<PathBuf> {
+    const MAX_DIRS: usize = 64;
+    let mut queue = std::collections::VecDeque::from([dir.to_path_buf()]);
+    let mut visited = 0;
+    while let Some(current) = queue.pop_front() {
+        visited += 1;
+        if visited > MAX_DIRS {
+            break;
+        }
+        for entry in fs::read_dir(&current).ok()?.flatten() {
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            if metadata.dev() != dev {
+                continue;
+            }
+            if metadata.is_file() {
+                return Some(entry.path());
+            }
+            if metadata.is_dir() {
+                queue.push_back(entry.path());
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_always_works_and_probes_leave_nothing_behind() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        let dst = tmp.path().join("dst");
+        fs::create_dir(&src).unwrap();
+        fs::create_dir(&dst).unwrap();
+        fs::write(src.join("f"), b"data").unwrap();
+
+        let outcomes = probe(&src, &dst).unwrap();
+
+        assert!(outcomes.contains(&(Method::Copy, Outcome::Works)));
+        // Same filesystem: a hard link always works for root and for the owner.
+        assert!(outcomes.contains(&(Method::Hardlink, Outcome::Works)));
+        assert_eq!(fs::read_dir(&dst).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(&src).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_empty_source_is_probed_with_a_stand_in() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("empty");
+        fs::create_dir(&src).unwrap();
+        let outcomes = probe(&src, tmp.path()).unwrap();
+        assert!(outcomes.contains(&(Method::Hardlink, Outcome::Works)));
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,105 @@
+//! `fastlink.Report`: what a call did, as read-only attributes.
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use crate::Report;
+
+#[pyclass(frozen, module = "fastlink", name = "Report")]
+pub struct PyReport {
+    report: Report,
+}
+
+impl From<Report> for PyReport {
+    fn from(report: Report) -> Self {
+        PyReport { report }
+    }
+}
+
+#[pymethods]
+impl PyReport {
+    /// The method used for file data: "reflink", "hardlink" or "copy".
+    #[getter]
+    fn method(&self) -> &'static str {
+        self.report.method.name()
+    }
+
+    #[getter]
+    fn files(&self) -> usize {
+        self.report.files
+    }
+
+    #[getter]
+    fn dirs(&self) -> usize {
+        self.report.dirs
+    }
+
+    #[getter]
+    fn symlinks(&self) -> usize {
+        self.report.symlinks
+    }
+
+    #[getter]
+    fn bytes(&self) -> u64 {
+        self.report.bytes
+    }
+
+    #[getter]
+    fn reflinked(&self) -> usize {
+        self.report.reflinked
+    }
+
+    #[getter]
+    fn hardlinked(&self) -> usize {
+        self.report.hardlinked
+    }
+
+    #[getter]
+    fn copied(&self) -> usize {
+        self.report.copied
+    }
+
+    /// `(method, errno, message)` for each preferred method passed over.
+    #[getter]
+    fn skipped<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let entries = self
+            .report
+            .skipped
+            .iter()
+            .map(|s| (s.method.name(), s.errno, s.message.as_str()));
+        PyTuple::new(py, entries)
+    }
+
+    /// Wall-clock seconds the call took.
+    #[getter]
+    fn elapsed(&self) -> f64 {
+        self.report.elapsed.as_secs_f64()
+    }
+
+    fn __repr__(&self) -> String {
+        let r = &self.report;
+        let skipped: Vec<String> = r
+            .skipped
+            .iter()
+            .map(|s| format!("({:?}, {}, {:?})", s.method.name(), s.errno, s.message))
+            .collect();
+        format!(
+            "Report(method={:?}, files={}, dirs={}, symlinks={}, bytes={}, reflinked={}, \
+             hardlinked={}, copied={}, skipped=({}), elapsed={:.3})",
+            r.method.name(),
+            r.files,
+            r.dirs,
+            r.symlinks,
+            r.bytes,
+            r.reflinked,
+            r.hardlinked,
+            r.copied,
+            if skipped.len() == 1 {
+                format!("{},", skipped[0])
+            } else {
+                skipped.join(", ")
+            },
+            r.elapsed.as_secs_f64(),
+        )
+    }
+}

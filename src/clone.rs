@@ -83,3 +83,115 @@ pub fn clone_or_copy(
         elapsed: started.elapsed(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use std::fs;
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+
+    fn sample_tree(root: &Path) {
+        fs::create_dir_all(root.join("pkg/sub")).unwrap();
+        fs::write(root.join("pkg/__init__.py"), b"").unwrap();
+        fs::write(root.join("pkg/sub/data.bin"), vec![7u8; 100_000]).unwrap();
+        fs::write(root.join("run.sh"), b"#!/bin/sh\n").unwrap();
+        fs::set_permissions(root.join("run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+        symlink("pkg/sub/data.bin", root.join("link")).unwrap();
+    }
+
+    #[test]
+    fn copies_a_tree_with_modes_links_and_counts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, dst) = (tmp.path().join("src"), tmp.path().join("out/dst"));
+        sample_tree(&src);
+
+        let report = clone_or_copy(&src, &dst, &Options::default(), &CancelFlag::new()).unwrap();
+
+        assert_eq!((report.files, report.dirs, report.symlinks), (3, 3, 1));
+        assert_eq!(report.bytes, 100_010);
+        assert_eq!(report.reflinked + report.copied, 3);
+        assert_eq!(
+            fs::read(dst.join("pkg/sub/data.bin")).unwrap(),
+            vec![7u8; 100_000]
+        );
+        assert_eq!(
+            fs::metadata(dst.join("run.sh")).unwrap().mode() & 0o777,
+            0o755
+        );
+        assert_eq!(
+            fs::read_link(dst.join("link")).unwrap(),
+            Path::new("pkg/sub/data.bin")
+        );
+        let (s, d) = (
+            fs::metadata(src.join("pkg")).unwrap(),
+            fs::metadata(dst.join("pkg")).unwrap(),
+        );
+        assert_eq!((s.mtime(), s.mtime_nsec()), (d.mtime(), d.mtime_nsec()));
+    }
+
+    #[test]
+    fn hardlink_preference_shares_inodes_on_one_filesystem() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+        sample_tree(&src);
+        let options = Options {
+            methods: vec![Method::Hardlink, Method::Copy],
+            ..Options::default()
+        };
+
+        let report = clone_or_copy(&src, &dst, &options, &CancelFlag::new()).unwrap();
+
+        assert_eq!(report.method, Method::Hardlink);
+        assert_eq!(report.hardlinked, 3);
+        let ino = |p: &Path| fs::metadata(p).unwrap().ino();
+        assert_eq!(ino(&src.join("run.sh")), ino(&dst.join("run.sh")));
+    }
+
+    #[test]
+    fn a_cancelled_run_leaves_no_destination() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, dst) = (tmp.path().join("src"), tmp.path().join("a/b/dst"));
+        sample_tree(&src);
+        let cancel = CancelFlag::new();
+        cancel.cancel();
+
+        let err = clone_or_copy(&src, &dst, &Options::default(), &cancel).unwrap_err();
+
+        assert_eq!(err.kind(), ErrorKind::Cancelled);
+        assert!(!tmp.path().join("a").exists());
+    }
+
+    #[test]
+    fn a_read_only_source_dir_is_filled_and_ends_read_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+        sample_tree(&src);
+        fs::set_permissions(src.join("pkg/sub"), fs::Permissions::from_mode(0o555)).unwrap();
+
+        clone_or_copy(&src, &dst, &Options::default(), &CancelFlag::new()).unwrap();
+
+        assert_eq!(
+            fs::metadata(dst.join("pkg/sub")).unwrap().mode() & 0o7777,
+            0o555
+        );
+        assert!(dst.join("pkg/sub/data.bin").exists());
+    }
+
+    #[test]
+    fn zero_threads_is_an_invalid_argument() {
+        let tmp = tempfile::tempdir().unwrap();
+        let options = Options {
+            threads: Some(0),
+            ..Options::default()
+        };
+        let err = clone_or_copy(
+            tmp.path(),
+            &tmp.path().join("d"),
+            &options,
+            &CancelFlag::new(),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    }
+}

@@ -180,6 +180,11 @@ impl Execution<'_> {
         let mut opened: Option<File> = None;
         for (i, &method) in self.methods.iter().enumerate() {
             let attempt = match method {
+                // A hard link shares the inode and so its setuid/setgid bits,
+                // which fastlink never carries over: such a file takes the next method.
+                Method::Hardlink if file.meta.has_setid_bits() => {
+                    Err(io::Error::from_raw_os_error(libc::EPERM))
+                }
                 Method::Hardlink => fs::hard_link(&src, &dst),
                 Method::Reflink | Method::Copy => {
                     if opened.is_none() {

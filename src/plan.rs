@@ -40,6 +40,11 @@ impl EntryMeta {
         }
     }
 
+    /// Whether the source carries setuid or setgid, which a copy must not keep.
+    pub fn has_setid_bits(&self) -> bool {
+        self.mode != self.safe_mode()
+    }
+
     /// The mode fastlink gives the copy: setuid and setgid are never carried over,
     /// since a copy owned by somebody else must not gain their privileges.
     pub fn safe_mode(&self) -> u32 {
@@ -105,6 +110,11 @@ impl Plan {
             dev: root_meta.dev(),
         };
         if root_meta.is_file() {
+            // Entries are opened and linked without following symlinks, so a
+            // root that is a symlink to a file is replaced by what it names.
+            if fs::symlink_metadata(src).is_ok_and(|m| m.file_type().is_symlink()) {
+                plan.src_root = fs::canonicalize(src).map_err(|err| Error::io(err, src, dst))?;
+            }
             plan.root_kind = RootKind::File;
             plan.files.push(FilePlan {
                 rel: PathBuf::new(),

@@ -6,8 +6,8 @@ from typing import Literal, final
 
 __version__: str
 
-MethodName = Literal["reflink", "hardlink", "copy"]
-StrPath = str | os.PathLike[str]
+_MethodName = Literal["reflink", "hardlink", "copy"]
+_StrPath = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
 class FastlinkError(OSError):
     """Base class of the conditions fastlink itself detects."""
@@ -32,7 +32,7 @@ class Report:
     """What a call to `clone_or_copy` did."""
 
     @property
-    def method(self) -> MethodName:
+    def method(self) -> _MethodName:
         """The method used for file data."""
     @property
     def files(self) -> int:
@@ -56,17 +56,17 @@ class Report:
     def copied(self) -> int:
         """Files copied."""
     @property
-    def skipped(self) -> tuple[tuple[MethodName, int, str], ...]:
+    def skipped(self) -> tuple[tuple[_MethodName, int, str], ...]:
         """`(method, errno, message)` for each preferred method passed over."""
     @property
     def elapsed(self) -> float:
         """Wall-clock seconds the call took."""
 
 def clone_or_copy(
-    src: StrPath,
-    dst: StrPath,
+    src: _StrPath,
+    dst: _StrPath,
     *,
-    methods: MethodName | Sequence[MethodName] | None = None,
+    methods: _MethodName | Sequence[_MethodName] | None = None,
     dirs_exist_ok: bool = False,
     preserve_times: bool = True,
     threads: int | None = None,
@@ -81,5 +81,5 @@ def clone_or_copy(
     left at `dst`), and builtin `OSError` subclasses for real I/O errors.
     """
 
-def probe(src: StrPath, dst_dir: StrPath) -> dict[MethodName, bool]:
+def probe(src: _StrPath, dst_dir: _StrPath) -> dict[_MethodName, bool]:
     """Which methods work between `src` and the directory `dst_dir` (cached per device pair)."""

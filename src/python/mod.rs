@@ -5,12 +5,14 @@
 mod exceptions;
 mod report;
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 use crate::{CancelFlag, Method, Options, Outcome};
 use exceptions::to_py_err;
@@ -62,16 +64,41 @@ fn run_with_gil_released<T: Send>(
     })
 }
 
+/// A path argument: `str`, `bytes` or an `os.PathLike` of either. Bytes keep
+/// names that are not valid UTF-8 exact; str goes through the filesystem
+/// encoding (surrogateescape), as `os.fsencode` would.
+fn extract_path(path: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
+    let fspath = path.py().import("os")?.call_method1("fspath", (path,))?;
+    if let Ok(raw) = fspath.cast::<PyBytes>() {
+        return Ok(PathBuf::from(std::ffi::OsStr::from_bytes(raw.as_bytes())));
+    }
+    fspath.extract()
+}
+
+fn parse_threads(threads: Option<i64>) -> PyResult<Option<usize>> {
+    match threads {
+        None => Ok(None),
+        Some(n) if n >= 1 => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
+        Some(n) => Err(PyValueError::new_err(format!(
+            "threads must be at least 1, not {n}"
+        ))),
+    }
+}
+
 fn parse_methods(methods: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Method>> {
     let Some(methods) = methods else {
         return Ok(Method::DEFAULT_PREFERENCE.to_vec());
     };
+    let not_names = || PyTypeError::new_err("methods must be a str or a sequence of str");
     let names: Vec<String> = if methods.is_instance_of::<PyString>() {
         vec![methods.extract()?]
+    } else if methods.is_instance_of::<PyBytes>() {
+        return Err(not_names());
     } else {
         methods
-            .try_iter()?
-            .map(|item| item?.extract::<String>())
+            .try_iter()
+            .map_err(|_| not_names())?
+            .map(|item| item?.extract::<String>().map_err(|_| not_names()))
             .collect::<PyResult<_>>()?
     };
     Method::parse_preference(names.iter().map(String::as_str)).map_err(to_py_err)
@@ -83,18 +110,19 @@ fn parse_methods(methods: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Method>> {
 #[pyo3(signature = (src, dst, *, methods=None, dirs_exist_ok=false, preserve_times=true, threads=None))]
 fn clone_or_copy(
     py: Python<'_>,
-    src: PathBuf,
-    dst: PathBuf,
+    src: &Bound<'_, PyAny>,
+    dst: &Bound<'_, PyAny>,
     methods: Option<&Bound<'_, PyAny>>,
     dirs_exist_ok: bool,
     preserve_times: bool,
-    threads: Option<usize>,
+    threads: Option<i64>,
 ) -> PyResult<PyReport> {
+    let (src, dst) = (extract_path(src)?, extract_path(dst)?);
     let options = Options {
         methods: parse_methods(methods)?,
         dirs_exist_ok,
         preserve_times,
-        threads,
+        threads: parse_threads(threads)?,
     };
     let cancel = CancelFlag::new();
     let result = run_with_gil_released(py, &cancel, || {
@@ -105,7 +133,12 @@ fn clone_or_copy(
 
 /// Which methods work between `src` and the directory `dst_dir`.
 #[pyfunction]
-fn probe<'py>(py: Python<'py>, src: PathBuf, dst_dir: PathBuf) -> PyResult<Bound<'py, PyDict>> {
+fn probe<'py>(
+    py: Python<'py>,
+    src: &Bound<'py, PyAny>,
+    dst_dir: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (src, dst_dir) = (extract_path(src)?, extract_path(dst_dir)?);
     let outcomes = py
         .detach(|| crate::probe(&src, &dst_dir))
         .map_err(to_py_err)?;

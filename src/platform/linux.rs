@@ -1,31 +1,16 @@
 //! Linux: FICLONE (through reflink-copy) and copy_file_range.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
 use super::unix::create_new_with_mode;
+pub use super::unix::reflink_new;
 
 /// The most one copy_file_range call is asked to move; the kernel caps a call
 /// at about 2 GiB anyway, so large files loop.
 const COPY_CHUNK: usize = 1 << 30;
-
-/// Create `dst` with `mode` and clone `src` into it with FICLONE.
-/// On failure the half-made `dst` is removed, so the caller can fall back.
-pub fn reflink_new(src: &File, dst: &Path, mode: u32) -> io::Result<File> {
-    let file = create_new_with_mode(dst, mode)?;
-    // reflink_file is the raw FICLONE: it never falls back to a copy itself,
-    // so its errno tells whether this filesystem pair can clone at all.
-    match reflink_copy::reflink_file(src, &file) {
-        Ok(()) => Ok(file),
-        Err(err) => {
-            drop(file);
-            let _ = fs::remove_file(dst);
-            Err(err)
-        }
-    }
-}
 
 /// Create `dst` with `mode` and copy `len` bytes of `src` into it.
 pub fn copy_new(src: &File, dst: &Path, mode: u32, len: u64) -> io::Result<(File, u64)> {

@@ -5,18 +5,7 @@ use std::io;
 use std::path::Path;
 
 use super::unix::create_new_with_mode;
-
-pub fn reflink_new(src: &File, dst: &Path, mode: u32) -> io::Result<File> {
-    let file = create_new_with_mode(dst, mode)?;
-    match reflink_copy::reflink_file(src, &file) {
-        Ok(()) => Ok(file),
-        Err(err) => {
-            drop(file);
-            let _ = std::fs::remove_file(dst);
-            Err(err)
-        }
-    }
-}
+pub use super::unix::reflink_new;
 
 pub fn copy_new(src: &File, dst: &Path, mode: u32, len: u64) -> io::Result<(File, u64)> {
     let mut file = create_new_with_mode(dst, mode)?;

@@ -1,4 +1,5 @@
-//! Helpers shared by the unix primitives: creating a file with an exact mode.
+//! Helpers shared by the unix primitives: creating a file with an exact mode,
+//! and the fd-to-fd clone where the OS has one.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -43,4 +44,22 @@ fn process_umask() -> Option<u32> {
         let line = status.lines().find(|line| line.starts_with("Umask:"))?;
         u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
     })
+}
+
+/// Create `dst` with `mode` and clone `src` into it with the raw fd-to-fd
+/// clone (FICLONE on Linux). reflink-copy's `reflink_file` never falls back to
+/// a copy itself, so its errno tells whether this pair of filesystems can
+/// clone at all. On failure the half-made `dst` is removed, so the caller can
+/// fall back.
+#[cfg(not(target_os = "macos"))]
+pub fn reflink_new(src: &File, dst: &Path, mode: u32) -> io::Result<File> {
+    let file = create_new_with_mode(dst, mode)?;
+    match reflink_copy::reflink_file(src, &file) {
+        Ok(()) => Ok(file),
+        Err(err) => {
+            drop(file);
+            let _ = std::fs::remove_file(dst);
+            Err(err)
+        }
+    }
 }

@@ -19,6 +19,8 @@ pub struct Options {
     pub methods: Vec<Method>,
     /// Merge into an existing destination directory.
     pub dirs_exist_ok: bool,
+    /// In a merge, replace existing files and symlinks (by rename, never in place).
+    pub overwrite: bool,
     /// Keep atime/mtime of files, dirs and symlinks.
     pub preserve_times: bool,
     /// Worker threads; `None` for [`default_threads`].
@@ -30,6 +32,7 @@ impl Default for Options {
         Options {
             methods: Method::DEFAULT_PREFERENCE.to_vec(),
             dirs_exist_ok: false,
+            overwrite: false,
             preserve_times: true,
             threads: None,
         }
@@ -57,7 +60,7 @@ pub fn clone_or_copy(
     };
 
     let plan = Plan::walk(src, dst)?;
-    let destination = Destination::validate(&plan, dst, options.dirs_exist_ok)?;
+    let destination = Destination::validate(&plan, dst, options.dirs_exist_ok, options.overwrite)?;
     let choice = choose(&plan, &destination, &options.methods)?;
     cancel.check()?;
     let counts = Execution {
@@ -65,6 +68,7 @@ pub fn clone_or_copy(
         destination: &destination,
         methods: &choice.methods,
         preserve_times: options.preserve_times,
+        overwrite: options.overwrite,
         threads,
         cancel,
     }

@@ -1,33 +1,72 @@
 //! Validate the destination against the plan before anything is written:
-//! what exists there, whether it conflicts, and which filesystem it is on.
+//! what exists there, what each planned entry will do, and which filesystem
+//! the tree lands on.
 
-use std::collections::HashSet;
 use std::fs;
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use rustix::fs::FileType;
+
+use crate::dirfd;
 use crate::error::{Error, Result};
-use crate::plan::{join_rel, Plan, RootKind};
+use crate::plan::{join_rel, name_of, Plan, RootKind};
+
+/// What happens to a planned directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirAction {
+    /// Created inside a directory that is itself being built (staged).
+    Create,
+    /// Already there (a merge): reused, its own mode and times left alone.
+    Existing,
+    /// New, in a directory that already exists (or the root of a new tree):
+    /// built under a staging name beside its final name, then renamed in.
+    /// `replace`: a file or symlink at the final name is removed first
+    /// (overwrite=True; the link is never followed).
+    Staged { replace: bool },
+}
+
+/// What happens to a planned file or symlink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeafAction {
+    /// Created under its final name inside a staged directory.
+    Create,
+    /// Written under a temp name in an existing directory, then renamed in;
+    /// `replace`: over an existing file or symlink (overwrite=True).
+    Staged { replace: bool },
+}
 
 #[derive(Debug)]
 pub struct Destination {
     pub root: PathBuf,
-    /// The destination root already existed (a merge); otherwise fastlink creates it
-    /// and may remove it again on failure.
+    /// The destination root already existed (a merge).
     pub root_existed: bool,
     /// The closest existing directory at or above the root: where probes run.
     pub probe_dir: PathBuf,
     /// The device of `probe_dir`, i.e. the filesystem the tree lands on.
     pub dev: u64,
-    /// Directories of the plan (relative) that already exist in a merge; they
-    /// are reused and their own mode and times are left alone.
-    pub preexisting_dirs: HashSet<PathBuf>,
+    /// One entry per `Plan::dirs`.
+    pub dir_actions: Vec<DirAction>,
+    /// One entry per `Plan::files`.
+    pub file_actions: Vec<LeafAction>,
+    /// One entry per `Plan::symlinks`.
+    pub symlink_actions: Vec<LeafAction>,
 }
 
 impl Destination {
-    pub fn validate(plan: &Plan, dst: &Path, dirs_exist_ok: bool) -> Result<Destination> {
+    pub fn validate(
+        plan: &Plan,
+        dst: &Path,
+        dirs_exist_ok: bool,
+        overwrite: bool,
+    ) -> Result<Destination> {
         let src = plan.src_root.as_path();
+        if dst.file_name().is_none() {
+            let invalid = io::Error::from_raw_os_error(libc::EINVAL);
+            return Err(Error::io(invalid, src, dst));
+        }
         // The root is followed if it is a symlink: the caller named it.
         let root_existed = match fs::metadata(dst) {
             Ok(metadata) if metadata.is_dir() && plan.root_kind == RootKind::Dir => {
@@ -60,7 +99,7 @@ impl Destination {
         }
 
         if plan.root_kind == RootKind::Dir {
-            refuse_destination_inside_source(src, dst, &probe_dir)?;
+            refuse_overlap(src, dst, &probe_dir, root_existed)?;
         }
 
         let mut destination = Destination {
@@ -68,10 +107,17 @@ impl Destination {
             root_existed,
             probe_dir,
             dev: probe_meta.dev(),
-            preexisting_dirs: HashSet::new(),
+            dir_actions: vec![DirAction::Create; plan.dirs.len()],
+            file_actions: vec![LeafAction::Create; plan.files.len()],
+            symlink_actions: vec![LeafAction::Create; plan.symlinks.len()],
         };
         if root_existed {
-            destination.find_conflicts(plan)?;
+            destination.dir_actions[0] = DirAction::Existing;
+            destination.classify_merge(plan, overwrite)?;
+        } else if plan.root_kind == RootKind::Dir {
+            destination.dir_actions[0] = DirAction::Staged { replace: false };
+        } else {
+            destination.file_actions[0] = LeafAction::Staged { replace: false };
         }
         Ok(destination)
     }
@@ -81,46 +127,97 @@ impl Destination {
         join_rel(&self.root, rel)
     }
 
-    /// In a merge, look at every path the plan will create. Only entries whose
-    /// parent already exists can collide, so a new subtree costs no lookups.
-    fn find_conflicts(&mut self, plan: &Plan) -> Result<()> {
-        self.preexisting_dirs.insert(PathBuf::new());
-        for dir in plan.dirs.iter().skip(1) {
-            if !self.parent_preexists(&dir.rel) {
+    /// In a merge, look (through directory fds, never following symlinks) at
+    /// every name the plan puts into an existing directory. Names inside new
+    /// directories cannot collide and cost no lookups.
+    fn classify_merge(&mut self, plan: &Plan, overwrite: bool) -> Result<()> {
+        let root_fd = dirfd::open_dir(&self.root)
+            .map_err(|err| Error::io(err, &plan.src_root, &self.root))?;
+        let children = ChildIndex::new(plan);
+        for dir_index in 0..plan.dirs.len() {
+            if self.dir_actions[dir_index] != DirAction::Existing {
                 continue;
             }
-            let dst = self.path(&dir.rel);
-            match fs::symlink_metadata(&dst) {
-                Ok(metadata) if metadata.is_dir() => {
-                    self.preexisting_dirs.insert(dir.rel.clone());
+            let rel = &plan.dirs[dir_index].rel;
+            let dir_fd = dirfd::open_dir_beneath(root_fd.as_fd(), rel)
+                .map_err(|err| Error::io(err, &plan.src_path(rel), &self.path(rel)))?;
+            for &child in &children.of[dir_index] {
+                let child_rel = child.rel(plan);
+                let (src, dst) = (plan.src_path(child_rel), self.path(child_rel));
+                let existing = match dirfd::lstat_at(dir_fd.as_fd(), name_of(child_rel)) {
+                    Ok(stat) => Some(FileType::from_raw_mode(stat.st_mode as _)),
+                    Err(err) if err.raw_os_error() == Some(libc::ENOENT) => None,
+                    Err(err) => return Err(Error::io(err, &src, &dst)),
+                };
+                match (child, existing) {
+                    (Child::Dir(i), None) => {
+                        self.dir_actions[i] = DirAction::Staged { replace: false }
+                    }
+                    (Child::Dir(i), Some(FileType::Directory)) => {
+                        self.dir_actions[i] = DirAction::Existing
+                    }
+                    (Child::Dir(i), Some(_)) if overwrite => {
+                        self.dir_actions[i] = DirAction::Staged { replace: true }
+                    }
+                    (_, Some(FileType::Directory)) => {
+                        return Err(Error::is_a_directory(&src, &dst))
+                    }
+                    (Child::File(i), existing) if existing.is_none() || overwrite => {
+                        self.file_actions[i] = LeafAction::Staged {
+                            replace: existing.is_some(),
+                        }
+                    }
+                    (Child::Symlink(i), existing) if existing.is_none() || overwrite => {
+                        self.symlink_actions[i] = LeafAction::Staged {
+                            replace: existing.is_some(),
+                        }
+                    }
+                    _ => return Err(Error::already_exists(&src, &dst)),
                 }
-                Ok(_) => return Err(Error::already_exists(&plan.src_path(&dir.rel), &dst)),
-                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-                Err(err) => return Err(Error::io(err, &plan.src_path(&dir.rel), &dst)),
-            }
-        }
-        let leaves = plan
-            .files
-            .iter()
-            .map(|file| &file.rel)
-            .chain(plan.symlinks.iter().map(|link| &link.rel));
-        for rel in leaves {
-            if !self.parent_preexists(rel) {
-                continue;
-            }
-            let dst = self.path(rel);
-            match fs::symlink_metadata(&dst) {
-                Ok(_) => return Err(Error::already_exists(&plan.src_path(rel), &dst)),
-                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-                Err(err) => return Err(Error::io(err, &plan.src_path(rel), &dst)),
             }
         }
         Ok(())
     }
+}
 
-    fn parent_preexists(&self, rel: &Path) -> bool {
-        rel.parent()
-            .is_some_and(|parent| self.preexisting_dirs.contains(parent))
+/// A planned entry, by kind and index.
+#[derive(Debug, Clone, Copy)]
+enum Child {
+    Dir(usize),
+    File(usize),
+    Symlink(usize),
+}
+
+impl Child {
+    fn rel(self, plan: &Plan) -> &Path {
+        match self {
+            Child::Dir(i) => &plan.dirs[i].rel,
+            Child::File(i) => &plan.files[i].rel,
+            Child::Symlink(i) => &plan.symlinks[i].rel,
+        }
+    }
+}
+
+/// The entries of each planned directory.
+struct ChildIndex {
+    of: Vec<Vec<Child>>,
+}
+
+impl ChildIndex {
+    fn new(plan: &Plan) -> Self {
+        let mut of = vec![Vec::new(); plan.dirs.len()];
+        for (i, dir) in plan.dirs.iter().enumerate() {
+            if let Some(parent) = dir.parent {
+                of[parent].push(Child::Dir(i));
+            }
+        }
+        for (i, file) in plan.files.iter().enumerate() {
+            of[file.parent].push(Child::File(i));
+        }
+        for (i, link) in plan.symlinks.iter().enumerate() {
+            of[link.parent].push(Child::Symlink(i));
+        }
+        ChildIndex { of }
     }
 }
 
@@ -142,16 +239,20 @@ fn nearest_existing_ancestor(path: &Path) -> io::Result<PathBuf> {
     Ok(PathBuf::from("."))
 }
 
-/// Copying a tree into itself would never finish (cp calls this "into-self").
+/// Copying a tree into itself would never finish (cp calls this "into-self"),
+/// and merging a tree into one of its ancestors rewrites what is being read.
 /// Compare real paths: the existing part of dst is canonicalized, and the part
 /// still to be created cannot contain symlinks.
-fn refuse_destination_inside_source(src: &Path, dst: &Path, existing: &Path) -> Result<()> {
+fn refuse_overlap(src: &Path, dst: &Path, existing: &Path, merge: bool) -> Result<()> {
     let src_real = fs::canonicalize(src).map_err(|err| Error::io(err, src, dst))?;
     let existing_real = fs::canonicalize(existing).map_err(|err| Error::io(err, src, dst))?;
     let rest = dst.strip_prefix(existing).unwrap_or(Path::new(""));
     let dst_real = existing_real.join(rest);
     if dst_real.starts_with(&src_real) {
         return Err(Error::destination_inside_source(src, dst));
+    }
+    if merge && src_real.starts_with(&dst_real) {
+        return Err(Error::source_inside_destination(src, dst));
     }
     Ok(())
 }
@@ -173,8 +274,16 @@ mod tests {
     fn destination_inside_source_is_refused() {
         let (_tmp, src) = tree();
         let plan = Plan::walk(&src, &src.join("pkg/out")).unwrap();
-        let err = Destination::validate(&plan, &src.join("pkg/out"), false).unwrap_err();
+        let err = Destination::validate(&plan, &src.join("pkg/out"), false, false).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::DestinationInsideSource);
+    }
+
+    #[test]
+    fn source_inside_destination_is_refused_for_merges() {
+        let (tmp, src) = tree();
+        let plan = Plan::walk(&src.join("pkg"), tmp.path()).unwrap();
+        let err = Destination::validate(&plan, tmp.path(), true, false).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::SourceInsideDestination);
     }
 
     #[test]
@@ -183,25 +292,54 @@ mod tests {
         let dst = tmp.path().join("dst");
         fs::create_dir(&dst).unwrap();
         let plan = Plan::walk(&src, &dst).unwrap();
-        let err = Destination::validate(&plan, &dst, false).unwrap_err();
+        let err = Destination::validate(&plan, &dst, false, false).unwrap_err();
         assert_eq!(err.errno(), libc::EEXIST);
         assert!(
-            Destination::validate(&plan, &dst, true)
+            Destination::validate(&plan, &dst, true, false)
                 .unwrap()
                 .root_existed
         );
     }
 
     #[test]
-    fn merge_refuses_an_existing_file_where_the_plan_writes_one() {
+    fn merge_refuses_an_existing_file_unless_overwriting() {
         let (tmp, src) = tree();
         let dst = tmp.path().join("dst");
         fs::create_dir_all(dst.join("pkg")).unwrap();
         fs::write(dst.join("pkg/mod.py"), b"old").unwrap();
         let plan = Plan::walk(&src, &dst).unwrap();
-        let err = Destination::validate(&plan, &dst, true).unwrap_err();
+
+        let err = Destination::validate(&plan, &dst, true, false).unwrap_err();
         assert_eq!(err.errno(), libc::EEXIST);
         assert_eq!(err.dst(), Some(dst.join("pkg/mod.py").as_path()));
+
+        let destination = Destination::validate(&plan, &dst, true, true).unwrap();
+        assert_eq!(
+            destination.dir_actions,
+            [DirAction::Existing, DirAction::Existing]
+        );
+        assert_eq!(
+            destination.file_actions,
+            [LeafAction::Staged { replace: true }]
+        );
+    }
+
+    #[test]
+    fn merge_stages_new_subtrees_and_refuses_a_dir_where_a_file_goes() {
+        let (tmp, src) = tree();
+        let dst = tmp.path().join("dst");
+        fs::create_dir_all(dst.join("other")).unwrap();
+        let plan = Plan::walk(&src, &dst).unwrap();
+        let destination = Destination::validate(&plan, &dst, true, false).unwrap();
+        assert_eq!(
+            destination.dir_actions[1],
+            DirAction::Staged { replace: false }
+        );
+        assert_eq!(destination.file_actions, [LeafAction::Create]);
+
+        fs::create_dir_all(dst.join("pkg/mod.py")).unwrap();
+        let err = Destination::validate(&plan, &dst, true, true).unwrap_err();
+        assert_eq!(err.errno(), libc::EISDIR);
     }
 
     #[test]
@@ -209,7 +347,7 @@ mod tests {
         let (tmp, src) = tree();
         let dst = tmp.path().join("a/b/c");
         let plan = Plan::walk(&src, &dst).unwrap();
-        let destination = Destination::validate(&plan, &dst, false).unwrap();
+        let destination = Destination::validate(&plan, &dst, false, false).unwrap();
         assert_eq!(destination.probe_dir, tmp.path());
         assert!(!destination.root_existed);
     }

@@ -24,6 +24,10 @@ pub enum ErrorKind {
     SpecialFile,
     /// The destination lies inside the source tree.
     DestinationInsideSource,
+    /// The source lies inside the destination tree (a merge into an ancestor).
+    SourceInsideDestination,
+    /// A source file changed size while it was being copied.
+    SourceChanged,
     /// A bad argument from the caller (unknown method name, empty method list, ...).
     InvalidArgument,
     /// The caller cancelled the operation (Ctrl-C).
@@ -117,6 +121,28 @@ impl Error {
             "destination is inside the source tree",
         )
         .with_paths(src, dst)
+    }
+
+    pub fn source_inside_destination(src: &Path, dst: &Path) -> Self {
+        Error::new(
+            ErrorKind::SourceInsideDestination,
+            libc::EINVAL,
+            "source is inside the destination tree",
+        )
+        .with_paths(src, dst)
+    }
+
+    pub fn source_changed(src: &Path, dst: &Path, planned: u64, seen: u64) -> Self {
+        Error::new(
+            ErrorKind::SourceChanged,
+            libc::EAGAIN,
+            format!("source file changed size while being copied ({planned} -> {seen} bytes)"),
+        )
+        .with_paths(src, dst)
+    }
+
+    pub fn is_a_directory(src: &Path, dst: &Path) -> Self {
+        Error::io(io::Error::from_raw_os_error(libc::EISDIR), src, dst)
     }
 
     pub fn already_exists(src: &Path, dst: &Path) -> Self {

@@ -8,6 +8,7 @@ mod cancel;
 mod choose;
 mod clone;
 mod destination;
+mod dirfd;
 mod error;
 mod execute;
 mod meta;

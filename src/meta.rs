@@ -1,56 +1,49 @@
 //! Applying recorded metadata (times, modes) to what fastlink created.
 
-use std::ffi::CString;
-use std::fs::{self, File};
+use std::ffi::OsStr;
+use std::fs::File;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::io::AsRawFd;
-use std::path::Path;
+use std::os::fd::BorrowedFd;
+
+use rustix::fs::{AtFlags, Mode, Timespec, Timestamps};
 
 use crate::plan::{EntryMeta, Timestamp};
 
-fn timespec(ts: Timestamp) -> libc::timespec {
-    libc::timespec {
-        tv_sec: ts.sec as libc::time_t,
-        tv_nsec: ts.nsec as libc::c_long,
+fn timestamps(meta: &EntryMeta) -> Timestamps {
+    let timespec = |ts: Timestamp| Timespec {
+        tv_sec: ts.sec as _,
+        tv_nsec: ts.nsec as _,
+    };
+    Timestamps {
+        last_access: timespec(meta.atime),
+        last_modification: timespec(meta.mtime),
     }
 }
 
 /// Set atime and mtime on an open file: no path lookup, and it works on a
 /// file whose mode no longer allows writing.
 pub fn set_file_times(file: &File, meta: &EntryMeta) -> io::Result<()> {
-    let times = [timespec(meta.atime), timespec(meta.mtime)];
-    // SAFETY: the fd is open and `times` points at two timespecs.
-    let rc = unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    Ok(rustix::fs::futimens(file, &timestamps(meta))?)
 }
 
-/// Set atime and mtime on a path without following a final symlink, so a
+/// Set atime and mtime of `name` in `dir`, never following a symlink, so a
 /// symlink gets its own times and never its target's.
-pub fn set_path_times(path: &Path, meta: &EntryMeta) -> io::Result<()> {
-    let c_path = CString::new(path.as_os_str().as_bytes())?;
-    let times = [timespec(meta.atime), timespec(meta.mtime)];
-    // SAFETY: valid NUL-terminated path and two timespecs.
-    let rc = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c_path.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+pub fn set_times_at(dir: BorrowedFd<'_>, name: &OsStr, meta: &EntryMeta) -> io::Result<()> {
+    Ok(rustix::fs::utimensat(
+        dir,
+        name,
+        &timestamps(meta),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )?)
 }
 
-pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+/// Set the mode of the directory `name` in `dir` (only used on directories
+/// fastlink created, inside its own staging).
+pub fn set_mode_at(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<()> {
+    Ok(rustix::fs::chmodat(
+        dir,
+        name,
+        Mode::from_raw_mode(mode as _),
+        AtFlags::empty(),
+    )?)
 }

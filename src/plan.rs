@@ -3,10 +3,16 @@
 //! source fastlink cannot handle (a fifo, a socket, a device) is refused
 //! before the destination is touched.
 
+use std::ffi::OsStr;
 use std::fs::{self, Metadata};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use rustix::fs::{FileType, Stat};
+
+use crate::dirfd;
 use crate::error::{Error, Result};
 
 /// A point in time as the kernel stores it, so nanoseconds survive the round trip.
@@ -40,6 +46,22 @@ impl EntryMeta {
         }
     }
 
+    // Stat's field types differ between architectures, so the casts stay.
+    #[allow(clippy::unnecessary_cast)]
+    fn of_stat(stat: &Stat) -> Self {
+        EntryMeta {
+            mode: stat.st_mode as u32 & 0o7777,
+            atime: Timestamp {
+                sec: stat.st_atime as i64,
+                nsec: stat.st_atime_nsec as i64,
+            },
+            mtime: Timestamp {
+                sec: stat.st_mtime as i64,
+                nsec: stat.st_mtime_nsec as i64,
+            },
+        }
+    }
+
     /// Whether the source carries setuid or setgid, which a copy must not keep.
     pub fn has_setid_bits(&self) -> bool {
         self.mode != self.safe_mode()
@@ -57,14 +79,20 @@ impl EntryMeta {
 pub struct DirPlan {
     /// Relative to the source root; empty for the root itself.
     pub rel: PathBuf,
+    /// Index of the parent in `Plan::dirs`; `None` for the root.
+    pub parent: Option<usize>,
     pub meta: EntryMeta,
 }
 
 #[derive(Debug)]
 pub struct FilePlan {
     pub rel: PathBuf,
+    /// Index of the containing directory in `Plan::dirs` (0 for a single-file source).
+    pub parent: usize,
     pub meta: EntryMeta,
     pub size: u64,
+    /// Fewer blocks than the size needs: the file has holes to keep.
+    pub sparse: bool,
     /// The source's device, so a tree spanning mounts probes each pair once.
     pub dev: u64,
 }
@@ -72,9 +100,16 @@ pub struct FilePlan {
 #[derive(Debug)]
 pub struct SymlinkPlan {
     pub rel: PathBuf,
+    /// Index of the containing directory in `Plan::dirs`.
+    pub parent: usize,
     /// The link's target bytes, exactly as stored; never resolved.
     pub target: PathBuf,
     pub meta: EntryMeta,
+}
+
+/// The last component of an entry's relative path: its name in its parent.
+pub fn name_of(rel: &Path) -> &OsStr {
+    rel.file_name().unwrap_or(rel.as_os_str())
 }
 
 /// What the source is: a tree, or a single file.
@@ -88,7 +123,8 @@ pub enum RootKind {
 pub struct Plan {
     pub src_root: PathBuf,
     pub root_kind: RootKind,
-    /// Parents always come before their children.
+    /// Parents always come before their children, and siblings are adjacent;
+    /// files and symlinks are grouped by directory in the same way.
     pub dirs: Vec<DirPlan>,
     pub files: Vec<FilePlan>,
     pub symlinks: Vec<SymlinkPlan>,
@@ -110,16 +146,18 @@ impl Plan {
             dev: root_meta.dev(),
         };
         if root_meta.is_file() {
-            // Entries are opened and linked without following symlinks, so a
-            // root that is a symlink to a file is replaced by what it names.
+            // Entries are opened without following symlinks, so a root that
+            // is a symlink to a file is replaced by what it names.
             if fs::symlink_metadata(src).is_ok_and(|m| m.file_type().is_symlink()) {
                 plan.src_root = fs::canonicalize(src).map_err(|err| Error::io(err, src, dst))?;
             }
             plan.root_kind = RootKind::File;
             plan.files.push(FilePlan {
                 rel: PathBuf::new(),
+                parent: 0,
                 meta: EntryMeta::of(&root_meta),
                 size: root_meta.len(),
+                sparse: is_sparse(root_meta.blocks(), root_meta.len()),
                 dev: root_meta.dev(),
             });
             return Ok(plan);
@@ -129,53 +167,66 @@ impl Plan {
         }
         plan.dirs.push(DirPlan {
             rel: PathBuf::new(),
+            parent: None,
             meta: EntryMeta::of(&root_meta),
         });
         plan.walk_dirs(dst)?;
         Ok(plan)
     }
 
-    /// Depth-first with an explicit stack: no recursion limit on deep trees,
-    /// and one directory handle open at a time.
+    /// Depth-first with an explicit stack: no recursion limit on deep trees.
+    /// Each directory is opened relative to the root without following
+    /// symlinks, and only one is open at a time.
+    #[allow(clippy::unnecessary_cast)]
     fn walk_dirs(&mut self, dst: &Path) -> Result<()> {
-        let mut pending: Vec<PathBuf> = vec![PathBuf::new()];
-        while let Some(rel_dir) = pending.pop() {
-            let abs_dir = self.src_root.join(&rel_dir);
-            let entries = fs::read_dir(&abs_dir)
-                .map_err(|err| Error::io(err, &abs_dir, &dst.join(&rel_dir)))?;
-            for entry in entries {
-                let entry = entry.map_err(|err| Error::io(err, &abs_dir, &dst.join(&rel_dir)))?;
-                let rel = rel_dir.join(entry.file_name());
-                let abs = entry.path();
-                // DirEntry::metadata is an lstat: symlinks are seen, not followed.
-                let metadata = entry
-                    .metadata()
-                    .map_err(|err| Error::io(err, &abs, &dst.join(&rel)))?;
-                let file_type = metadata.file_type();
-                let meta = EntryMeta::of(&metadata);
-                if file_type.is_dir() {
-                    self.dirs.push(DirPlan {
-                        rel: rel.clone(),
-                        meta,
-                    });
-                    pending.push(rel);
-                } else if file_type.is_file() {
-                    self.files.push(FilePlan {
+        let root_fd =
+            dirfd::open_dir(&self.src_root).map_err(|err| Error::io(err, &self.src_root, dst))?;
+        let mut pending: Vec<usize> = vec![0];
+        while let Some(parent) = pending.pop() {
+            let rel_dir = self.dirs[parent].rel.clone();
+            let fail = |err| Error::io(err, &self.src_root.join(&rel_dir), &dst.join(&rel_dir));
+            let dir_fd = dirfd::open_dir_beneath(root_fd.as_fd(), &rel_dir).map_err(fail)?;
+            let names = dirfd::list_dir(dir_fd.as_fd()).map_err(fail)?;
+            for (name, _) in names {
+                let rel = rel_dir.join(&name);
+                let fail = |err| Error::io(err, &self.src_root.join(&rel), &dst.join(&rel));
+                let stat = dirfd::lstat_at(dir_fd.as_fd(), &name).map_err(fail)?;
+                let meta = EntryMeta::of_stat(&stat);
+                match FileType::from_raw_mode(stat.st_mode as _) {
+                    FileType::Directory => {
+                        pending.push(self.dirs.len());
+                        self.dirs.push(DirPlan {
+                            rel,
+                            parent: Some(parent),
+                            meta,
+                        });
+                    }
+                    FileType::RegularFile => self.files.push(FilePlan {
                         rel,
+                        parent,
                         meta,
-                        size: metadata.len(),
-                        dev: metadata.dev(),
-                    });
-                } else if file_type.is_symlink() {
-                    let target =
-                        fs::read_link(&abs).map_err(|err| Error::io(err, &abs, &dst.join(&rel)))?;
-                    self.symlinks.push(SymlinkPlan { rel, target, meta });
-                } else {
-                    return Err(Error::special_file(
-                        &abs,
-                        &dst.join(&rel),
-                        file_kind_name(&metadata),
-                    ));
+                        size: stat.st_size as u64,
+                        sparse: is_sparse(stat.st_blocks as u64, stat.st_size as u64),
+                        dev: stat.st_dev as u64,
+                    }),
+                    FileType::Symlink => {
+                        let target = rustix::fs::readlinkat(dir_fd.as_fd(), &name, Vec::new())
+                            .map_err(|err| fail(err.into()))?;
+                        let target = PathBuf::from(OsStr::from_bytes(target.as_bytes()));
+                        self.symlinks.push(SymlinkPlan {
+                            rel,
+                            parent,
+                            target,
+                            meta,
+                        });
+                    }
+                    other => {
+                        return Err(Error::special_file(
+                            &self.src_root.join(&rel),
+                            &dst.join(&rel),
+                            special_kind_name(other),
+                        ))
+                    }
                 }
             }
         }
@@ -215,6 +266,22 @@ pub fn join_rel(root: &Path, rel: &Path) -> PathBuf {
         root.to_path_buf()
     } else {
         root.join(rel)
+    }
+}
+
+/// Fewer 512-byte blocks than the size needs means holes (or compression);
+/// either way only the data segments need copying.
+fn is_sparse(blocks: u64, size: u64) -> bool {
+    blocks.saturating_mul(512) < size
+}
+
+fn special_kind_name(file_type: FileType) -> &'static str {
+    match file_type {
+        FileType::Fifo => "fifo",
+        FileType::Socket => "socket",
+        FileType::BlockDevice => "block device",
+        FileType::CharacterDevice => "character device",
+        _ => "special file",
     }
 }
 

@@ -5,11 +5,13 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+use crate::dirfd;
 use crate::error::{Error, Result};
 use crate::method::Method;
 use crate::platform;
@@ -94,7 +96,9 @@ fn link_into(method: Method, sample: &Path, dir: &Path) -> io::Result<()> {
     match method {
         Method::Reflink => {
             let src = File::open(sample)?;
-            platform::reflink_new(&src, &target, 0o600)?;
+            let dir_fd = dirfd::open_dir(dir)?;
+            let name = target.file_name().expect("probe names have a file name");
+            platform::reflink_new(&src, dir_fd.as_fd(), name, 0o600)?;
         }
         Method::Hardlink => fs::hard_link(sample, &target)?,
         Method::Copy => return Ok(()),

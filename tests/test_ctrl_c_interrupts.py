@@ -9,9 +9,9 @@ import textwrap
 from pathlib import Path
 
 # The child interrupts itself from a second Python thread once the copy has
-# visibly started (dst exists). That thread can only run because the copy
-# releases the GIL, and it makes the signal land mid-copy without relying on
-# how fast this machine copies.
+# visibly started (its staging directory exists beside dst). That thread can
+# only run because the copy releases the GIL, and it makes the signal land
+# mid-copy without relying on how fast this machine copies.
 CHILD = textwrap.dedent(
     """
     import os, signal, sys, threading, time
@@ -20,8 +20,13 @@ CHILD = textwrap.dedent(
     src, dst = sys.argv[1], sys.argv[2]
 
     def interrupt_once_started():
-        while not os.path.exists(dst):
+        parent = os.path.dirname(dst)
+        while not (
+            os.path.isdir(parent)
+            and any(n.startswith(".fastlink-staging.") for n in os.listdir(parent))
+        ):
             time.sleep(0.0005)
+        time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=interrupt_once_started, daemon=True).start()

@@ -27,6 +27,12 @@ class SpecialFileError(FastlinkError):
 class DestinationInsideSourceError(FastlinkError):
     """The destination lies inside the source tree (EINVAL); nothing was written."""
 
+class SourceInsideDestinationError(FastlinkError):
+    """The source lies inside the destination of a merge (EINVAL); nothing was written."""
+
+class SourceChangedError(FastlinkError):
+    """A source file changed size while it was being copied (EAGAIN); the call was rolled back."""
+
 @final
 class Report:
     """What a call to `clone_or_copy` did."""
@@ -68,6 +74,7 @@ def clone_or_copy(
     *,
     methods: _MethodName | Sequence[_MethodName] | None = None,
     dirs_exist_ok: bool = False,
+    overwrite: bool = False,
     preserve_times: bool = True,
     threads: int | None = None,
 ) -> Report:
@@ -76,7 +83,11 @@ def clone_or_copy(
     `methods` is the ordered preference among "reflink", "hardlink" and "copy";
     None means ("reflink", "copy"). The first method that works between the two
     filesystems is used for every file; methods the pair cannot do are skipped
-    and listed in `Report.skipped`. Raises `CrossDeviceError` or
+    and listed in `Report.skipped`. A new `dst` is built in a hidden staging
+    directory beside it and renamed into place, so it appears complete or not
+    at all. With `dirs_exist_ok=True` the call merges into an existing
+    directory; `overwrite=True` then replaces existing files and symlinks by
+    rename, never in place. Raises `CrossDeviceError` or
     `ReflinkUnsupportedError` when no allowed method is possible (nothing is
     left at `dst`), and builtin `OSError` subclasses for real I/O errors.
     """

@@ -1,92 +1,127 @@
-//! Linux: FICLONE (through reflink-copy) and copy_file_range.
+//! Linux: FICLONE (through reflink-copy) and copy_file_range, hole-aware.
 
+use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::unix::io::AsRawFd;
-use std::path::Path;
+use std::io;
+use std::os::fd::BorrowedFd;
+
+use rustix::fs::SeekFrom;
+use rustix::io::Errno;
 
 use super::unix::create_new_with_mode;
 pub use super::unix::reflink_new;
 
-/// The most one copy_file_range call is asked to move; the kernel caps a call
-/// at about 2 GiB anyway, so large files loop.
+/// The most one copy_file_range call is asked to move; the kernel moves at
+/// most about 2 GiB per call anyway, so large files loop.
 const COPY_CHUNK: usize = 1 << 30;
 
-/// Create `dst` with `mode` and copy `len` bytes of `src` into it.
-pub fn copy_new(src: &File, dst: &Path, mode: u32, len: u64) -> io::Result<(File, u64)> {
-    let mut file = create_new_with_mode(dst, mode)?;
-    let copied = if len == 0 {
+/// Create `name` in `dir` with `mode` and copy `src` into it. Returns the
+/// file and the number of bytes the source turned out to have.
+///
+/// `sparse`: the source has holes (fewer blocks than its size needs), so only
+/// its data segments are copied (SEEK_DATA/SEEK_HOLE, as GNU cp does) and the
+/// holes stay holes.
+pub fn copy_new(
+    src: &File,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    mode: u32,
+    size: u64,
+    sparse: bool,
+) -> io::Result<(File, u64)> {
+    let file = create_new_with_mode(dir, name, mode)?;
+    let copied = if size == 0 {
+        // Nothing to copy; a file that grew since it was planned is noticed
+        // by the caller's size check.
         0
+    } else if sparse {
+        copy_data_segments(src, &file, size)?
     } else {
-        copy_file_data(src, &mut file)?
+        copy_range(src, &file, 0, u64::MAX)?
     };
     Ok((file, copied))
 }
 
 /// No single syscall clones a directory tree on Linux.
-pub fn clone_tree(_src: &Path, _dst: &Path) -> Option<io::Result<()>> {
+pub fn clone_tree(_src: &std::path::Path, _dst: &std::path::Path) -> Option<io::Result<()>> {
     None
 }
 
-/// copy_file_range until EOF: the data never crosses into user space, and on
-/// filesystems that support it (XFS, btrfs, NFS) the kernel may even share
-/// extents. Kernels or filesystem pairs that refuse it get a read/write loop.
-fn copy_file_data(src: &File, dst: &mut File) -> io::Result<u64> {
-    let mut copied: u64 = 0;
-    loop {
-        // SAFETY: both fds are open for the duration of the call; null offsets
-        // mean "use and advance the file positions".
-        let n = unsafe {
-            libc::copy_file_range(
-                src.as_raw_fd(),
-                std::ptr::null_mut(),
-                dst.as_raw_fd(),
-                std::ptr::null_mut(),
-                COPY_CHUNK,
-                0,
-            )
-        };
-        if n > 0 {
-            copied += n as u64;
-            continue;
-        }
-        if n == 0 {
-            // Some filesystems (procfs-like, FUSE) report 0 before any byte moved
-            // instead of an error; let read(2) decide where EOF really is.
-            if copied == 0 {
-                return read_write_copy(src, dst);
-            }
-            return Ok(copied);
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(
-                libc::EXDEV
-                | libc::EINVAL
-                | libc::ENOSYS
-                | libc::EOPNOTSUPP
-                | libc::EPERM
-                | libc::EBADF,
-            ) if copied == 0 => return read_write_copy(src, dst),
-            _ => return Err(err),
+/// Copy `[start, end)` of `src` to the same offsets of `dst` (to EOF when
+/// `end` is u64::MAX). Returns the end offset reached.
+///
+/// copy_file_range keeps the data in the kernel, and on filesystems that can
+/// (XFS, btrfs, NFS) may even share extents. Pairs that refuse it before any
+/// byte moved get a pread/pwrite loop.
+fn copy_range(src: &File, dst: &File, start: u64, end: u64) -> io::Result<u64> {
+    let (mut off_in, mut off_out) = (start, start);
+    while off_in < end {
+        let want = (end - off_in).min(COPY_CHUNK as u64) as usize;
+        match rustix::fs::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), want) {
+            Ok(0) if off_in == start => return pread_pwrite(src, dst, start, end),
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(Errno::INTR) => {}
+            Err(
+                Errno::XDEV
+                | Errno::INVAL
+                | Errno::NOSYS
+                | Errno::OPNOTSUPP
+                | Errno::PERM
+                | Errno::BADF,
+            ) if off_in == start => return pread_pwrite(src, dst, start, end),
+            Err(err) => return Err(err.into()),
         }
     }
+    Ok(off_in)
 }
 
-/// The portable fallback: a plain read/write loop. `write_all` finishes short
-/// writes and both sides retry EINTR.
-fn read_write_copy(mut src: &File, dst: &mut File) -> io::Result<u64> {
+/// The portable fallback: pread/pwrite at explicit offsets, finishing short
+/// writes and retrying EINTR.
+fn pread_pwrite(src: &File, dst: &File, start: u64, end: u64) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
     let mut buffer = vec![0u8; 256 * 1024];
-    let mut copied = 0u64;
-    loop {
-        let n = match src.read(&mut buffer) {
-            Ok(0) => return Ok(copied),
+    let mut offset = start;
+    while offset < end {
+        let want = ((end - offset).min(buffer.len() as u64)) as usize;
+        let n = match src.read_at(&mut buffer[..want], offset) {
+            Ok(0) => break,
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(err),
         };
-        dst.write_all(&buffer[..n])?;
-        copied += n as u64;
+        dst.write_all_at(&buffer[..n], offset)?;
+        offset += n as u64;
     }
+    Ok(offset)
+}
+
+/// Copy only the data segments of a sparse source, then set the length so a
+/// trailing hole is kept. Returns the source length seen.
+fn copy_data_segments(src: &File, dst: &File, size: u64) -> io::Result<u64> {
+    let mut offset = 0u64;
+    loop {
+        let data = match rustix::fs::seek(src, SeekFrom::Data(offset)) {
+            Ok(data) => data,
+            // No data past `offset`: the rest is a hole.
+            Err(Errno::NXIO) => break,
+            // A filesystem without SEEK_DATA: copy densely.
+            Err(Errno::INVAL | Errno::OPNOTSUPP) if offset == 0 => {
+                return copy_range(src, dst, 0, u64::MAX)
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let hole = rustix::fs::seek(src, SeekFrom::Hole(data))?;
+        offset = copy_range(src, dst, data, hole)?;
+        if offset < hole {
+            // EOF inside a data segment: the file shrank while being copied.
+            return Ok(offset);
+        }
+    }
+    let length = rustix::fs::fstat(src)?.st_size as u64;
+    if length != size {
+        return Ok(length);
+    }
+    dst.set_len(length)?;
+    Ok(length)
 }

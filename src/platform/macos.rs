@@ -9,30 +9,53 @@
 //! - `fclonefileat` clones one open file to a new path and copies its mode and
 //!   times, so the caller sets the exact mode afterwards.
 
-use std::ffi::CString;
-use std::fs::{File, OpenOptions};
+use std::ffi::{CString, OsStr};
+use std::fs::File;
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+
+use rustix::fs::{Mode, OFlags};
 
 use super::unix::create_new_with_mode;
 
 const CLONE_NOFOLLOW: u32 = 0x0001;
 const CLONE_NOOWNERCOPY: u32 = 0x0002;
 
-pub fn reflink_new(src: &File, dst: &Path, mode: u32) -> io::Result<File> {
-    reflink_copy::reflink_file_to_path(src, dst)?;
+/// fclonefileat(2) creates `name` in `dir` as a clone of the open `src`.
+pub fn reflink_new(src: &File, dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<File> {
+    let c_name = CString::new(name.as_bytes())?;
+    // SAFETY: valid fds and a NUL-terminated name.
+    let rc = unsafe {
+        libc::fclonefileat(
+            src.as_raw_fd(),
+            dir.as_raw_fd(),
+            c_name.as_ptr(),
+            CLONE_NOFOLLOW | CLONE_NOOWNERCOPY,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
     // fchmod and futimens need ownership, not write access, so a read-only
     // handle works even for a clone of a read-only file.
-    let file = OpenOptions::new().read(true).open(dst)?;
-    file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let file = File::from(rustix::fs::openat(dir, name, flags, Mode::empty())?);
+    rustix::fs::fchmod(&file, Mode::from_raw_mode(mode as _))?;
     Ok(file)
 }
 
-pub fn copy_new(src: &File, dst: &Path, mode: u32, len: u64) -> io::Result<(File, u64)> {
-    let mut file = create_new_with_mode(dst, mode)?;
-    let copied = if len == 0 {
+pub fn copy_new(
+    src: &File,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    mode: u32,
+    size: u64,
+    _sparse: bool,
+) -> io::Result<(File, u64)> {
+    let mut file = create_new_with_mode(dir, name, mode)?;
+    let copied = if size == 0 {
         0
     } else {
         // std's copy uses fcopyfile(3) between two files on macOS.

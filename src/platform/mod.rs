@@ -1,8 +1,10 @@
 //! The per-OS primitives behind one small interface. Everything above this
 //! module is written against these functions only:
 //!
-//! - [`reflink_new`]: create a file as a copy-on-write clone of an open source;
-//! - [`copy_new`]: create a file and copy an open source's bytes into it;
+//! - [`reflink_new`]: create a file (by directory fd and name) as a
+//!   copy-on-write clone of an open source;
+//! - [`copy_new`]: create a file (by directory fd and name) and copy an open
+//!   source's bytes into it, keeping holes;
 //! - [`clone_tree`]: clone a whole directory tree in one call, where the OS can.
 //!
 //! Errors come back as raw `io::Error`s with their errno intact: whether an

@@ -1,28 +1,26 @@
-//! Helpers shared by the unix primitives: creating a file with an exact mode,
-//! and the fd-to-fd clone where the OS has one.
+//! Helpers shared by the unix primitives: creating a file with an exact mode
+//! relative to a directory fd, and the fd-to-fd clone where the OS has one.
 
-use std::fs::{File, OpenOptions};
+use std::ffi::OsStr;
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::os::fd::BorrowedFd;
 use std::sync::OnceLock;
 
-/// Create `path` exclusively, never through a symlink, with exactly `mode`.
+use rustix::fs::{Mode, OFlags};
+
+/// Create `name` in `dir` exclusively, never through a symlink, with exactly `mode`.
 ///
 /// `open(2)` applies the umask to the mode, and an installer must reproduce the
 /// source's bits (exec bits included), so a `fchmod` follows when the umask
 /// would have stripped any of them.
-pub fn create_new_with_mode(path: &Path, mode: u32) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
+pub fn create_new_with_mode(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<File> {
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(mode as _))?;
     if needs_chmod_after_create(mode) {
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode as _))?;
     }
-    Ok(file)
+    Ok(File::from(fd))
 }
 
 /// Whether a file created with `mode` ends up with fewer bits than asked for.
@@ -46,19 +44,19 @@ fn process_umask() -> Option<u32> {
     })
 }
 
-/// Create `dst` with `mode` and clone `src` into it with the raw fd-to-fd
-/// clone (FICLONE on Linux). reflink-copy's `reflink_file` never falls back to
-/// a copy itself, so its errno tells whether this pair of filesystems can
-/// clone at all. On failure the half-made `dst` is removed, so the caller can
-/// fall back.
+/// Create `name` in `dir` with `mode` and clone `src` into it with the raw
+/// fd-to-fd clone (FICLONE on Linux). reflink-copy's `reflink_file` never
+/// falls back to a copy itself, so its errno tells whether this pair of
+/// filesystems can clone at all. On failure the half-made file is removed,
+/// so the caller can fall back.
 #[cfg(not(target_os = "macos"))]
-pub fn reflink_new(src: &File, dst: &Path, mode: u32) -> io::Result<File> {
-    let file = create_new_with_mode(dst, mode)?;
+pub fn reflink_new(src: &File, dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<File> {
+    let file = create_new_with_mode(dir, name, mode)?;
     match reflink_copy::reflink_file(src, &file) {
         Ok(()) => Ok(file),
         Err(err) => {
             drop(file);
-            let _ = std::fs::remove_file(dst);
+            let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
             Err(err)
         }
     }

@@ -5,7 +5,8 @@
 //! it is reasoned against the reflink-copy documentation and the
 //! FSCTL_DUPLICATE_EXTENTS_TO_FILE reference. Unix permission bits do not
 //! exist there, so `mode` is ignored. The planner above is unix-only today, so
-//! Windows support needs that layer ported before this file is reachable.
+//! Windows support needs that layer ported before this file is reachable;
+//! the signatures below still take paths and will follow the unix ones then.
 
 use std::fs::{File, OpenOptions};
 use std::io;

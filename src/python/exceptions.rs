@@ -44,6 +44,18 @@ create_exception!(
     FastlinkError,
     "The destination lies inside the source tree (EINVAL); nothing was written."
 );
+create_exception!(
+    fastlink,
+    SourceInsideDestinationError,
+    FastlinkError,
+    "The source lies inside the destination of a merge (EINVAL); nothing was written."
+);
+create_exception!(
+    fastlink,
+    SourceChangedError,
+    FastlinkError,
+    "A source file changed size while it was being copied (EAGAIN); the call was rolled back."
+);
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -62,6 +74,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "DestinationInsideSourceError",
         py.get_type::<DestinationInsideSourceError>(),
     )?;
+    m.add(
+        "SourceInsideDestinationError",
+        py.get_type::<SourceInsideDestinationError>(),
+    )?;
+    m.add("SourceChangedError", py.get_type::<SourceChangedError>())?;
     Ok(())
 }
 
@@ -85,6 +102,8 @@ pub fn to_py_err(err: Error) -> PyErr {
         ErrorKind::HardlinkUnsupported => HardlinkUnsupportedError::new_err(args),
         ErrorKind::SpecialFile => SpecialFileError::new_err(args),
         ErrorKind::DestinationInsideSource => DestinationInsideSourceError::new_err(args),
+        ErrorKind::SourceInsideDestination => SourceInsideDestinationError::new_err(args),
+        ErrorKind::SourceChanged => SourceChangedError::new_err(args),
         ErrorKind::InvalidArgument => PyValueError::new_err(err.message().to_string()),
         ErrorKind::Cancelled => PyKeyboardInterrupt::new_err(()),
     }

@@ -107,13 +107,15 @@ fn parse_methods(methods: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Method>> {
 /// Clone `src` to `dst` with the first method in `methods` that the pair of
 /// filesystems allows, and report what was done.
 #[pyfunction]
-#[pyo3(signature = (src, dst, *, methods=None, dirs_exist_ok=false, preserve_times=true, threads=None))]
+#[allow(clippy::too_many_arguments)] // mirrors the Python signature
+#[pyo3(signature = (src, dst, *, methods=None, dirs_exist_ok=false, overwrite=false, preserve_times=true, threads=None))]
 fn clone_or_copy(
     py: Python<'_>,
     src: &Bound<'_, PyAny>,
     dst: &Bound<'_, PyAny>,
     methods: Option<&Bound<'_, PyAny>>,
     dirs_exist_ok: bool,
+    overwrite: bool,
     preserve_times: bool,
     threads: Option<i64>,
 ) -> PyResult<PyReport> {
@@ -121,6 +123,7 @@ fn clone_or_copy(
     let options = Options {
         methods: parse_methods(methods)?,
         dirs_exist_ok,
+        overwrite,
         preserve_times,
         threads: parse_threads(threads)?,
     };

@@ -1,0 +1,300 @@
+//! Filesystem operations relative to directory fds, never following symlinks
+//! on the way. Everything fastlink creates goes through here, so a symlink
+//! planted in the destination (or swapped into the source) is never walked
+//! through, and trees deeper than PATH_MAX work.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path};
+
+use rustix::fs::{AtFlags, Mode, OFlags};
+
+/// Paths handed to one syscall are kept below PATH_MAX (4096); longer ones
+/// are resolved a chunk at a time.
+const MAX_PATH_CHUNK: usize = 3072;
+
+/// Open the directory `rel` below `root`, refusing any symlink on the way
+/// (and `..`). An empty `rel` re-opens `root` itself.
+pub fn open_dir_beneath(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut current: Option<OwnedFd> = None;
+    let mut chunk = OsString::new();
+    let mut components = rel.components().peekable();
+    if components.peek().is_none() {
+        return Ok(rustix::fs::openat(root, ".", flags, Mode::empty())?);
+    }
+    while let Some(component) = components.next() {
+        let Component::Normal(name) = component else {
+            return Err(io::Error::from_raw_os_error(libc::EXDEV));
+        };
+        if !chunk.is_empty() {
+            chunk.push("/");
+        }
+        chunk.push(name);
+        let last = components.peek().is_none();
+        let next_len = components.peek().map_or(0, |c| c.as_os_str().len() + 1);
+        if last || chunk.len() + next_len > MAX_PATH_CHUNK {
+            let base = current.as_ref().map_or(root, |fd| fd.as_fd());
+            current = Some(open_chunk_beneath(base, &chunk, flags)?);
+            chunk.clear();
+        }
+    }
+    Ok(current.expect("rel has at least one component"))
+}
+
+/// One openat2 with RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH where the kernel has
+/// it (5.6+); otherwise one O_NOFOLLOW openat per component.
+#[cfg(target_os = "linux")]
+fn open_chunk_beneath(base: BorrowedFd<'_>, chunk: &OsStr, flags: OFlags) -> io::Result<OwnedFd> {
+    use rustix::fs::ResolveFlags;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+    if !NO_OPENAT2.load(Ordering::Relaxed) {
+        let resolve =
+            ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+        match rustix::fs::openat2(base, chunk, flags, Mode::empty(), resolve) {
+            Ok(fd) => return Ok(fd),
+            Err(rustix::io::Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
+            // openat2 reports a symlink on the way as ELOOP, like O_NOFOLLOW.
+            Err(err) => return Err(err.into()),
+        }
+    }
+    open_components(base, chunk, flags)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_chunk_beneath(base: BorrowedFd<'_>, chunk: &OsStr, flags: OFlags) -> io::Result<OwnedFd> {
+    open_components(base, chunk, flags)
+}
+
+fn open_components(base: BorrowedFd<'_>, chunk: &OsStr, flags: OFlags) -> io::Result<OwnedFd> {
+    let mut current: Option<OwnedFd> = None;
+    for name in Path::new(chunk).components() {
+        let dir = current.as_ref().map_or(base, |fd| fd.as_fd());
+        current = Some(rustix::fs::openat(
+            dir,
+            name.as_os_str(),
+            flags,
+            Mode::empty(),
+        )?);
+    }
+    current.ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
+}
+
+/// Open a directory given by path (following it: the caller named it).
+pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    Ok(rustix::fs::open(path, flags, Mode::empty())?)
+}
+
+pub fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<rustix::fs::Stat> {
+    Ok(rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?)
+}
+
+pub fn mkdir_at(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<()> {
+    Ok(rustix::fs::mkdirat(
+        dir,
+        name,
+        Mode::from_raw_mode(mode as _),
+    )?)
+}
+
+pub fn symlink_at(target: &Path, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+    Ok(rustix::fs::symlinkat(target, dir, name)?)
+}
+
+pub fn hardlink_at(
+    src_dir: BorrowedFd<'_>,
+    src_name: &OsStr,
+    dst_dir: BorrowedFd<'_>,
+    dst_name: &OsStr,
+) -> io::Result<()> {
+    Ok(rustix::fs::linkat(
+        src_dir,
+        src_name,
+        dst_dir,
+        dst_name,
+        AtFlags::empty(),
+    )?)
+}
+
+pub fn unlink_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+    Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?)
+}
+
+/// Rename within one directory; see [`rename_between`].
+pub fn rename_at(dir: BorrowedFd<'_>, from: &OsStr, to: &OsStr, replace: bool) -> io::Result<()> {
+    rename_between(dir, from, dir, to, replace)
+}
+
+/// Rename `from` in `from_dir` to `to` in `to_dir`. `replace` false: fail
+/// with EEXIST rather than replace anything (RENAME_NOREPLACE), so a
+/// concurrent creator of the same name is never clobbered.
+pub fn rename_between(
+    from_dir: BorrowedFd<'_>,
+    from: &OsStr,
+    to_dir: BorrowedFd<'_>,
+    to: &OsStr,
+    replace: bool,
+) -> io::Result<()> {
+    if replace {
+        return Ok(rustix::fs::renameat(from_dir, from, to_dir, to)?);
+    }
+    match rustix::fs::renameat_with(
+        from_dir,
+        from,
+        to_dir,
+        to,
+        rustix::fs::RenameFlags::NOREPLACE,
+    ) {
+        Ok(()) => Ok(()),
+        // Filesystems without RENAME_NOREPLACE: check, then rename. The
+        // window is tiny, and rename never replaces a non-empty directory.
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => match lstat_at(to_dir, to) {
+            Ok(_) => Err(io::Error::from_raw_os_error(libc::EEXIST)),
+            Err(err) if err.raw_os_error() == Some(libc::ENOENT) => {
+                Ok(rustix::fs::renameat(from_dir, from, to_dir, to)?)
+            }
+            Err(err) => Err(err),
+        },
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Whether `name` in `dir` is a real directory (not a symlink to one).
+pub fn is_dir_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<bool> {
+    let stat = lstat_at(dir, name)?;
+    Ok(rustix::fs::FileType::from_raw_mode(stat.st_mode as _) == rustix::fs::FileType::Directory)
+}
+
+/// Remove `name` in `dir`, recursively when it is a directory, without
+/// following symlinks and without recursion (deep trees), holding one
+/// directory fd per level still being emptied.
+pub fn remove_tree_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+    if !is_dir_at(dir, name)? {
+        return unlink_at(dir, name);
+    }
+    // Each level: the open directory and the name it has in its parent.
+    let mut stack: Vec<(OwnedFd, OsString)> = vec![(open_for_removal(dir, name)?, name.to_owned())];
+    while let Some((fd, _)) = stack.last() {
+        let mut subdir: Option<OsString> = None;
+        for entry in rustix::fs::Dir::read_from(fd)? {
+            let entry = entry?;
+            let entry_name = OsStr::from_bytes_compat(entry.file_name().to_bytes());
+            if entry_name == "." || entry_name == ".." {
+                continue;
+            }
+            match unlink_at(fd.as_fd(), entry_name) {
+                Ok(()) => {}
+                Err(err) if matches!(err.raw_os_error(), Some(libc::EISDIR | libc::EPERM)) => {
+                    subdir = Some(entry_name.to_owned());
+                    break;
+                }
+                Err(err) if err.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        match subdir {
+            Some(child) => {
+                let child_fd = open_for_removal(fd.as_fd(), &child)?;
+                stack.push((child_fd, child));
+            }
+            None => {
+                let (_, emptied) = stack.pop().expect("stack is not empty");
+                let parent = stack.last().map_or(dir, |(fd, _)| fd.as_fd());
+                rustix::fs::unlinkat(parent, &emptied, AtFlags::REMOVEDIR)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Open a directory to empty it; a read-only one (0o555 from the source) is
+/// made writable first, or its entries could not be removed.
+fn open_for_removal(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(dir, name, flags, Mode::empty())?;
+    let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o700));
+    Ok(fd)
+}
+
+/// `OsStr::from_bytes` on unix, spelled once.
+trait FromBytesCompat {
+    fn from_bytes_compat(bytes: &[u8]) -> &OsStr;
+}
+
+impl FromBytesCompat for OsStr {
+    fn from_bytes_compat(bytes: &[u8]) -> &OsStr {
+        use std::os::unix::ffi::OsStrExt;
+        OsStr::from_bytes(bytes)
+    }
+}
+
+/// The entry names of an open directory, without `.` and `..`.
+pub fn list_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<(OsString, rustix::fs::FileType)>> {
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(dir)? {
+        let entry = entry?;
+        let name = OsStr::from_bytes_compat(entry.file_name().to_bytes());
+        if name != "." && name != ".." {
+            names.push((name.to_owned(), entry.file_type()));
+        }
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn open_dir_beneath_refuses_symlinks_on_the_way() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir_all(tmp.path().join("real/sub")).unwrap();
+        std::os::unix::fs::symlink("real", tmp.path().join("link")).unwrap();
+        let root = open_dir(tmp.path()).unwrap();
+
+        assert!(open_dir_beneath(root.as_fd(), Path::new("real/sub")).is_ok());
+        let err = open_dir_beneath(root.as_fd(), Path::new("link/sub")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
+    }
+
+    #[test]
+    fn deep_paths_beyond_path_max_are_opened_in_chunks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = open_dir(tmp.path()).unwrap();
+        let mut rel = std::path::PathBuf::new();
+        let mut dir = open_dir(tmp.path()).unwrap();
+        for _ in 0..1500 {
+            mkdir_at(dir.as_fd(), OsStr::new("abcd"), 0o755).unwrap();
+            dir = open_dir_beneath(dir.as_fd(), Path::new("abcd")).unwrap();
+            rel.push("abcd");
+        }
+        assert!(rel.as_os_str().len() > 7000);
+        assert!(open_dir_beneath(root.as_fd(), &rel).is_ok());
+
+        remove_tree_at(root.as_fd(), OsStr::new("abcd")).unwrap();
+        assert!(list_dir(root.as_fd()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn remove_tree_at_empties_read_only_dirs_and_keeps_symlink_targets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        fs::write(outside.join("keep"), b"x").unwrap();
+        fs::create_dir_all(tmp.path().join("t/ro")).unwrap();
+        fs::write(tmp.path().join("t/ro/f"), b"y").unwrap();
+        std::os::unix::fs::symlink(&outside, tmp.path().join("t/link")).unwrap();
+        let ro = tmp.path().join("t/ro");
+        fs::set_permissions(&ro, std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
+
+        let root = open_dir(tmp.path()).unwrap();
+        remove_tree_at(root.as_fd(), OsStr::new("t")).unwrap();
+
+        assert!(!tmp.path().join("t").exists());
+        assert!(outside.join("keep").exists());
+    }
+}

@@ -5,7 +5,7 @@ use crate::destination::Destination;
 use crate::error::{Error, Result};
 use crate::method::Method;
 use crate::plan::Plan;
-use crate::probe::{Outcome, ProbePair};
+use crate::probe::{Outcome, ProbePair, Sample};
 use crate::report::Skipped;
 
 #[derive(Debug)]
@@ -22,7 +22,9 @@ pub fn choose(plan: &Plan, destination: &Destination, preference: &[Method]) -> 
         .file_devices()
         .into_iter()
         .map(|dev| ProbePair {
-            src_sample: plan.sample_file(dev).map(|file| plan.src_path(&file.rel)),
+            src_sample: plan
+                .sample_file(dev)
+                .map(|file| Sample::new(&plan.src_root, &file.rel)),
             src_dev: dev,
             dst_dir: &destination.probe_dir,
             dst_dev: destination.dev,

@@ -94,6 +94,7 @@ mod tests {
     use crate::error::ErrorKind;
     use std::fs;
     use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+    use std::path::PathBuf;
 
     fn sample_tree(root: &Path) {
         fs::create_dir_all(root.join("pkg/sub")).unwrap();
@@ -180,6 +181,36 @@ mod tests {
             0o555
         );
         assert!(dst.join("pkg/sub/data.bin").exists());
+    }
+
+    #[test]
+    fn trees_deeper_than_path_max_are_cloned() {
+        use std::os::fd::AsFd;
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        fs::create_dir(&src).unwrap();
+        let mut dir = crate::dirfd::open_dir(&src).unwrap();
+        for _ in 0..1500 {
+            crate::dirfd::mkdir_at(dir.as_fd(), "abcd".as_ref(), 0o755).unwrap();
+            dir = crate::dirfd::open_dir_beneath(dir.as_fd(), Path::new("abcd")).unwrap();
+        }
+        let leaf = rustix::fs::openat(
+            dir.as_fd(),
+            "leaf",
+            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CREATE,
+            rustix::fs::Mode::from_raw_mode(0o644),
+        )
+        .unwrap();
+        rustix::io::write(&leaf, b"deep").unwrap();
+        let dst = tmp.path().join("dst");
+
+        let report = clone_or_copy(&src, &dst, &Options::default(), &CancelFlag::new()).unwrap();
+
+        assert_eq!((report.files, report.dirs, report.bytes), (1, 1501, 4));
+        let root = crate::dirfd::open_dir(&dst).unwrap();
+        let rel: PathBuf = std::iter::repeat_n("abcd", 1500).collect();
+        let deepest = crate::dirfd::open_dir_beneath(root.as_fd(), &rel).unwrap();
+        assert!(crate::dirfd::lstat_at(deepest.as_fd(), "leaf".as_ref()).is_ok());
     }
 
     #[test]

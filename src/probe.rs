@@ -14,6 +14,7 @@ use std::sync::{Mutex, OnceLock};
 use crate::dirfd;
 use crate::error::{Error, Result};
 use crate::method::Method;
+use crate::plan::name_of;
 use crate::platform;
 
 /// What a probe found for one method on one pair of filesystems.
@@ -31,10 +32,47 @@ fn cache() -> &'static Mutex<HashMap<PairKey, Outcome>> {
     CACHE.get_or_init(Default::default)
 }
 
+/// A source file to probe with, named as a directory plus a path below it,
+/// so that it is opened through directory fds (deep trees, no symlinks).
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub root: PathBuf,
+    pub rel: PathBuf,
+}
+
+impl Sample {
+    /// A sample for `path`, a regular file or a path below `root`.
+    pub fn new(root: &Path, rel: &Path) -> Sample {
+        if rel.as_os_str().is_empty() {
+            let parent = root.parent().filter(|p| !p.as_os_str().is_empty());
+            return Sample {
+                root: parent.unwrap_or(Path::new(".")).to_path_buf(),
+                rel: root.file_name().map(PathBuf::from).unwrap_or_default(),
+            };
+        }
+        Sample {
+            root: root.to_path_buf(),
+            rel: rel.to_path_buf(),
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.root.join(&self.rel)
+    }
+
+    /// The sample's directory, opened without following symlinks, and its name.
+    fn open_parent(&self) -> io::Result<(std::os::fd::OwnedFd, &std::ffi::OsStr)> {
+        let root = dirfd::open_dir(&self.root)?;
+        let parent = self.rel.parent().unwrap_or(Path::new(""));
+        let dir = dirfd::open_dir_beneath(root.as_fd(), parent)?;
+        Ok((dir, name_of(&self.rel)))
+    }
+}
+
 /// One side of a probe: a source file to link from (when there is one) and
 /// the destination directory to link into.
 pub struct ProbePair<'a> {
-    pub src_sample: Option<PathBuf>,
+    pub src_sample: Option<Sample>,
     pub src_dev: u64,
     pub dst_dir: &'a Path,
     pub dst_dev: u64,
@@ -59,7 +97,7 @@ impl ProbePair<'_> {
     }
 
     fn run(&self, method: Method) -> Result<Outcome> {
-        let attempt = match self.src_sample.as_deref() {
+        let attempt = match self.src_sample.as_ref() {
             Some(sample) => link_into(method, sample, self.dst_dir),
             // Two devices and no file to try: a link needs one filesystem.
             None if self.src_dev != self.dst_dev => Err(io::Error::from_raw_os_error(libc::EXDEV)),
@@ -75,8 +113,11 @@ impl ProbePair<'_> {
                     Ok(Outcome::Impossible(errno))
                 } else {
                     // EACCES, EROFS, ENOSPC...: a real problem, never a reason to fall back.
-                    let src = self.src_sample.as_deref().unwrap_or(self.dst_dir);
-                    Err(Error::io(err, src, self.dst_dir))
+                    let src = self
+                        .src_sample
+                        .as_ref()
+                        .map_or(self.dst_dir.to_path_buf(), Sample::path);
+                    Err(Error::io(err, &src, self.dst_dir))
                 }
             }
         }
@@ -84,32 +125,40 @@ impl ProbePair<'_> {
 }
 
 /// A name no real package uses, so a leftover from a killed process is recognizable.
-fn probe_path(dir: &Path) -> PathBuf {
+fn probe_name() -> std::ffi::OsString {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!(".fastlink-probe-{}-{n}", std::process::id()))
+    format!(".fastlink-probe-{}-{n}", std::process::id()).into()
 }
 
 /// Link `sample` into `dir` with `method` and remove the result at once.
-fn link_into(method: Method, sample: &Path, dir: &Path) -> io::Result<()> {
-    let target = probe_path(dir);
+fn link_into(method: Method, sample: &Sample, dir: &Path) -> io::Result<()> {
+    let (src_dir, src_name) = sample.open_parent()?;
+    let dir_fd = dirfd::open_dir(dir)?;
+    let target = probe_name();
     match method {
         Method::Reflink => {
-            let src = File::open(sample)?;
-            let dir_fd = dirfd::open_dir(dir)?;
-            let name = target.file_name().expect("probe names have a file name");
-            platform::reflink_new(&src, dir_fd.as_fd(), name, 0o600)?;
+            let flags = rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::NOFOLLOW
+                | rustix::fs::OFlags::CLOEXEC;
+            let src = File::from(rustix::fs::openat(
+                src_dir.as_fd(),
+                src_name,
+                flags,
+                rustix::fs::Mode::empty(),
+            )?);
+            platform::reflink_new(&src, dir_fd.as_fd(), &target, 0o600)?;
         }
-        Method::Hardlink => fs::hard_link(sample, &target)?,
+        Method::Hardlink => dirfd::hardlink_at(src_dir.as_fd(), src_name, dir_fd.as_fd(), &target)?,
         Method::Copy => return Ok(()),
     }
-    fs::remove_file(&target)
+    dirfd::unlink_at(dir_fd.as_fd(), &target)
 }
 
 fn self_link_in(method: Method, dir: &Path) -> io::Result<()> {
-    let stand_in = probe_path(dir);
+    let stand_in = dir.join(probe_name());
     File::create_new(&stand_in)?;
-    let result = link_into(method, &stand_in, dir);
+    let result = link_into(method, &Sample::new(&stand_in, Path::new("")), dir);
     let removed = fs::remove_file(&stand_in);
     result.and(removed)
 }
@@ -123,9 +172,10 @@ pub fn probe(src: &Path, dst_dir: &Path) -> Result<Vec<(Method, Outcome)>> {
         return Err(Error::io(not_a_dir, src, dst_dir));
     }
     let sample = if src_meta.is_file() {
-        Some(src.to_path_buf())
+        Some(Sample::new(src, Path::new("")))
     } else {
         first_file_on_device(src, src_meta.dev())
+            .map(|path| Sample::new(src, path.strip_prefix(src).unwrap_or(&path)))
     };
     let pair = ProbePair {
         src_sample: sample,

@@ -768,32 +768,37 @@ fn temp_name(prefix: &str, name: &OsStr) -> OsString {
     OsString::from(OsStr::from_bytes(&temp))
 }
 
-/// Remove what killed runs left behind for this destination name: staging
-/// entries whose process is gone.
+/// Remove what killed runs left behind beside this destination: its staging
+/// entries and probe files (`.fastlink-probe-<pid>-<n>`) whose process is gone.
 fn remove_stale_staging(anchor: BorrowedFd<'_>, dst_name: &OsStr) {
     let Ok(entries) = dirfd::list_dir(anchor) else {
         return;
     };
     for (entry, _) in entries {
-        let Some(rest) = entry.as_bytes().strip_prefix(STAGING_PREFIX.as_bytes()) else {
-            continue;
-        };
-        let mut fields = rest.splitn(3, |&b| b == b'.');
-        let (Some(pid), Some(_n), Some(name)) = (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        let Some(pid) = std::str::from_utf8(pid)
-            .ok()
-            .and_then(|p| p.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let shortened = &dst_name.as_bytes()[..dst_name.len().min(name.len())];
-        if name != shortened || !dst_name.as_bytes().starts_with(name) || process_is_alive(pid) {
-            continue;
+        if let Some(pid) = stale_owner(entry.as_bytes(), dst_name.as_bytes()) {
+            if !process_is_alive(pid) {
+                let _ = dirfd::remove_tree_at(anchor, &entry);
+            }
         }
-        let _ = dirfd::remove_tree_at(anchor, &entry);
+    }
+}
+
+/// The pid that made `entry`, if it is a staging entry for `dst_name` or a probe file.
+fn stale_owner(entry: &[u8], dst_name: &[u8]) -> Option<i32> {
+    let parse = |pid: &[u8]| std::str::from_utf8(pid).ok()?.parse::<i32>().ok();
+    if let Some(rest) = entry.strip_prefix(crate::probe::PROBE_PREFIX.as_bytes()) {
+        return parse(rest.split(|&b| b == b'-').next()?);
+    }
+    let rest = entry.strip_prefix(STAGING_PREFIX.as_bytes())?;
+    let mut fields = rest.splitn(3, |&b| b == b'.');
+    let (pid, _n, name) = (fields.next()?, fields.next()?, fields.next()?);
+    // Names are shortened to fit NAME_MAX, so compare the prefix that fits.
+    let same_name = name == dst_name
+        || (name.len() < dst_name.len() && dst_name.starts_with(name) && entry.len() == 255);
+    if same_name {
+        parse(pid)
+    } else {
+        None
     }
 }
 
@@ -853,6 +858,15 @@ mod tests {
             groups(many),
             [(0, FILES_PER_UNIT), (FILES_PER_UNIT, FILES_PER_UNIT + 1)]
         );
+    }
+
+    #[test]
+    fn stale_owner_recognizes_only_this_destinations_staging_and_probes() {
+        assert_eq!(stale_owner(b".fastlink-staging.42.7.dst", b"dst"), Some(42));
+        assert_eq!(stale_owner(b".fastlink-staging.42.7.dst.x", b"dst"), None);
+        assert_eq!(stale_owner(b".fastlink-staging.42.7.ds", b"dst"), None);
+        assert_eq!(stale_owner(b".fastlink-probe-42-0", b"dst"), Some(42));
+        assert_eq!(stale_owner(b"dst", b"dst"), None);
     }
 
     #[test]

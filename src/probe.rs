@@ -124,11 +124,15 @@ impl ProbePair<'_> {
     }
 }
 
-/// A name no real package uses, so a leftover from a killed process is recognizable.
+/// Probe files are `.fastlink-probe-<pid>-<n>`: a name no real package uses,
+/// so a leftover from a killed process is recognizable (and removed by the
+/// next run into the same directory).
+pub const PROBE_PREFIX: &str = ".fastlink-probe-";
+
 fn probe_name() -> std::ffi::OsString {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(".fastlink-probe-{}-{n}", std::process::id()).into()
+    format!("{PROBE_PREFIX}{}-{n}", std::process::id()).into()
 }
 
 /// Link `sample` into `dir` with `method` and remove the result at once.

@@ -29,7 +29,14 @@ from hypothesis import HealthCheck, settings
 # importlib import mode), without turning tests/ into a package.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import fastlink
+import treeutil
 from treeutil import make_fresh_dir, remove_tree
+
+# Every call goes through the source guard's wrapper (a no-op outside a
+# test). Installed at import time, before test modules are imported, so
+# `from fastlink import clone_or_copy` in a test module gets it too.
+fastlink.clone_or_copy = treeutil.guarded_clone_or_copy(fastlink.clone_or_copy)
 
 settings.register_profile(
     "ci",
@@ -225,3 +232,39 @@ def fresh_dir():
             remove_tree(d)
         except OSError:
             shutil.rmtree(d, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# Source guard: after every test, the source trees are verified unchanged
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def source_guard():
+    """The per-test treeutil.SourceGuard (see treeutil, "Source guard").
+
+    make_tree roots and clone_or_copy sources are registered automatically;
+    right after the test body (before fixtures delete the trees) every one
+    that still exists must match its baseline by content hash, modes,
+    mtimes, symlink targets and inode numbers. Opt out for a root the test
+    changes on purpose with treeutil.forget_source(root).
+    """
+    guard = treeutil.SourceGuard()
+    treeutil.activate_guard(guard)
+    try:
+        yield guard
+    finally:
+        if treeutil.active_guard() is guard:
+            treeutil.activate_guard(None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    # Runs the test body; a test that already failed (or skipped) keeps its
+    # own outcome. Checking here, not in the fixture's teardown, because
+    # fixture teardowns (fresh_dir) may delete the trees first.
+    result = yield
+    guard = item.funcargs.get("source_guard") if hasattr(item, "funcargs") else None
+    if guard is not None:
+        guard.verify()
+    return result

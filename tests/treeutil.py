@@ -6,17 +6,21 @@ valid UTF-8 (e.g. b"caf\\xe9") round-trip exactly.
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import functools
 import hashlib
 import os
 import random
 import shutil
 import stat
 import struct
+import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Callable, Union
 
 Name = Union[str, bytes]
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -122,7 +126,12 @@ def make_tree(root: PathLike, spec: dict[Name, Entry], *, mtime_seed: int = 0) -
     build(root_b, spec)
     t = next_time()
     os.utime(root_b, ns=(t, t))
-    return snapshot(root_b)
+    # Every tree a test builds is a potential source: the source guard
+    # (see "Source guard" below) checks after the test that it is unchanged.
+    guard = _ACTIVE_GUARD
+    if guard is not None:
+        guard.register(root_b)
+    return _snapshot(root_b)
 
 
 # --------------------------------------------------------------------------
@@ -160,7 +169,18 @@ def snapshot(root: PathLike) -> dict[bytes, dict]:
     Keys are paths relative to root as bytes; the root itself is b".".
     If root is a regular file the snapshot has the single key b".".
     The root is followed if it is a symlink, matching fastlink's src rule.
+
+    Side effect for the source guard: snapshotting a tree that no
+    clone_or_copy call has used yet re-baselines the guard for it (tests
+    adjust a tree after make_tree, e.g. chmod u+s, and then snapshot it).
     """
+    guard = _ACTIVE_GUARD
+    if guard is not None:
+        guard.refresh_unused(root)
+    return _snapshot(root)
+
+
+def _snapshot(root: PathLike) -> dict[bytes, dict]:
     root_b = _b(os.fspath(root))
     result: dict[bytes, dict] = {ROOT_KEY: _describe(root_b, os.stat(root_b))}
     if result[ROOT_KEY]["type"] != "dir":
@@ -364,7 +384,12 @@ def remove_tree(path: PathLike) -> None:
     if not os.path.lexists(path):
         return
     if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, onerror=onerror)
+        try:
+            shutil.rmtree(path, onerror=onerror)
+        except RecursionError:
+            # shutil.rmtree recurses once per level: trees thousands of
+            # levels deep need the iterative, fd-relative removal.
+            remove_tree_fd(path)
     else:
         os.remove(path)
 
@@ -401,6 +426,24 @@ def sample_spec() -> dict[Name, Entry]:
     }
 
 
+FASTLINK_WORK_PREFIXES = (b".fastlink-staging.", b".fastlink-tmp.", b".fastlink-probe-")
+
+
+def fastlink_leftovers(*roots: PathLike) -> list[bytes]:
+    """Entries named like fastlink's hidden work files (staging dirs, temp
+    files, probes) at or under any of `roots` (each a dir; missing ones are
+    skipped). Relative names are prefixed with the root, as bytes."""
+    found = []
+    for root in roots:
+        root_b = _b(os.fspath(root))
+        if not os.path.isdir(root_b):
+            continue
+        for rel, _info in fd_snapshot(root_b).items():
+            if os.path.basename(rel).startswith(FASTLINK_WORK_PREFIXES):
+                found.append(os.path.join(root_b, rel))
+    return sorted(found)
+
+
 def regular_files(root: PathLike) -> list[bytes]:
     """Absolute bytes paths of every regular file under root."""
     root_b = _b(os.fspath(root))
@@ -411,3 +454,595 @@ def regular_files(root: PathLike) -> list[bytes]:
             if stat.S_ISREG(os.lstat(p).st_mode):
                 out.append(p)
     return sorted(out)
+
+
+# --------------------------------------------------------------------------
+# fd-relative walking: no PATH_MAX limit, no atime updates, sparse-aware
+# --------------------------------------------------------------------------
+#
+# Path-based calls fail with ENAMETOOLONG once a path exceeds PATH_MAX (4096
+# bytes), so everything here works relative to directory fds and climbs back
+# up with "..": it handles trees thousands of levels deep with O(1) open fds
+# and no recursion. Files and directories are opened with O_NOATIME where
+# allowed, so checking a source never bumps its atimes (fastlink copies them).
+
+_O_NOATIME = getattr(os, "O_NOATIME", 0)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_DIGEST_BLOCK = 1 << 20
+
+
+def _open_quiet(path: str | bytes, flags: int, dir_fd: int | None = None) -> int:
+    """os.open with O_NOATIME, retried without it where it isn't allowed (EPERM)."""
+    if _O_NOATIME:
+        try:
+            return os.open(path, flags | _O_NOATIME, dir_fd=dir_fd)
+        except PermissionError:
+            pass
+    return os.open(path, flags, dir_fd=dir_fd)
+
+
+def data_ranges(fd: int, size: int | None = None) -> list[tuple[int, int]]:
+    """The file's data segments [(start, end)] per SEEK_DATA/SEEK_HOLE.
+
+    Where the filesystem can't tell, the whole file is one data segment.
+    """
+    if size is None:
+        size = os.fstat(fd).st_size
+    ranges: list[tuple[int, int]] = []
+    offset = 0
+    try:
+        while offset < size:
+            try:
+                start = os.lseek(fd, offset, os.SEEK_DATA)
+            except OSError as e:
+                if e.errno == errno.ENXIO:  # only a hole from offset to EOF
+                    break
+                raise
+            if start >= size:
+                break
+            end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+            ranges.append((start, end))
+            offset = end
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+            raise
+        return [(0, size)] if size else []
+    return ranges
+
+
+@functools.lru_cache(maxsize=8)
+def _zero_block_digest(length: int) -> bytes:
+    return hashlib.sha256(bytes(length)).digest()
+
+
+def _pread_full(fd: int, length: int, offset: int) -> bytes:
+    parts = []
+    while length > 0:
+        chunk = os.pread(fd, length, offset)
+        if not chunk:  # file shrank under us: digest what is there
+            break
+        parts.append(chunk)
+        length -= len(chunk)
+        offset += len(chunk)
+    return b"".join(parts)
+
+
+def content_digest(file: int | PathLike) -> str:
+    """A digest of a file's logical bytes that costs O(data), not O(size).
+
+    The file is hashed in 1 MiB blocks: blocks that SEEK_DATA reports as
+    pure hole contribute the digest of a zero block without being read,
+    the others are read and hashed. The result depends only on the bytes
+    (a hole and written zeros give the same digest), so it compares a
+    sparse source with its copy exactly, even for files of many GiB.
+    `file` is an open fd or a path.
+    """
+    if isinstance(file, int):
+        return _content_digest_fd(file)
+    fd = _open_quiet(_b(os.fspath(file)), os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        return _content_digest_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def _content_digest_fd(fd: int) -> str:
+    size = os.fstat(fd).st_size
+    blocks_with_data = set()
+    for start, end in data_ranges(fd, size):
+        blocks_with_data.update(range(start // _DIGEST_BLOCK, (end - 1) // _DIGEST_BLOCK + 1))
+    h = hashlib.sha256(b"fastlink-content-digest-v1")
+    h.update(size.to_bytes(8, "little"))
+    for index in range((size + _DIGEST_BLOCK - 1) // _DIGEST_BLOCK):
+        offset = index * _DIGEST_BLOCK
+        length = min(_DIGEST_BLOCK, size - offset)
+        if index in blocks_with_data:
+            h.update(hashlib.sha256(_pread_full(fd, length, offset)).digest())
+        else:
+            h.update(_zero_block_digest(length))
+    return h.hexdigest()
+
+
+def _fd_describe(st: os.stat_result, identity: bool) -> dict:
+    info: dict = {"mode": stat.S_IMODE(st.st_mode), "mtime_ns": st.st_mtime_ns}
+    if identity:
+        info["ino"] = st.st_ino
+    fmt = stat.S_IFMT(st.st_mode)
+    if fmt == stat.S_IFREG:
+        info.update(type="file", size=st.st_size)
+    elif fmt == stat.S_IFDIR:
+        info.update(type="dir")
+    elif fmt == stat.S_IFLNK:
+        info.update(type="symlink")
+    else:  # fifo, socket, device: described, never opened
+        info.update(type=f"other({fmt:o})")
+    return info
+
+
+def _fd_describe_file(name: bytes, dir_fd: int, info: dict) -> None:
+    # O_NONBLOCK: should a fifo replace the file after our lstat, opening it
+    # must not hang; O_NOFOLLOW: nor may a symlink send us elsewhere.
+    fd = _open_quiet(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd)
+    try:
+        info["digest"] = _content_digest_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def _listdir_fd(fd: int) -> list[bytes]:
+    # os.listdir(fd) gives str (surrogateescape); fsencode restores the bytes.
+    return sorted(os.fsencode(n) for n in os.listdir(fd))
+
+
+def fd_snapshot(
+    root: PathLike, *, identity: bool = False, tolerate_vanishing: bool = False
+) -> dict[bytes, dict]:
+    """Like snapshot(), but fd-relative: works however deep the tree is.
+
+    Keys are relative bytes paths (root: b"."); values have type, mode,
+    mtime_ns and, per type, size + "digest" (content_digest: sparse-aware,
+    layout-independent; NOT the "sha256" of snapshot()) or symlink "target".
+    identity=True also records inode numbers (to catch a replaced entry).
+    tolerate_vanishing=True leaves out entries that disappear (or change
+    type) while the walk runs, e.g. a concurrent call's temporary files.
+    The root is followed if it is a symlink; nothing below it is.
+    """
+    root_b = _b(os.fspath(root))
+    st = os.stat(root_b)
+    info = _fd_describe(st, identity)
+    if info["type"] == "file":
+        fd = _open_quiet(root_b, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            info["digest"] = _content_digest_fd(fd)
+        finally:
+            os.close(fd)
+    if info["type"] != "dir":
+        return {ROOT_KEY: info}
+
+    result: dict[bytes, dict] = {ROOT_KEY: info}
+    dir_fd = _open_quiet(root_b, _DIR_FLAGS)
+    try:
+        # Each frame: [relative path, sorted child names, next index].
+        stack: list[list] = [[b"", _listdir_fd(dir_fd), 0]]
+        while stack:
+            frame = stack[-1]
+            rel, names, index = frame
+            if index == len(names):
+                stack.pop()
+                if stack:
+                    parent = _open_quiet(b"..", _DIR_FLAGS, dir_fd)
+                    os.close(dir_fd)
+                    dir_fd = parent
+                continue
+            frame[2] = index + 1
+            name = names[index]
+            child_rel = rel + b"/" + name if rel else name
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                info = _fd_describe(st, identity)
+                if info["type"] == "file":
+                    _fd_describe_file(name, dir_fd, info)
+                elif info["type"] == "symlink":
+                    info["target"] = os.readlink(name, dir_fd=dir_fd)
+                elif info["type"] == "dir":
+                    child = _open_quiet(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd)
+                    try:
+                        names_below = _listdir_fd(child)
+                    except OSError:
+                        os.close(child)
+                        raise
+            except OSError as e:
+                vanished = e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EINVAL)
+                if tolerate_vanishing and vanished:
+                    continue
+                raise
+            result[child_rel] = info
+            if info["type"] == "dir":
+                os.close(dir_fd)
+                dir_fd = child
+                stack.append([child_rel, names_below, 0])
+    finally:
+        os.close(dir_fd)
+    return result
+
+
+def compare_snapshots(
+    expected: dict[bytes, dict],
+    actual: dict[bytes, dict],
+    *,
+    times: bool = True,
+    include_root: bool = True,
+    copy_modes: bool = True,
+) -> list[str]:
+    """Differences between two snapshots of the same kind (both snapshot()
+    or both fd_snapshot()), as readable lines; [] when they match.
+
+    copy_modes=True compares modes as for a copy (expected's setuid/setgid
+    masked out, symlink modes ignored); False compares them exactly.
+    Inode numbers ("ino") are compared when both sides have them.
+    """
+    problems: list[str] = []
+    keys = set(expected) | set(actual)
+    if not include_root:
+        keys.discard(ROOT_KEY)
+    for k in sorted(keys):
+        if k not in actual:
+            problems.append(f"missing: {k!r} ({expected[k]['type']})")
+            continue
+        if k not in expected:
+            problems.append(f"unexpected: {k!r} ({actual[k]['type']})")
+            continue
+        problems.extend(_entry_differences(k, expected[k], actual[k], times, copy_modes))
+    return problems
+
+
+def _entry_differences(
+    key: bytes, s: dict, d: dict, times: bool, copy_modes: bool, *, type_only: bool = False
+) -> list[str]:
+    if s["type"] != d["type"]:
+        return [f"{key!r}: type {s['type']} expected, {d['type']} found"]
+    if type_only:
+        return []
+    problems = []
+    for f in ("size", "sha256", "digest", "target", "ino"):
+        if f in s and f in d and s[f] != d[f]:
+            problems.append(f"{key!r}: {f} differs: expected {s[f]!r}, found {d[f]!r}")
+    if not (copy_modes and s["type"] == "symlink"):
+        want = expected_dst_mode(s["mode"]) if copy_modes else s["mode"]
+        if d["mode"] != want:
+            problems.append(f"{key!r}: mode expected {want:#o}, found {d['mode']:#o}")
+    if times and s["mtime_ns"] != d["mtime_ns"]:
+        problems.append(
+            f"{key!r} ({s['type']}): mtime_ns expected {s['mtime_ns']}, found {d['mtime_ns']} "
+            f"(diff {d['mtime_ns'] - s['mtime_ns']} ns)"
+        )
+    return problems
+
+
+def remove_tree_fd(path: PathLike) -> None:
+    """Remove a directory tree of any depth, fd-relative and iteratively.
+
+    Descends into one non-empty subdirectory at a time and climbs back with
+    "..", so neither PATH_MAX nor the recursion limit nor the fd limit matter.
+    """
+    path_b = _b(os.fspath(path))
+    cur = os.open(path_b, _DIR_FLAGS | os.O_NOFOLLOW)
+    depth = 0
+    try:
+        while True:
+            descend_into = None
+            for name in _listdir_fd(cur):
+                st = os.stat(name, dir_fd=cur, follow_symlinks=False)
+                if not stat.S_ISDIR(st.st_mode):
+                    os.unlink(name, dir_fd=cur)
+                    continue
+                try:
+                    os.rmdir(name, dir_fd=cur)
+                except OSError as e:
+                    if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                        raise
+                    descend_into = name
+                    break
+            if descend_into is not None:
+                if os.geteuid() != 0:  # a read-only dir must become writable
+                    os.chmod(descend_into, 0o700, dir_fd=cur)
+                child = os.open(descend_into, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=cur)
+                os.close(cur)
+                cur = child
+                depth += 1
+                continue
+            if depth == 0:
+                break
+            parent = os.open(b"..", _DIR_FLAGS, dir_fd=cur)
+            os.close(cur)
+            cur = parent
+            depth -= 1
+    finally:
+        os.close(cur)
+    os.rmdir(path_b)
+
+
+# --------------------------------------------------------------------------
+# Source guard: after every test, every source tree is verified unchanged
+# --------------------------------------------------------------------------
+#
+# fastlink must never modify its source (it is somebody's package cache).
+# conftest.py activates one SourceGuard per test (autouse fixture
+# `source_guard`) and checks it right after the test body, before fixtures
+# such as fresh_dir delete the trees. What is guarded, and against what:
+#
+#  * every make_tree() root: baseline = the finished tree;
+#  * every src passed to fastlink.clone_or_copy that no guarded root covers
+#    (e.g. a tree built by hand): baseline = taken just before the call;
+#  * guard_source(path): baseline = now (also re-baselines after a test
+#    deliberately changed a source);
+#  * snapshot() of a tree no clone_or_copy call has used yet re-baselines it
+#    (setup like "make_tree, then chmod u+s, then snapshot").
+#
+# Compared (fd_snapshot, identity=True): entry set, types, content digests,
+# sizes, permission bits, mtimes (ns), symlink targets and inode numbers.
+# Not compared: atime, ctime, link counts (a hardlink clone bumps them).
+#
+# A root is not a source where a test writes on purpose:
+#  * a clone_or_copy call whose dst is the root or is above it excuses the
+#    root (its pre-populated content is expected to change) — unless the
+#    root is (inside) that same call's src: a call must never change its own
+#    source, even when src lies inside dst or dst inside src;
+#  * a dst strictly inside a root excuses that dst's subtree, the existence
+#    and mtimes of the dirs leading to it, and `.fastlink-*` entries in them;
+#  * forget_source(path) excuses every root at, inside or above path (for
+#    tests that mutate sources on purpose, e.g. through hardlinks).
+# Paths are compared lexically and, at verification time, after realpath().
+# Calls made in other processes are not seen: a test that lets a child
+# process write into a make_tree() root must forget_source() it.
+
+_ACTIVE_GUARD: SourceGuard | None = None
+
+
+def _inside(path: bytes, root: bytes) -> bool:
+    """path == root or path lies below root (both normalized, absolute)."""
+    if path == root:
+        return True
+    prefix = root if root.endswith(b"/") else root + b"/"
+    return path.startswith(prefix)
+
+
+def _related(a: bytes, b: bytes) -> bool:
+    return _inside(a, b) or _inside(b, a)
+
+
+def _abs(path: PathLike) -> bytes:
+    # No syscall for absolute paths (abspath only normalizes them), which
+    # keeps the clone_or_copy wrapper from releasing the GIL in tests that
+    # measure whether fastlink releases it.
+    return os.path.abspath(_b(os.fspath(path)))
+
+
+def _realpath_or_none(path: bytes) -> bytes | None:
+    try:
+        return os.path.realpath(path)
+    except OSError:
+        return None
+
+
+class SourceGuardError(AssertionError):
+    pass
+
+
+@dataclass
+class _Root:
+    seq: int  # registration time, on the same clock as calls
+    baseline: dict[bytes, dict]
+
+
+@dataclass
+class _Call:
+    seq: int
+    src: bytes
+    dst: bytes
+
+
+class SourceGuard:
+    """Per-test registry of source trees and their expected state."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._clock = 0
+        self._roots: dict[bytes, _Root] = {}
+        self._forgotten: list[bytes] = []
+        self._calls: list[_Call] = []
+
+    # -- registration ------------------------------------------------------
+
+    def _tick(self) -> int:
+        self._clock += 1
+        return self._clock
+
+    def _forgotten_covers(self, path: bytes) -> bool:
+        return any(_related(path, f) for f in self._forgotten)
+
+    def register(self, root: PathLike) -> None:
+        """Guard `root` with its current state as the baseline."""
+        with self._lock:
+            path = _abs(root)
+            if self._forgotten_covers(path):
+                return
+            self._roots[path] = _Root(self._tick(), fd_snapshot(path, identity=True))
+
+    def forget(self, root: PathLike) -> None:
+        """Stop guarding every root at, inside or above `root`, for good."""
+        with self._lock:
+            path = _abs(root)
+            self._forgotten.append(path)
+            for r in [r for r in self._roots if _related(r, path)]:
+                del self._roots[r]
+
+    def refresh_unused(self, path: PathLike) -> None:
+        """Re-baseline guarded roots related to `path` that no call used yet."""
+        with self._lock:
+            p = _abs(path)
+            for r, entry in list(self._roots.items()):
+                if not _related(r, p):
+                    continue
+                used = any(
+                    c.seq > entry.seq and (_related(r, c.src) or _related(r, c.dst))
+                    for c in self._calls
+                )
+                if not used and os.path.lexists(r):
+                    self._roots[r] = _Root(self._tick(), fd_snapshot(r, identity=True))
+
+    def before_clone(self, args: tuple, kwargs: dict) -> None:
+        """Called by the clone_or_copy wrapper with the call's arguments.
+
+        Re-baselines the src and every guarded root at, inside or above it:
+        whatever the test did to its trees before the call is setup; from
+        the call on, the source must not change. Skipped (make_tree and
+        guard_source baselines only) while the switch interval is raised:
+        such a test measures whether fastlink releases the GIL, and the
+        syscalls of a snapshot would let other threads run and fake a pass.
+        """
+        try:
+            src = _abs(args[0] if args else kwargs["src"])
+            dst = _abs(args[1] if len(args) > 1 else kwargs["dst"])
+        except (KeyError, TypeError, ValueError):
+            return  # bad arguments: fastlink raises, nothing to guard
+        measuring_gil = sys.getswitchinterval() >= 1.0
+        with self._lock:
+            if not measuring_gil:
+                for root in [src, *(r for r in self._roots if _related(r, src))]:
+                    if self._forgotten_covers(root):
+                        continue
+                    try:
+                        snap = fd_snapshot(root, identity=True, tolerate_vanishing=True)
+                    except OSError:
+                        continue  # missing/unreadable src: fastlink reports that itself
+                    self._roots[root] = _Root(self._tick(), snap)
+            self._calls.append(_Call(self._tick(), src, dst))
+
+    # -- verification ------------------------------------------------------
+
+    def _exemptions(self, root: bytes, since: int) -> tuple[list, set] | None:
+        """None: root is excused entirely; else (ignored subtrees, loosened dirs)."""
+        root_forms = {root} | ({_realpath_or_none(root)} - {None})
+        ignored: list[bytes] = []
+        loosened: set[bytes] = set()
+        for call in self._calls:
+            # A dst strictly inside the root is ignored whenever the call was
+            # made: a concurrent call may have been writing it while the
+            # baseline was taken.
+            src_forms = {call.src} | ({_realpath_or_none(call.src)} - {None})
+            dst_forms = {call.dst} | ({_realpath_or_none(call.dst)} - {None})
+            if any(_inside(r, s) for r in root_forms for s in src_forms):
+                continue  # part of this call's own source: no excuse
+            if any(_inside(r, d) for r in root_forms for d in dst_forms):
+                if call.seq > since:
+                    return None
+                continue  # written before the baseline was taken: that's fine
+            for r in root_forms:
+                for d in dst_forms:
+                    if d != r and _inside(d, r):
+                        rel = os.path.relpath(d, r)
+                        ignored.append(rel)
+                        parts = rel.split(b"/")
+                        loosened.add(ROOT_KEY)
+                        for i in range(1, len(parts)):
+                            loosened.add(b"/".join(parts[:i]))
+        return ignored, loosened
+
+    def problems(self) -> list[str]:
+        out: list[str] = []
+        with self._lock:
+            for root, entry in sorted(self._roots.items()):
+                if self._forgotten_covers(root) or not os.path.lexists(root):
+                    continue
+                exemptions = self._exemptions(root, entry.seq)
+                if exemptions is None:
+                    continue
+                ignored, loosened = exemptions
+                try:
+                    current = fd_snapshot(root, identity=True)
+                except OSError as e:
+                    out.append(f"{os.fsdecode(root)!r}: cannot be read any more: {e}")
+                    continue
+                diffs = _guard_differences(entry.baseline, current, ignored, loosened)
+                if diffs:
+                    shown = diffs[:30]
+                    more = f"\n    ... and {len(diffs) - 30} more" if len(diffs) > 30 else ""
+                    out.append(
+                        f"{os.fsdecode(root)!r} changed:\n    " + "\n    ".join(shown) + more
+                    )
+        return out
+
+    def verify(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise SourceGuardError(
+                "source guard: a source tree changed during the test (fastlink must never "
+                "modify its source). If the test changes it on purpose, call "
+                "treeutil.forget_source(root) (or guard_source(root) to re-baseline).\n  "
+                + "\n  ".join(problems)
+            )
+
+
+def _guard_differences(
+    baseline: dict[bytes, dict],
+    current: dict[bytes, dict],
+    ignored: list[bytes],
+    loosened: set[bytes],
+) -> list[str]:
+    problems = []
+    for k in sorted(set(baseline) | set(current)):
+        if any(k == i or k.startswith(i + b"/") for i in ignored):
+            continue
+        parent, _, name = k.rpartition(b"/")
+        if (parent or ROOT_KEY) in loosened and k != ROOT_KEY and name.startswith(b".fastlink-"):
+            continue  # a probe/staging/temp name next to a destination, not a source change
+        if k in loosened and (k not in baseline or k not in current):
+            continue  # a parent of a destination, created by fastlink
+        if k not in current:
+            problems.append(f"missing now: {k!r} ({baseline[k]['type']})")
+        elif k not in baseline:
+            problems.append(f"appeared: {k!r} ({current[k]['type']})")
+        else:
+            problems.extend(
+                _entry_differences(k, baseline[k], current[k], True, False, type_only=k in loosened)
+            )
+    return problems
+
+
+def activate_guard(guard: SourceGuard | None) -> None:
+    """Make `guard` the one make_tree/snapshot/clone_or_copy report to (conftest)."""
+    global _ACTIVE_GUARD
+    _ACTIVE_GUARD = guard
+
+
+def active_guard() -> SourceGuard | None:
+    return _ACTIVE_GUARD
+
+
+def forget_source(root: PathLike) -> None:
+    """Opt out: the test changes `root` (or something at/above/inside it) on purpose."""
+    if _ACTIVE_GUARD is not None:
+        _ACTIVE_GUARD.forget(root)
+
+
+def guard_source(root: PathLike) -> None:
+    """Guard `root` from now on, with its current state as the baseline."""
+    if _ACTIVE_GUARD is not None:
+        _ACTIVE_GUARD.register(root)
+
+
+def guarded_clone_or_copy(fn: Callable) -> Callable:
+    """Wrap fastlink.clone_or_copy so the active guard sees every call."""
+    if getattr(fn, "_source_guard_wrapper", False):
+        return fn
+
+    @functools.wraps(fn)
+    def clone_or_copy(*args, **kwargs):
+        guard = _ACTIVE_GUARD
+        if guard is not None:
+            guard.before_clone(args, kwargs)
+        return fn(*args, **kwargs)
+
+    clone_or_copy._source_guard_wrapper = True  # type: ignore[attr-defined]
+    return clone_or_copy

@@ -231,10 +231,27 @@ impl FromBytesCompat for OsStr {
     }
 }
 
-/// The entry names of an open directory, without `.` and `..`.
+/// The entry names of an open directory, without `.` and `..`. Borrowing the
+/// fd costs a `fcntl` and a re-open; see [`list_owned_dir`].
 pub fn list_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<(OsString, rustix::fs::FileType)>> {
+    names_of(rustix::fs::Dir::read_from(dir)?)
+}
+
+/// List a directory fd given up for the purpose (no extra syscalls), and
+/// hand it back as a `Dir` whose `fd()` still serves `*at` calls.
+pub fn list_owned_dir(
+    dir: OwnedFd,
+) -> io::Result<(rustix::fs::Dir, Vec<(OsString, rustix::fs::FileType)>)> {
+    let mut dir = rustix::fs::Dir::new(dir)?;
+    let names = names_of(&mut dir)?;
+    Ok((dir, names))
+}
+
+fn names_of(
+    entries: impl Iterator<Item = rustix::io::Result<rustix::fs::DirEntry>>,
+) -> io::Result<Vec<(OsString, rustix::fs::FileType)>> {
     let mut names = Vec::new();
-    for entry in rustix::fs::Dir::read_from(dir)? {
+    for entry in entries {
         let entry = entry?;
         let name = OsStr::from_bytes_compat(entry.file_name().to_bytes());
         if name != "." && name != ".." {

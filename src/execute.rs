@@ -574,7 +574,12 @@ impl Execution<'_> {
             }
             let (_, fd) = parent_fd.as_ref().expect("opened above");
             let name = name_of(&paths[i]);
-            meta::set_mode_at(fd.as_fd(), name, dir.meta.safe_mode()).map_err(fail)?;
+            // Created as mode | 0o700 under the umask: only a mode that lacks
+            // owner rwx, or that the umask trimmed, needs setting again.
+            let mode = dir.meta.safe_mode();
+            if mode & 0o700 != 0o700 || platform::needs_chmod_after_create(mode) {
+                meta::set_mode_at(fd.as_fd(), name, mode).map_err(fail)?;
+            }
             if self.preserve_times {
                 meta::set_times_at(fd.as_fd(), name, &dir.meta).map_err(fail)?;
             }

@@ -186,11 +186,12 @@ impl Plan {
             let rel_dir = self.dirs[parent].rel.clone();
             let fail = |err| Error::io(err, &self.src_root.join(&rel_dir), &dst.join(&rel_dir));
             let dir_fd = dirfd::open_dir_beneath(root_fd.as_fd(), &rel_dir).map_err(fail)?;
-            let names = dirfd::list_dir(dir_fd.as_fd()).map_err(fail)?;
+            let (dir, names) = dirfd::list_owned_dir(dir_fd).map_err(fail)?;
+            let dir_fd = dir.fd().map_err(|err| fail(err.into()))?;
             for (name, _) in names {
                 let rel = rel_dir.join(&name);
                 let fail = |err| Error::io(err, &self.src_root.join(&rel), &dst.join(&rel));
-                let stat = dirfd::lstat_at(dir_fd.as_fd(), &name).map_err(fail)?;
+                let stat = dirfd::lstat_at(dir_fd, &name).map_err(fail)?;
                 let meta = EntryMeta::of_stat(&stat);
                 match FileType::from_raw_mode(stat.st_mode as _) {
                     FileType::Directory => {
@@ -210,7 +211,7 @@ impl Plan {
                         dev: stat.st_dev as u64,
                     }),
                     FileType::Symlink => {
-                        let target = rustix::fs::readlinkat(dir_fd.as_fd(), &name, Vec::new())
+                        let target = rustix::fs::readlinkat(dir_fd, &name, Vec::new())
                             .map_err(|err| fail(err.into()))?;
                         let target = PathBuf::from(OsStr::from_bytes(target.as_bytes()));
                         self.symlinks.push(SymlinkPlan {

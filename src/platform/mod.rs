@@ -13,6 +13,8 @@
 
 #[cfg(unix)]
 mod unix;
+#[cfg(unix)]
+pub use unix::needs_chmod_after_create;
 
 #[cfg(target_os = "linux")]
 mod linux;

@@ -211,9 +211,9 @@ impl Execution<'_> {
             counts.add(Method::Reflink, self.plan.files.len());
             return self.commit(anchor, undo);
         }
-        self.create_dirs(anchor, &paths, undo)?;
+        let inherits_setgid = self.create_dirs(anchor, &paths, undo)?;
         self.fill(anchor, &paths, counts, undo)?;
-        self.finish_dirs(anchor, &paths)?;
+        self.finish_dirs(anchor, &paths, &inherits_setgid)?;
         self.commit(anchor, undo)
     }
 
@@ -289,7 +289,16 @@ impl Execution<'_> {
     /// Create the directories parents-first, each with its final mode plus
     /// owner rwx (so a read-only source directory can still be filled).
     /// Siblings are adjacent in the plan, so one parent fd serves them all.
-    fn create_dirs(&self, anchor: BorrowedFd<'_>, paths: &[PathBuf], undo: &Undo) -> Result<()> {
+    ///
+    /// Returns, per directory, whether it inherited setgid from an existing
+    /// parent (mkdir(2) copies the bit down), so its mode must be set again.
+    fn create_dirs(
+        &self,
+        anchor: BorrowedFd<'_>,
+        paths: &[PathBuf],
+        undo: &Undo,
+    ) -> Result<Vec<bool>> {
+        let mut inherits_setgid = vec![false; self.plan.dirs.len()];
         let mut parent_fd: Option<(usize, OwnedFd)> = None;
         for (i, dir) in self.plan.dirs.iter().enumerate() {
             let action = self.destination.dir_actions[i];
@@ -313,11 +322,17 @@ impl Execution<'_> {
             let (_, fd) = parent_fd.as_ref().expect("opened above");
             if let DirAction::Staged { .. } = action {
                 undo.track(self.staged_dir(i, parent_path, &paths[i]));
+                let parent_mode = rustix::fs::fstat(fd)
+                    .map_err(|err| fail(err.into()))?
+                    .st_mode;
+                inherits_setgid[i] = parent_mode & libc::S_ISGID != 0;
+            } else if let Some(parent) = dir.parent {
+                inherits_setgid[i] = inherits_setgid[parent];
             }
             dirfd::mkdir_at(fd.as_fd(), name_of(&paths[i]), dir.meta.safe_mode() | 0o700)
                 .map_err(fail)?;
         }
-        Ok(())
+        Ok(inherits_setgid)
     }
 
     /// Fill the directories in parallel, a unit of one directory's files or
@@ -551,7 +566,12 @@ impl Execution<'_> {
 
     /// Children are complete, so the final mode (maybe read-only) and the
     /// times (which creating children changed) can be set now.
-    fn finish_dirs(&self, anchor: BorrowedFd<'_>, paths: &[PathBuf]) -> Result<()> {
+    fn finish_dirs(
+        &self,
+        anchor: BorrowedFd<'_>,
+        paths: &[PathBuf],
+        inherits_setgid: &[bool],
+    ) -> Result<()> {
         let mut parent_fd: Option<(usize, OwnedFd)> = None;
         for (i, dir) in self.plan.dirs.iter().enumerate().rev() {
             if self.destination.dir_actions[i] == DirAction::Existing {
@@ -575,9 +595,13 @@ impl Execution<'_> {
             let (_, fd) = parent_fd.as_ref().expect("opened above");
             let name = name_of(&paths[i]);
             // Created as mode | 0o700 under the umask: only a mode that lacks
-            // owner rwx, or that the umask trimmed, needs setting again.
+            // owner rwx, that the umask trimmed, or that inherited setgid
+            // needs setting again.
             let mode = dir.meta.safe_mode();
-            if mode & 0o700 != 0o700 || platform::needs_chmod_after_create(mode) {
+            if mode & 0o700 != 0o700
+                || platform::needs_chmod_after_create(mode)
+                || inherits_setgid[i]
+            {
                 meta::set_mode_at(fd.as_fd(), name, mode).map_err(fail)?;
             }
             if self.preserve_times {

@@ -533,7 +533,10 @@ impl Execution<'_> {
         let mode = file.meta.safe_mode();
         let (written, seen) = match method {
             Method::Reflink => (platform::reflink_new(source, dir, name, mode)?, file.size),
-            _ => platform::copy_new(source, dir, name, mode, file.size, file.sparse)?,
+            _ => {
+                let devices = (file.dev, self.destination.dev);
+                platform::copy_new(source, dir, name, mode, file.size, file.sparse, devices)?
+            }
         };
         if self.preserve_times {
             meta::set_file_times(&written, &file.meta)?;

@@ -1,9 +1,11 @@
 //! Linux: FICLONE (through reflink-copy) and copy_file_range, hole-aware.
 
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::BorrowedFd;
+use std::sync::{OnceLock, RwLock};
 
 use rustix::fs::SeekFrom;
 use rustix::io::Errno;
@@ -21,6 +23,9 @@ const COPY_CHUNK: usize = 1 << 30;
 /// `sparse`: the source has holes (fewer blocks than its size needs), so only
 /// its data segments are copied (SEEK_DATA/SEEK_HOLE, as GNU cp does) and the
 /// holes stay holes.
+///
+/// `devices` (source, destination) keys the memory of pairs that refuse
+/// copy_file_range, so each such pair pays for the refusal once, not per file.
 pub fn copy_new(
     src: &File,
     dir: BorrowedFd<'_>,
@@ -28,18 +33,31 @@ pub fn copy_new(
     mode: u32,
     size: u64,
     sparse: bool,
+    devices: (u64, u64),
 ) -> io::Result<(File, u64)> {
     let file = create_new_with_mode(dir, name, mode)?;
+    let copier = Copier { devices };
     let copied = if size == 0 {
         // Nothing to copy; a file that grew since it was planned is noticed
         // by the caller's size check.
         0
     } else if sparse {
-        copy_data_segments(src, &file, size)?
+        copier.copy_data_segments(src, &file, size)?
     } else {
-        copy_range(src, &file, 0, u64::MAX)?
+        copier.copy_range(src, &file, 0, u64::MAX)?
     };
     Ok((file, copied))
+}
+
+/// Device pairs on which copy_file_range failed with "cannot" (e.g. EXDEV
+/// between XFS and btrfs since Linux 5.19): they go straight to sendfile.
+fn refuses_copy_file_range() -> &'static RwLock<HashSet<(u64, u64)>> {
+    static PAIRS: OnceLock<RwLock<HashSet<(u64, u64)>>> = OnceLock::new();
+    PAIRS.get_or_init(Default::default)
+}
+
+struct Copier {
+    devices: (u64, u64),
 }
 
 /// No single syscall clones a directory tree on Linux.
@@ -47,18 +65,77 @@ pub fn clone_tree(_src: &std::path::Path, _dst: &std::path::Path) -> Option<io::
     None
 }
 
-/// Copy `[start, end)` of `src` to the same offsets of `dst` (to EOF when
-/// `end` is u64::MAX). Returns the end offset reached.
-///
-/// copy_file_range keeps the data in the kernel, and on filesystems that can
-/// (XFS, btrfs, NFS) may even share extents. Pairs that refuse it before any
-/// byte moved get a pread/pwrite loop.
-fn copy_range(src: &File, dst: &File, start: u64, end: u64) -> io::Result<u64> {
+impl Copier {
+    /// Copy `[start, end)` of `src` to the same offsets of `dst` (to EOF when
+    /// `end` is u64::MAX). Returns the end offset reached.
+    ///
+    /// copy_file_range keeps the data in the kernel, and on filesystems that
+    /// can (XFS, btrfs, NFS) may even share extents. A pair that refuses it
+    /// gets sendfile (still in-kernel), and one that refuses both a
+    /// pread/pwrite loop.
+    fn copy_range(&self, src: &File, dst: &File, start: u64, end: u64) -> io::Result<u64> {
+        let known_refusal = refuses_copy_file_range()
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&self.devices);
+        if !known_refusal {
+            match copy_file_range_loop(src, dst, start, end)? {
+                Some(reached) => return Ok(reached),
+                None => {
+                    refuses_copy_file_range()
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(self.devices);
+                }
+            }
+        }
+        match sendfile_loop(src, dst, start, end)? {
+            Some(reached) => Ok(reached),
+            None => pread_pwrite(src, dst, start, end),
+        }
+    }
+
+    /// Copy only the data segments of a sparse source, then set the length so a
+    /// trailing hole is kept. Returns the source length seen.
+    fn copy_data_segments(&self, src: &File, dst: &File, size: u64) -> io::Result<u64> {
+        let mut offset = 0u64;
+        loop {
+            let data = match rustix::fs::seek(src, SeekFrom::Data(offset)) {
+                Ok(data) => data,
+                // No data past `offset`: the rest is a hole.
+                Err(Errno::NXIO) => break,
+                // A filesystem without SEEK_DATA: copy densely.
+                Err(Errno::INVAL | Errno::OPNOTSUPP) if offset == 0 => {
+                    return self.copy_range(src, dst, 0, u64::MAX)
+                }
+                Err(err) => return Err(err.into()),
+            };
+            let hole = rustix::fs::seek(src, SeekFrom::Hole(data))?;
+            offset = self.copy_range(src, dst, data, hole)?;
+            if offset < hole {
+                // EOF inside a data segment: the file shrank while being copied.
+                return Ok(offset);
+            }
+        }
+        let length = rustix::fs::fstat(src)?.st_size as u64;
+        if length != size {
+            return Ok(length);
+        }
+        dst.set_len(length)?;
+        Ok(length)
+    }
+}
+
+/// copy_file_range from `start` until `end` or EOF. `None`: the pair refused
+/// it before any byte moved.
+fn copy_file_range_loop(src: &File, dst: &File, start: u64, end: u64) -> io::Result<Option<u64>> {
     let (mut off_in, mut off_out) = (start, start);
     while off_in < end {
         let want = (end - off_in).min(COPY_CHUNK as u64) as usize;
         match rustix::fs::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), want) {
-            Ok(0) if off_in == start => return pread_pwrite(src, dst, start, end),
+            // Some filesystems (procfs-like, FUSE) report 0 before any byte
+            // moved instead of an error; let the fallback find EOF.
+            Ok(0) if off_in == start => return Ok(None),
             Ok(0) => break,
             Ok(_) => {}
             Err(Errno::INTR) => {}
@@ -69,11 +146,35 @@ fn copy_range(src: &File, dst: &File, start: u64, end: u64) -> io::Result<u64> {
                 | Errno::OPNOTSUPP
                 | Errno::PERM
                 | Errno::BADF,
-            ) if off_in == start => return pread_pwrite(src, dst, start, end),
+            ) if off_in == start => return Ok(None),
             Err(err) => return Err(err.into()),
         }
     }
-    Ok(off_in)
+    Ok(Some(off_in))
+}
+
+/// sendfile from `start` until `end` or EOF; it writes at `dst`'s file
+/// position, so that is moved to `start` first. `None`: refused before any
+/// byte moved.
+fn sendfile_loop(src: &File, dst: &File, start: u64, end: u64) -> io::Result<Option<u64>> {
+    if start != 0 {
+        rustix::fs::seek(dst, SeekFrom::Start(start))?;
+    }
+    let mut off_in = start;
+    while off_in < end {
+        let want = (end - off_in).min(COPY_CHUNK as u64) as usize;
+        match rustix::fs::sendfile(dst, src, Some(&mut off_in), want) {
+            Ok(0) if off_in == start => return Ok(None),
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(Errno::INTR | Errno::AGAIN) => {}
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if off_in == start => {
+                return Ok(None)
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(Some(off_in))
 }
 
 /// The portable fallback: pread/pwrite at explicit offsets, finishing short
@@ -94,34 +195,4 @@ fn pread_pwrite(src: &File, dst: &File, start: u64, end: u64) -> io::Result<u64>
         offset += n as u64;
     }
     Ok(offset)
-}
-
-/// Copy only the data segments of a sparse source, then set the length so a
-/// trailing hole is kept. Returns the source length seen.
-fn copy_data_segments(src: &File, dst: &File, size: u64) -> io::Result<u64> {
-    let mut offset = 0u64;
-    loop {
-        let data = match rustix::fs::seek(src, SeekFrom::Data(offset)) {
-            Ok(data) => data,
-            // No data past `offset`: the rest is a hole.
-            Err(Errno::NXIO) => break,
-            // A filesystem without SEEK_DATA: copy densely.
-            Err(Errno::INVAL | Errno::OPNOTSUPP) if offset == 0 => {
-                return copy_range(src, dst, 0, u64::MAX)
-            }
-            Err(err) => return Err(err.into()),
-        };
-        let hole = rustix::fs::seek(src, SeekFrom::Hole(data))?;
-        offset = copy_range(src, dst, data, hole)?;
-        if offset < hole {
-            // EOF inside a data segment: the file shrank while being copied.
-            return Ok(offset);
-        }
-    }
-    let length = rustix::fs::fstat(src)?.st_size as u64;
-    if length != size {
-        return Ok(length);
-    }
-    dst.set_len(length)?;
-    Ok(length)
 }

@@ -15,6 +15,7 @@ pub fn copy_new(
     mode: u32,
     size: u64,
     _sparse: bool,
+    _devices: (u64, u64),
 ) -> io::Result<(File, u64)> {
     let mut file = create_new_with_mode(dir, name, mode)?;
     let mut reader = src;

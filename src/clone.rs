@@ -59,7 +59,7 @@ pub fn clone_or_copy(
         None => default_threads(),
     };
 
-    let plan = Plan::walk(src, dst)?;
+    let plan = Plan::walk(src, dst, threads)?;
     let destination = Destination::validate(&plan, dst, options.dirs_exist_ok, options.overwrite)?;
     let choice = choose(&plan, &destination, &options.methods)?;
     cancel.check()?;

@@ -273,7 +273,7 @@ mod tests {
     #[test]
     fn destination_inside_source_is_refused() {
         let (_tmp, src) = tree();
-        let plan = Plan::walk(&src, &src.join("pkg/out")).unwrap();
+        let plan = Plan::walk(&src, &src.join("pkg/out"), 2).unwrap();
         let err = Destination::validate(&plan, &src.join("pkg/out"), false, false).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::DestinationInsideSource);
     }
@@ -281,7 +281,7 @@ mod tests {
     #[test]
     fn source_inside_destination_is_refused_for_merges() {
         let (tmp, src) = tree();
-        let plan = Plan::walk(&src.join("pkg"), tmp.path()).unwrap();
+        let plan = Plan::walk(&src.join("pkg"), tmp.path(), 2).unwrap();
         let err = Destination::validate(&plan, tmp.path(), true, false).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::SourceInsideDestination);
     }
@@ -291,7 +291,7 @@ mod tests {
         let (tmp, src) = tree();
         let dst = tmp.path().join("dst");
         fs::create_dir(&dst).unwrap();
-        let plan = Plan::walk(&src, &dst).unwrap();
+        let plan = Plan::walk(&src, &dst, 2).unwrap();
         let err = Destination::validate(&plan, &dst, false, false).unwrap_err();
         assert_eq!(err.errno(), libc::EEXIST);
         assert!(
@@ -307,7 +307,7 @@ mod tests {
         let dst = tmp.path().join("dst");
         fs::create_dir_all(dst.join("pkg")).unwrap();
         fs::write(dst.join("pkg/mod.py"), b"old").unwrap();
-        let plan = Plan::walk(&src, &dst).unwrap();
+        let plan = Plan::walk(&src, &dst, 2).unwrap();
 
         let err = Destination::validate(&plan, &dst, true, false).unwrap_err();
         assert_eq!(err.errno(), libc::EEXIST);
@@ -329,7 +329,7 @@ mod tests {
         let (tmp, src) = tree();
         let dst = tmp.path().join("dst");
         fs::create_dir_all(dst.join("other")).unwrap();
-        let plan = Plan::walk(&src, &dst).unwrap();
+        let plan = Plan::walk(&src, &dst, 2).unwrap();
         let destination = Destination::validate(&plan, &dst, true, false).unwrap();
         assert_eq!(
             destination.dir_actions[1],
@@ -346,7 +346,7 @@ mod tests {
     fn probe_dir_is_the_nearest_existing_ancestor() {
         let (tmp, src) = tree();
         let dst = tmp.path().join("a/b/c");
-        let plan = Plan::walk(&src, &dst).unwrap();
+        let plan = Plan::walk(&src, &dst, 2).unwrap();
         let destination = Destination::validate(&plan, &dst, false, false).unwrap();
         assert_eq!(destination.probe_dir, tmp.path());
         assert!(!destination.root_existed);

@@ -5,11 +5,12 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, Metadata};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use rustix::fs::{FileType, Stat};
 
 use crate::dirfd;
@@ -119,6 +120,14 @@ pub enum RootKind {
     File,
 }
 
+/// One directory's entries, as read by one worker.
+#[derive(Default)]
+struct Listing {
+    dirs: Vec<(PathBuf, EntryMeta)>,
+    files: Vec<FilePlan>,
+    symlinks: Vec<SymlinkPlan>,
+}
+
 #[derive(Debug)]
 pub struct Plan {
     pub src_root: PathBuf,
@@ -135,7 +144,7 @@ pub struct Plan {
 impl Plan {
     /// Walk `src` (following it if it is itself a symlink, never following
     /// anything inside it). `dst` only names the destination in errors.
-    pub fn walk(src: &Path, dst: &Path) -> Result<Plan> {
+    pub fn walk(src: &Path, dst: &Path, threads: usize) -> Result<Plan> {
         let root_meta = fs::metadata(src).map_err(|err| Error::io(err, src, dst))?;
         let mut plan = Plan {
             src_root: src.to_path_buf(),
@@ -170,68 +179,90 @@ impl Plan {
             parent: None,
             meta: EntryMeta::of(&root_meta),
         });
-        plan.walk_dirs(dst)?;
+        plan.walk_dirs(dst, threads)?;
         Ok(plan)
     }
 
-    /// Depth-first with an explicit stack: no recursion limit on deep trees.
-    /// Each directory is opened relative to the root without following
-    /// symlinks, and only one is open at a time.
-    #[allow(clippy::unnecessary_cast)]
-    fn walk_dirs(&mut self, dst: &Path) -> Result<()> {
+    /// Breadth-first, one level at a time, the directories of a level read
+    /// in parallel: no recursion limit on deep trees, and each directory is
+    /// opened relative to the root without following symlinks. Appending each
+    /// directory's entries together keeps parents before children and
+    /// siblings (and each directory's files) adjacent.
+    fn walk_dirs(&mut self, dst: &Path, threads: usize) -> Result<()> {
         let root_fd =
             dirfd::open_dir(&self.src_root).map_err(|err| Error::io(err, &self.src_root, dst))?;
-        let mut pending: Vec<usize> = vec![0];
-        while let Some(parent) = pending.pop() {
-            let rel_dir = self.dirs[parent].rel.clone();
-            let fail = |err| Error::io(err, &self.src_root.join(&rel_dir), &dst.join(&rel_dir));
-            let dir_fd = dirfd::open_dir_beneath(root_fd.as_fd(), &rel_dir).map_err(fail)?;
-            let (dir, names) = dirfd::list_owned_dir(dir_fd).map_err(fail)?;
-            let dir_fd = dir.fd().map_err(|err| fail(err.into()))?;
-            for (name, _) in names {
-                let rel = rel_dir.join(&name);
-                let fail = |err| Error::io(err, &self.src_root.join(&rel), &dst.join(&rel));
-                let stat = dirfd::lstat_at(dir_fd, &name).map_err(fail)?;
-                let meta = EntryMeta::of_stat(&stat);
-                match FileType::from_raw_mode(stat.st_mode as _) {
-                    FileType::Directory => {
-                        pending.push(self.dirs.len());
-                        self.dirs.push(DirPlan {
-                            rel,
-                            parent: Some(parent),
-                            meta,
-                        });
-                    }
-                    FileType::RegularFile => self.files.push(FilePlan {
+        let pool = crate::pool::pool(threads)?;
+        let mut level: Vec<usize> = vec![0];
+        while !level.is_empty() {
+            let listings: Vec<Listing> = pool.install(|| {
+                level
+                    .par_iter()
+                    .map(|&parent| self.read_dir(root_fd.as_fd(), parent, dst))
+                    .collect::<Result<_>>()
+            })?;
+            let mut next = Vec::new();
+            for (listing, &parent) in listings.into_iter().zip(&level) {
+                for (rel, meta) in listing.dirs {
+                    next.push(self.dirs.len());
+                    self.dirs.push(DirPlan {
+                        rel,
+                        parent: Some(parent),
+                        meta,
+                    });
+                }
+                self.files.extend(listing.files);
+                self.symlinks.extend(listing.symlinks);
+            }
+            level = next;
+        }
+        Ok(())
+    }
+
+    /// Read one directory: its entries, each with an lstat.
+    #[allow(clippy::unnecessary_cast)]
+    fn read_dir(&self, root_fd: BorrowedFd<'_>, parent: usize, dst: &Path) -> Result<Listing> {
+        let rel_dir = &self.dirs[parent].rel;
+        let fail = |err| Error::io(err, &self.src_root.join(rel_dir), &dst.join(rel_dir));
+        let dir_fd = dirfd::open_dir_beneath(root_fd, rel_dir).map_err(fail)?;
+        let (dir, names) = dirfd::list_owned_dir(dir_fd).map_err(fail)?;
+        let dir_fd = dir.fd().map_err(|err| fail(err.into()))?;
+        let mut listing = Listing::default();
+        for (name, _) in names {
+            let rel = rel_dir.join(&name);
+            let fail = |err| Error::io(err, &self.src_root.join(&rel), &dst.join(&rel));
+            let stat = dirfd::lstat_at(dir_fd, &name).map_err(fail)?;
+            let meta = EntryMeta::of_stat(&stat);
+            match FileType::from_raw_mode(stat.st_mode as _) {
+                FileType::Directory => listing.dirs.push((rel, meta)),
+                FileType::RegularFile => listing.files.push(FilePlan {
+                    rel,
+                    parent,
+                    meta,
+                    size: stat.st_size as u64,
+                    sparse: is_sparse(stat.st_blocks as u64, stat.st_size as u64),
+                    dev: stat.st_dev as u64,
+                }),
+                FileType::Symlink => {
+                    let target = rustix::fs::readlinkat(dir_fd, &name, Vec::new())
+                        .map_err(|err| fail(err.into()))?;
+                    let target = PathBuf::from(OsStr::from_bytes(target.as_bytes()));
+                    listing.symlinks.push(SymlinkPlan {
                         rel,
                         parent,
+                        target,
                         meta,
-                        size: stat.st_size as u64,
-                        sparse: is_sparse(stat.st_blocks as u64, stat.st_size as u64),
-                        dev: stat.st_dev as u64,
-                    }),
-                    FileType::Symlink => {
-                        let target = rustix::fs::readlinkat(dir_fd, &name, Vec::new())
-                            .map_err(|err| fail(err.into()))?;
-                        let target = PathBuf::from(OsStr::from_bytes(target.as_bytes()));
-                        self.symlinks.push(SymlinkPlan {
-                            rel,
-                            parent,
-                            target,
-                            meta,
-                        });
-                    }
-                    other => {
-                        return Err(Error::special_file(
-                            &self.src_root.join(&rel),
-                            &dst.join(&rel),
-                            special_kind_name(other),
-                        ))
-                    }
+                    });
+                }
+                other => {
+                    return Err(Error::special_file(
+                        &self.src_root.join(&rel),
+                        &dst.join(&rel),
+                        special_kind_name(other),
+                    ))
                 }
             }
         }
-        Ok(())
+        Ok(listing)
     }
 
     pub fn total_bytes(&self) -> u64 {
@@ -315,7 +346,7 @@ mod tests {
         fs::write(src.join("a/b/c/f"), b"hello").unwrap();
         symlink("b", src.join("a/link")).unwrap();
 
-        let plan = Plan::walk(&src, &tmp.path().join("dst")).unwrap();
+        let plan = Plan::walk(&src, &tmp.path().join("dst"), 2).unwrap();
 
         let dirs: Vec<&Path> = plan.dirs.iter().map(|d| d.rel.as_path()).collect();
         assert_eq!(dirs, ["", "a", "a/b", "a/b/c"].map(Path::new));
@@ -333,7 +364,7 @@ mod tests {
             std::ffi::CString::new(src.join("pipe").into_os_string().into_encoded_bytes()).unwrap();
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
 
-        let err = Plan::walk(&src, &tmp.path().join("dst")).unwrap_err();
+        let err = Plan::walk(&src, &tmp.path().join("dst"), 2).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::SpecialFile);
         assert_eq!(err.src(), Some(src.join("pipe").as_path()));
     }

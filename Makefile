@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CARGO_TEST_FLAGS ?=
 
-.PHONY: test develop venv cargo-test pytest lint fmt bench-smoke clean
+.PHONY: test develop venv cargo-test pytest lint fmt bench bench-deps bench-smoke clean
 
 test: develop cargo-test pytest
 
@@ -28,6 +28,21 @@ pytest: develop
 
 bench-smoke: develop
 	$(PY) -m pytest benches -q --benchmark-disable
+
+# The full benchmark run (~25 min on 2 cores): loop-mounts XFS/btrfs/ext4/tmpfs, so it
+# runs as root (through sudo when needed). It builds benches/floor itself and writes
+# BENCHMARKS.md, benches/results/ and docs/benchmarks.png. Extra flags: BENCH_ARGS=...
+# NO_DEVELOP=1 measures the fastlink already installed in .venv instead of rebuilding it.
+BENCH_ARGS ?=
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+bench: $(if $(NO_DEVELOP),$(PY),develop) bench-deps
+	$(SUDO) $(PY) benches/run_benchmarks.py $(BENCH_ARGS)
+
+# The `bench` extra of pyproject.toml, without building the project itself.
+bench-deps: $(PY)
+	$(PY) benches/run_benchmarks.py --print-requirements > $(VENV)/bench-requirements.txt
+	$(PY) -m pip install --quiet -r $(VENV)/bench-requirements.txt
 
 lint: $(PY)
 	cargo fmt --all -- --check

@@ -11,7 +11,7 @@ Usage as a CLI::
     python benches/corpus.py DEST_DIR            # download (if needed) + unpack
     python benches/corpus.py --download-only     # just fill the wheel cache
 
-Usage as a module (what ``wheel_tree_timing.py`` does)::
+Usage as a module (what ``run_benchmarks.py`` does)::
 
     import corpus
     wheels = corpus.ensure_wheels()              # cached in benches/.corpus/wheels

@@ -3,6 +3,9 @@
     pytest benches                          # benchmark (pytest-benchmark required)
     pytest benches --benchmark-disable      # smoke run: each implementation once, checked
 
+Implementations: fastlink, shutil.copytree, cp -a --reflink=auto and the floor
+(benches/floor, skipped until built). The full harness is run_benchmarks.py.
+
 The source tree is made once per session in tmp_path_factory (or under
 $FASTLINK_BENCH_DIR if set, e.g. a mount of a reflink-capable filesystem such as XFS
 or btrfs; the default tmp dir is often ext4/tmpfs, where fastlink falls back to "copy").
@@ -111,11 +114,22 @@ def _cp(src: Path, dst: Path):
     )
 
 
-IMPLS = {"fastlink": _fastlink, "copytree": _copytree, "cp": _cp}
+FLOOR = Path(__file__).resolve().parent / "floor" / "target" / "release" / "fastlink-floor"
+
+
+def _floor(src: Path, dst: Path):
+    """benches/floor, the bare-syscalls lower bound (clone where fastlink would clone)."""
+    mode = "clone" if fastlink.probe(src, dst.parent)["reflink"] else "copy"
+    return subprocess.run([os.fspath(FLOOR), mode, os.fspath(src), os.fspath(dst)], check=True)
+
+
+IMPLS = {"fastlink": _fastlink, "copytree": _copytree, "cp": _cp, "floor": _floor}
 
 
 @pytest.mark.parametrize("impl", list(IMPLS))
 def test_clone_small_tree(benchmark, small_tree, bench_root, impl):
+    if impl == "floor" and not os.access(FLOOR, os.X_OK):
+        pytest.skip("benches/floor is not built (cargo build --release in benches/floor)")
     src, expected = small_tree
     fn = IMPLS[impl]
     work = bench_root / f"dst-{impl}"

@@ -1,0 +1,81 @@
+"""End to end: `run_benchmarks.py --smoke` mounts the filesystems, runs every workload,
+path and candidate once on tiny trees, verifies them, and renders the report.
+
+Root only (loop mounts): skipped otherwise, and skipped without the mkfs tools unless
+CI is set, where a missing tool fails the test instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+SCRIPT = HERE / "run_benchmarks.py"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the smoke run loop-mounts filesystems: root only")
+def test_smoke_run_end_to_end(tmp_path: Path) -> None:
+    missing = [t for t in ("mkfs.xfs", "mkfs.btrfs", "mkfs.ext4") if shutil.which(t) is None]
+    if missing:
+        msg = f"missing {', '.join(missing)}"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke", "--out-dir", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    data = json.loads((out / "bench.json").read_text())
+    assert data["mode"] == "smoke"
+    assert data["problems"] == []
+    assert not any(m.startswith("/tmp/fastlink-bench-") for m in _mounts()), "left mounted"
+
+    # Every workload ran fastlink, cp and the floor (when built) on every path, verified.
+    runs = {(s["workload"], s["path"], s["candidate"]) for s in data["samples"]}
+    paths = [p["key"] for p in data["paths"]]
+    for wk in data["workloads"]:
+        for pk in paths:
+            assert (wk, pk, "fastlink") in runs
+            assert (wk, pk, "cp") in runs
+    assert all(v["ok"] for v in data["verification"])
+    assert all(s["seconds"] is not None and s["seconds"] >= 0 for s in data["samples"])
+    assert {s["candidate"] for s in data["samples"] if s["workload"] == "corpus"} >= {
+        "fastlink",
+        "fastlink-install",
+        "copytree",
+    }
+    assert any(s["section"] == "threads" for s in data["samples"])
+    assert data["rss"] and all(r["maxrss_kib"] > 0 for r in data["rss"])
+
+    md = (out / "BENCHMARKS.md").read_text()
+    assert "## Headline: the 6-wheel corpus" in md
+    assert "| xfs → xfs reflink |" in md
+
+    # The report is a function of bench.json alone.
+    (out / "BENCHMARKS.md").unlink()
+    again = subprocess.run(
+        [sys.executable, str(SCRIPT), "--report-only", "--out-dir", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert (out / "BENCHMARKS.md").read_text() == md
+
+
+def _mounts() -> list[str]:
+    with open("/proc/self/mounts") as f:
+        return [line.split()[1] for line in f]

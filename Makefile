@@ -26,7 +26,9 @@ cargo-test:
 pytest: develop
 	$(PY) -m pytest tests -q
 
+# Every benchmark once, untimed, with the floor built so none is skipped.
 bench-smoke: develop
+	cargo build --release --quiet --manifest-path benches/floor/Cargo.toml
 	$(PY) -m pytest benches -q --benchmark-disable
 
 # The full benchmark run (~25 min on 2 cores): loop-mounts XFS/btrfs/ext4/tmpfs, so it

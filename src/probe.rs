@@ -151,12 +151,31 @@ fn link_into(method: Method, sample: &Sample, dir: &Path) -> io::Result<()> {
                 flags,
                 rustix::fs::Mode::empty(),
             )?);
+            if let Some(cloned) = clone_into_unnamed(&src, dir_fd.as_fd()) {
+                return cloned;
+            }
             platform::reflink_new(&src, dir_fd.as_fd(), &target, 0o600)?;
         }
         Method::Hardlink => dirfd::hardlink_at(src_dir.as_fd(), src_name, dir_fd.as_fd(), &target)?,
         Method::Copy => return Ok(()),
     }
     dirfd::unlink_at(dir_fd.as_fd(), &target)
+}
+
+/// On Linux, clone into an O_TMPFILE: a file with no name, so a process
+/// killed mid-probe leaves nothing behind. `None` when the filesystem has no
+/// O_TMPFILE; the caller then probes with a named file.
+#[cfg(target_os = "linux")]
+fn clone_into_unnamed(src: &File, dir: std::os::fd::BorrowedFd<'_>) -> Option<io::Result<()>> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+    let unnamed = rustix::fs::openat(dir, ".", flags, Mode::from_raw_mode(0o600)).ok()?;
+    Some(rustix::fs::ioctl_ficlone(&unnamed, src).map_err(io::Error::from))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn clone_into_unnamed(_src: &File, _dir: std::os::fd::BorrowedFd<'_>) -> Option<io::Result<()>> {
+    None
 }
 
 fn self_link_in(method: Method, dir: &Path) -> io::Result<()> {

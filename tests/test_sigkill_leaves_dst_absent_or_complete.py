@@ -1,8 +1,9 @@
 """A clone_or_copy that is SIGKILLed at any moment leaves dst either absent or
-complete, never half-written. The only thing it may leave behind is its
-staging entry `.fastlink-staging.<pid>.<n>.<dst name>` next to dst, and the
-next clone_or_copy to the same dst removes such stale entries (their pid is
-dead) and succeeds (ISSUE3 contract, guarantee 1).
+complete, never half-written. The only things it may leave behind are its
+staging entry `.fastlink-staging.<pid>.<n>.<dst name>` next to dst and, when
+the kill lands in the filesystem probe, a `.fastlink-probe-<pid>-<n>` file
+(README, Guarantees); the next clone_or_copy to the same dst removes such
+stale entries (their pid is dead) and succeeds.
 
 A child process imports fastlink, says "R" and starts the clone; the parent
 kills it after a delay. The delays are spread from 0 to a bit beyond the
@@ -15,6 +16,7 @@ the final rename on a slow or a fast machine alike. Nothing asserts on time.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -149,17 +151,19 @@ def _kill_after_staging(proc: subprocess.Popen, parent: Path, offset: float) -> 
 
 def _check_after_kill(expected: dict, parent: Path, proc: subprocess.Popen) -> list[bytes]:
     """dst absent or complete; every other entry is this child's staging
-    entry. Returns the leftovers."""
+    entry or probe file. Returns the leftovers."""
     dst = parent / DST_NAME
     pattern = staging_re(DST_NAME)
+    probe = re.compile(rb"\.fastlink-probe-(\d+)-(\d+)\Z")
     leftovers = []
     for name in listdir_b(parent):
         if name == DST_NAME.encode():
             continue
-        m = pattern.match(name)
+        m = pattern.match(name) or probe.match(name)
         assert m is not None, (
             f"unexpected entry {name!r} next to dst after SIGKILL (only "
-            f"'.fastlink-staging.<pid>.<n>.{DST_NAME}' may be left)"
+            f"'.fastlink-staging.<pid>.<n>.{DST_NAME}' or '.fastlink-probe-<pid>-<n>' "
+            "may be left)"
         )
         assert int(m.group(1)) == proc.pid, (
             f"staging entry {name!r} does not carry the killed process's pid {proc.pid}"

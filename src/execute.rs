@@ -86,7 +86,7 @@ impl Counts {
 }
 
 /// An entry built under a temporary name, to be renamed to its final name.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Staged {
     /// The directory holding it, relative to the anchor.
     dir: PathBuf,
@@ -627,7 +627,7 @@ impl Execution<'_> {
             if let Err(err) = self.commit_one(anchor, &entry, &mut undo.committed) {
                 // Put the rest back so the roll-back removes them too.
                 let rest = undo.staged.get_mut().unwrap_or_else(|e| e.into_inner());
-                rest.push(entry.clone_for_undo());
+                rest.push(entry.clone());
                 rest.extend(pending);
                 let src = self.plan.src_path(&entry.rel);
                 return Err(Error::io(err, &src, &self.destination.path(&entry.rel)));
@@ -740,18 +740,6 @@ fn merge_staged_dir(
         staged,
         rustix::fs::AtFlags::REMOVEDIR,
     )?)
-}
-
-impl Staged {
-    fn clone_for_undo(&self) -> Staged {
-        Staged {
-            dir: self.dir.clone(),
-            temp: self.temp.clone(),
-            name: self.name.clone(),
-            replace: self.replace,
-            rel: self.rel.clone(),
-        }
-    }
 }
 
 /// Consecutive runs of equal parents, cut into units of at most FILES_PER_UNIT.

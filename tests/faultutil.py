@@ -10,6 +10,7 @@ removes temp entries in a directory legitimately changes its mtime).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import re
@@ -18,7 +19,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -199,31 +199,39 @@ def remount(mnt: os.PathLike | str, mode: str) -> None:
 # Child processes
 # --------------------------------------------------------------------------
 
-# Runs one clone_or_copy from a JSON job and prints the outcome as JSON on
-# the last stdout line: {"ok": true, ...} or {"error": "<class>", "errno": ...}.
-OUTCOME_CODE = textwrap.dedent(
-    """
-    import json, os, sys
 
-    def outcome_of(fn, *args, **kwargs):
-        try:
-            r = fn(*args, **kwargs)
-        except BaseException as e:
-            return {
-                "ok": False,
-                "error": type(e).__name__,
-                "mro": [c.__name__ for c in type(e).__mro__],
-                "errno": getattr(e, "errno", None),
-                "strerror": getattr(e, "strerror", None),
-                "filename": _path_or_none(getattr(e, "filename", None)),
-                "filename2": _path_or_none(getattr(e, "filename2", None)),
-                "message": str(e),
-            }
-        return {"ok": True, "method": r.method, "files": r.files}
+def _path_or_none(p):
+    return None if p is None else os.fsdecode(p)
 
-    def _path_or_none(p):
-        return None if p is None else os.fsdecode(p)
-    """
+
+def outcome_of(fn, *args, **kwargs) -> dict:
+    """Call fn and describe what happened as JSON-able data: {"ok": True, ...}
+    or the exception's class, MRO, errno, strerror and filenames. Used in
+    process and, through OUTCOME_CODE, in child processes, so both report in
+    the same shape."""
+    try:
+        r = fn(*args, **kwargs)
+    except BaseException as e:
+        return {
+            "ok": False,
+            "error": type(e).__name__,
+            "mro": [c.__name__ for c in type(e).__mro__],
+            "errno": getattr(e, "errno", None),
+            "strerror": getattr(e, "strerror", None),
+            "filename": _path_or_none(getattr(e, "filename", None)),
+            "filename2": _path_or_none(getattr(e, "filename2", None)),
+            "message": str(e),
+        }
+    return {"ok": True, "method": r.method, "files": r.files}
+
+
+# The same two functions as source for a child process, which prints the
+# outcome as JSON on its last stdout line.
+OUTCOME_CODE = (
+    "import json, os, sys\n\n"
+    + inspect.getsource(_path_or_none)
+    + "\n"
+    + inspect.getsource(outcome_of)
 )
 
 

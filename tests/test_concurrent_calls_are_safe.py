@@ -23,7 +23,14 @@ from pathlib import Path
 
 import fastlink
 import pytest
-from faultutil import OUTCOME_CODE, fastlink_entries, last_json_line, listdir_b, python_argv
+from faultutil import (
+    OUTCOME_CODE,
+    fastlink_entries,
+    last_json_line,
+    listdir_b,
+    outcome_of,
+    python_argv,
+)
 from treeutil import (
     ROOT_KEY,
     File,
@@ -56,25 +63,6 @@ PAIRS = [
 ]
 
 
-def _outcome_of(fn, *args, **kwargs) -> dict:
-    """Same shape as the child's outcome (faultutil.OUTCOME_CODE)."""
-    try:
-        r = fn(*args, **kwargs)
-    except BaseException as e:
-        return {
-            "ok": False,
-            "error": type(e).__name__,
-            "mro": [c.__name__ for c in type(e).__mro__],
-            "errno": getattr(e, "errno", None),
-            "filename": None if getattr(e, "filename", None) is None else os.fsdecode(e.filename),
-            "filename2": None
-            if getattr(e, "filename2", None) is None
-            else os.fsdecode(e.filename2),
-            "message": str(e),
-        }
-    return {"ok": True, "method": r.method, "files": r.files}
-
-
 def run_all_at_once(jobs: list[tuple]) -> list[dict]:
     """jobs: N_CALLERS (src, dst, kwargs); the first N_THREADS run in threads
     of this process, the rest in child processes. Returns their outcomes in
@@ -102,7 +90,7 @@ def run_all_at_once(jobs: list[tuple]) -> list[dict]:
 
         def worker(i: int, src, dst, kwargs) -> None:
             barrier.wait()
-            results[i] = _outcome_of(fastlink.clone_or_copy, src, dst, **kwargs)
+            results[i] = outcome_of(fastlink.clone_or_copy, src, dst, **kwargs)
 
         threads = [
             threading.Thread(target=worker, args=(i, *job), daemon=True)

@@ -10,7 +10,7 @@ use std::sync::{OnceLock, RwLock};
 use rustix::fs::SeekFrom;
 use rustix::io::Errno;
 
-use super::unix::create_new_with_mode;
+use super::unix::copy_into_new;
 pub use super::unix::reflink_new;
 
 /// The most one copy_file_range call is asked to move; the kernel moves at
@@ -35,18 +35,14 @@ pub fn copy_new(
     sparse: bool,
     devices: (u64, u64),
 ) -> io::Result<(File, u64)> {
-    let file = create_new_with_mode(dir, name, mode)?;
     let copier = Copier { devices };
-    let copied = if size == 0 {
-        // Nothing to copy; a file that grew since it was planned is noticed
-        // by the caller's size check.
-        0
-    } else if sparse {
-        copier.copy_data_segments(src, &file, size)?
-    } else {
-        copier.copy_range(src, &file, 0, u64::MAX)?
-    };
-    Ok((file, copied))
+    copy_into_new(dir, name, mode, size, |file| {
+        if sparse {
+            copier.copy_data_segments(src, file, size)
+        } else {
+            copier.copy_range(src, file, 0, u64::MAX)
+        }
+    })
 }
 
 /// Device pairs on which copy_file_range failed with "cannot" (e.g. EXDEV

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use rustix::fs::{Mode, OFlags};
 
-use super::unix::create_new_with_mode;
+pub use super::unix::std_copy_new as copy_new;
 
 const CLONE_NOFOLLOW: u32 = 0x0001;
 const CLONE_NOOWNERCOPY: u32 = 0x0002;
@@ -44,26 +44,6 @@ pub fn reflink_new(src: &File, dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> 
     let file = File::from(rustix::fs::openat(dir, name, flags, Mode::empty())?);
     rustix::fs::fchmod(&file, Mode::from_raw_mode(mode as _))?;
     Ok(file)
-}
-
-pub fn copy_new(
-    src: &File,
-    dir: BorrowedFd<'_>,
-    name: &OsStr,
-    mode: u32,
-    size: u64,
-    _sparse: bool,
-    _devices: (u64, u64),
-) -> io::Result<(File, u64)> {
-    let mut file = create_new_with_mode(dir, name, mode)?;
-    let copied = if size == 0 {
-        0
-    } else {
-        // std's copy uses fcopyfile(3) between two files on macOS.
-        let mut reader = src;
-        io::copy(&mut reader, &mut file)?
-    };
-    Ok((file, copied))
 }
 
 /// One clonefile for the whole tree: APFS clones a hierarchy atomically.

@@ -23,6 +23,39 @@ pub fn create_new_with_mode(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io:
     Ok(File::from(fd))
 }
 
+/// Create `name` in `dir` with `mode` and fill it with `copy`, which returns
+/// the source length it saw. An empty source needs no copy call: a file that
+/// grew since it was planned is caught by the caller's size check.
+pub fn copy_into_new(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    mode: u32,
+    size: u64,
+    copy: impl FnOnce(&mut File) -> io::Result<u64>,
+) -> io::Result<(File, u64)> {
+    let mut file = create_new_with_mode(dir, name, mode)?;
+    let copied = if size == 0 { 0 } else { copy(&mut file)? };
+    Ok((file, copied))
+}
+
+/// The copy of platforms without a hole-aware in-kernel path: std's
+/// `io::copy`, which uses fcopyfile(3) between two files on macOS.
+#[cfg(not(target_os = "linux"))]
+pub fn std_copy_new(
+    src: &File,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    mode: u32,
+    size: u64,
+    _sparse: bool,
+    _devices: (u64, u64),
+) -> io::Result<(File, u64)> {
+    copy_into_new(dir, name, mode, size, |file| {
+        let mut reader = src;
+        io::copy(&mut reader, file)
+    })
+}
+
 /// Whether a file created with `mode` ends up with fewer bits than asked for.
 pub fn needs_chmod_after_create(mode: u32) -> bool {
     match process_umask() {

@@ -11,6 +11,7 @@ use crate::execute::Execution;
 use crate::method::Method;
 use crate::plan::Plan;
 use crate::pool::default_threads;
+use crate::progress::Progress;
 use crate::report::Report;
 
 #[derive(Debug, Clone)]
@@ -41,11 +42,14 @@ impl Default for Options {
 
 /// Materialize `src` (a tree or a single file) at `dst`: clone where the
 /// filesystems allow it, otherwise fall back along `options.methods`.
+/// `cancel` stops the call (it rolls back) and `progress` counts placed
+/// files; both may be used from another thread while the call runs.
 pub fn clone_or_copy(
     src: &Path,
     dst: &Path,
     options: &Options,
     cancel: &CancelFlag,
+    progress: &Progress,
 ) -> Result<Report> {
     let started = Instant::now();
     if options.methods.is_empty() {
@@ -62,6 +66,7 @@ pub fn clone_or_copy(
     let plan = Plan::walk(src, dst, threads)?;
     let destination = Destination::validate(&plan, dst, options.dirs_exist_ok, options.overwrite)?;
     let choice = choose(&plan, &destination, &options.methods)?;
+    progress.set_totals(plan.files.len() as u64, plan.total_bytes());
     cancel.check()?;
     let counts = Execution {
         plan: &plan,
@@ -71,6 +76,7 @@ pub fn clone_or_copy(
         overwrite: options.overwrite,
         threads,
         cancel,
+        progress,
     }
     .run()?;
 
@@ -111,7 +117,14 @@ mod tests {
         let (src, dst) = (tmp.path().join("src"), tmp.path().join("out/dst"));
         sample_tree(&src);
 
-        let report = clone_or_copy(&src, &dst, &Options::default(), &CancelFlag::new()).unwrap();
+        let report = clone_or_copy(
+            &src,
+            &dst,
+            &Options::default(),
+            &CancelFlag::new(),
+            &Progress::new(),
+        )
+        .unwrap();
 
         assert_eq!((report.files, report.dirs, report.symlinks), (3, 3, 1));
         assert_eq!(report.bytes, 100_010);
@@ -136,6 +149,30 @@ mod tests {
     }
 
     #[test]
+    fn progress_ends_at_the_totals() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+        sample_tree(&src);
+        let progress = Progress::new();
+
+        let report = clone_or_copy(
+            &src,
+            &dst,
+            &Options::default(),
+            &CancelFlag::new(),
+            &progress,
+        )
+        .unwrap();
+
+        let done = progress.snapshot();
+        assert_eq!((done.files_done, done.files_total), (3, 3));
+        assert_eq!(
+            (done.bytes_done, done.bytes_total),
+            (report.bytes, report.bytes)
+        );
+    }
+
+    #[test]
     fn hardlink_preference_shares_inodes_on_one_filesystem() {
         let tmp = tempfile::tempdir().unwrap();
         let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
@@ -145,7 +182,8 @@ mod tests {
             ..Options::default()
         };
 
-        let report = clone_or_copy(&src, &dst, &options, &CancelFlag::new()).unwrap();
+        let report =
+            clone_or_copy(&src, &dst, &options, &CancelFlag::new(), &Progress::new()).unwrap();
 
         assert_eq!(report.method, Method::Hardlink);
         assert_eq!(report.hardlinked, 3);
@@ -161,7 +199,8 @@ mod tests {
         let cancel = CancelFlag::new();
         cancel.cancel();
 
-        let err = clone_or_copy(&src, &dst, &Options::default(), &cancel).unwrap_err();
+        let err =
+            clone_or_copy(&src, &dst, &Options::default(), &cancel, &Progress::new()).unwrap_err();
 
         assert_eq!(err.kind(), ErrorKind::Cancelled);
         assert!(!tmp.path().join("a").exists());
@@ -174,7 +213,14 @@ mod tests {
         sample_tree(&src);
         fs::set_permissions(src.join("pkg/sub"), fs::Permissions::from_mode(0o555)).unwrap();
 
-        clone_or_copy(&src, &dst, &Options::default(), &CancelFlag::new()).unwrap();
+        clone_or_copy(
+            &src,
+            &dst,
+            &Options::default(),
+            &CancelFlag::new(),
+            &Progress::new(),
+        )
+        .unwrap();
 
         assert_eq!(
             fs::metadata(dst.join("pkg/sub")).unwrap().mode() & 0o7777,
@@ -204,7 +250,14 @@ mod tests {
         rustix::io::write(&leaf, b"deep").unwrap();
         let dst = tmp.path().join("dst");
 
-        let report = clone_or_copy(&src, &dst, &Options::default(), &CancelFlag::new()).unwrap();
+        let report = clone_or_copy(
+            &src,
+            &dst,
+            &Options::default(),
+            &CancelFlag::new(),
+            &Progress::new(),
+        )
+        .unwrap();
 
         assert_eq!((report.files, report.dirs, report.bytes), (1, 1501, 4));
         let root = crate::dirfd::open_dir(&dst).unwrap();
@@ -225,6 +278,7 @@ mod tests {
             &tmp.path().join("d"),
             &options,
             &CancelFlag::new(),
+            &Progress::new(),
         )
         .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument);

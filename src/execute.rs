@@ -33,6 +33,7 @@ use crate::meta;
 use crate::method::Method;
 use crate::plan::{name_of, FilePlan, Plan, RootKind, SymlinkPlan};
 use crate::platform;
+use crate::progress::Progress;
 
 /// The prefix of a new tree (or single file) being built beside `dst`.
 /// `.fastlink-staging.<pid>.<n>.<dst name>`; a run that was killed leaves at
@@ -57,6 +58,7 @@ pub struct Execution<'a> {
     pub overwrite: bool,
     pub threads: usize,
     pub cancel: &'a CancelFlag,
+    pub progress: &'a Progress,
 }
 
 /// Files placed by each method.
@@ -197,18 +199,18 @@ impl Execution<'_> {
     fn build(&self, anchor: BorrowedFd<'_>, counts: &Counts, undo: &mut Undo) -> Result<()> {
         if self.plan.root_kind == RootKind::File {
             let pair = self.root_file_pair(anchor)?;
-            let method = self.place_file(
-                &pair,
-                &self.plan.files[0],
-                LeafAction::Staged { replace: false },
-                undo,
-            )?;
+            let file = &self.plan.files[0];
+            let method =
+                self.place_file(&pair, file, LeafAction::Staged { replace: false }, undo)?;
             counts.add(method, 1);
+            self.progress.add_done(1, file.size);
             return self.commit(anchor, undo);
         }
         let paths = self.build_paths();
         if self.clone_whole_tree(&paths[0], undo)? {
             counts.add(Method::Reflink, self.plan.files.len());
+            let files = self.plan.files.len() as u64;
+            self.progress.add_done(files, self.plan.total_bytes());
             return self.commit(anchor, undo);
         }
         let inherits_setgid = self.create_dirs(anchor, &paths, undo)?;
@@ -357,9 +359,10 @@ impl Execution<'_> {
                         for i in first..end {
                             self.cancel.check()?;
                             let action = self.destination.file_actions[i];
-                            let method =
-                                self.place_file(&pair, &self.plan.files[i], action, undo)?;
+                            let file = &self.plan.files[i];
+                            let method = self.place_file(&pair, file, action, undo)?;
                             counts.add(method, 1);
+                            self.progress.add_done(1, file.size);
                         }
                     }
                     Unit::Symlinks { first, end, .. } => {

@@ -17,6 +17,7 @@ mod plan;
 mod platform;
 mod pool;
 mod probe;
+mod progress;
 mod report;
 
 #[cfg(feature = "python")]
@@ -28,4 +29,5 @@ pub use error::{Error, ErrorKind, Result};
 pub use method::Method;
 pub use pool::default_threads;
 pub use probe::{probe, Outcome};
+pub use progress::{Progress, ProgressSnapshot};
 pub use report::{Report, Skipped};

@@ -3,6 +3,7 @@
 //! `exceptions::to_py_err`.
 
 mod exceptions;
+mod progress;
 mod report;
 
 use std::os::unix::ffi::OsStrExt;
@@ -14,22 +15,26 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use crate::{CancelFlag, Method, Options, Outcome};
+use crate::{CancelFlag, Method, Options, Outcome, Progress};
 use exceptions::to_py_err;
+use progress::PyProgress;
 use report::PyReport;
 
-/// How often the waiting caller wakes to let Python run signal handlers:
-/// Ctrl-C is honoured within this delay plus the file in flight.
-const SIGNAL_POLL: Duration = Duration::from_millis(50);
+/// How often the waiting caller wakes to run Python's signal handlers and
+/// the progress callback: Ctrl-C is honoured within this delay plus the file
+/// in flight, and the callback runs at most 20 times a second.
+const POLL: Duration = Duration::from_millis(50);
 
-/// Run `job` on a helper thread with the GIL released, waking every
-/// `SIGNAL_POLL` to run Python's signal handlers. On Ctrl-C the job is told
-/// to stop, waited for (it stops within one file), and the KeyboardInterrupt
-/// is raised.
+/// Run `job` on a helper thread with the GIL released, waking every `POLL`
+/// to run Python's signal handlers and then `on_poll` (with the GIL held).
+/// When either raises (Ctrl-C, or an exception in a progress callback) the
+/// job is told to stop, waited for (it stops within one file and rolls
+/// back), and the exception is raised.
 fn run_with_gil_released<T: Send>(
     py: Python<'_>,
     cancel: &CancelFlag,
     job: impl FnOnce() -> T + Send,
+    mut on_poll: impl FnMut() -> PyResult<()>,
 ) -> PyResult<T> {
     std::thread::scope(|scope| {
         let (sender, mut receiver) = mpsc::channel();
@@ -40,17 +45,17 @@ fn run_with_gil_released<T: Send>(
             // The receiver is moved in and out because the closure that runs
             // without the GIL must be Send, and a Receiver is not Sync.
             let (back, waited) = py.detach(move || {
-                let waited = receiver.recv_timeout(SIGNAL_POLL);
+                let waited = receiver.recv_timeout(POLL);
                 (receiver, waited)
             });
             receiver = back;
             match waited {
                 Ok(result) => return Ok(result),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Err(interrupt) = py.check_signals() {
+                    if let Err(raised) = py.check_signals().and_then(|()| on_poll()) {
                         cancel.cancel();
                         let _ = py.detach(move || receiver.recv());
-                        return Err(interrupt);
+                        return Err(raised);
                     }
                 }
                 // The job panicked; leaving the scope re-raises the panic.
@@ -87,7 +92,7 @@ fn parse_threads(threads: Option<i64>) -> PyResult<Option<usize>> {
 
 fn parse_methods(methods: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Method>> {
     let Some(methods) = methods else {
-        return Ok(Method::DEFAULT_PREFERENCE.to_vec());
+        return Method::preference_from_env().map_err(to_py_err);
     };
     let not_names = || PyTypeError::new_err("methods must be a str or a sequence of str");
     let names: Vec<String> = if methods.is_instance_of::<PyString>() {
@@ -108,7 +113,7 @@ fn parse_methods(methods: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Method>> {
 /// filesystems allows, and report what was done.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)] // mirrors the Python signature
-#[pyo3(signature = (src, dst, *, methods=None, dirs_exist_ok=false, overwrite=false, preserve_times=true, threads=None))]
+#[pyo3(signature = (src, dst, *, methods=None, dirs_exist_ok=false, overwrite=false, preserve_times=true, threads=None, progress=None))]
 fn clone_or_copy(
     py: Python<'_>,
     src: &Bound<'_, PyAny>,
@@ -118,7 +123,11 @@ fn clone_or_copy(
     overwrite: bool,
     preserve_times: bool,
     threads: Option<i64>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyReport> {
+    if progress.is_some_and(|callback| !callback.is_callable()) {
+        return Err(PyTypeError::new_err("progress must be callable or None"));
+    }
     let (src, dst) = (extract_path(src)?, extract_path(dst)?);
     let options = Options {
         methods: parse_methods(methods)?,
@@ -127,11 +136,29 @@ fn clone_or_copy(
         preserve_times,
         threads: parse_threads(threads)?,
     };
-    let cancel = CancelFlag::new();
-    let result = run_with_gil_released(py, &cancel, || {
-        crate::clone_or_copy(&src, &dst, &options, &cancel)
-    })?;
-    result.map(PyReport::from).map_err(to_py_err)
+    let (cancel, counters) = (CancelFlag::new(), Progress::new());
+    let mut last_reported = None;
+    let mut report_progress = |always: bool| -> PyResult<()> {
+        let Some(callback) = progress else {
+            return Ok(());
+        };
+        let now = counters.snapshot();
+        if always || last_reported != Some(now) {
+            last_reported = Some(now);
+            callback.call1((PyProgress::from(now),))?;
+        }
+        Ok(())
+    };
+    let result = run_with_gil_released(
+        py,
+        &cancel,
+        || crate::clone_or_copy(&src, &dst, &options, &cancel, &counters),
+        || report_progress(false),
+    )?;
+    let report = result.map_err(to_py_err)?;
+    // The promised final call, so a bar can end at 100%.
+    report_progress(true)?;
+    Ok(PyReport::from(report))
 }
 
 /// Which methods work between `src` and the directory `dst_dir`.
@@ -159,6 +186,7 @@ fn _fastlink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(clone_or_copy, m)?)?;
     m.add_function(wrap_pyfunction!(probe, m)?)?;
     m.add_class::<PyReport>()?;
+    m.add_class::<PyProgress>()?;
     exceptions::register(m)?;
     Ok(())
 }

@@ -1,0 +1,49 @@
+//! How far a call has got, shared between the workers (who add to it) and
+//! the caller (who reads it from another thread, e.g. to draw a bar).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters a running call updates as each file is placed. The totals are
+/// set once the source has been walked; until then they read 0.
+#[derive(Debug, Default)]
+pub struct Progress {
+    files_done: AtomicU64,
+    files_total: AtomicU64,
+    bytes_done: AtomicU64,
+    bytes_total: AtomicU64,
+}
+
+/// One consistent-enough reading of [`Progress`]: each field is exact, but
+/// they are read one after another while workers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProgressSnapshot {
+    pub files_done: u64,
+    pub files_total: u64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        Progress::default()
+    }
+
+    pub(crate) fn set_totals(&self, files: u64, bytes: u64) {
+        self.files_total.store(files, Ordering::Relaxed);
+        self.bytes_total.store(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_done(&self, files: u64, bytes: u64) {
+        self.bytes_done.fetch_add(bytes, Ordering::Relaxed);
+        self.files_done.fetch_add(files, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> ProgressSnapshot {
+        ProgressSnapshot {
+            files_done: self.files_done.load(Ordering::Relaxed),
+            files_total: self.files_total.load(Ordering::Relaxed),
+            bytes_done: self.bytes_done.load(Ordering::Relaxed),
+            bytes_total: self.bytes_total.load(Ordering::Relaxed),
+        }
+    }
+}

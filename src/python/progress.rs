@@ -1,0 +1,51 @@
+//! `fastlink.Progress`: what a progress callback receives.
+
+use pyo3::prelude::*;
+
+use crate::ProgressSnapshot;
+
+#[pyclass(frozen, module = "fastlink", name = "Progress")]
+pub struct PyProgress {
+    snapshot: ProgressSnapshot,
+}
+
+impl From<ProgressSnapshot> for PyProgress {
+    fn from(snapshot: ProgressSnapshot) -> Self {
+        PyProgress { snapshot }
+    }
+}
+
+#[pymethods]
+impl PyProgress {
+    /// Regular files placed so far.
+    #[getter]
+    fn files_done(&self) -> u64 {
+        self.snapshot.files_done
+    }
+
+    /// Regular files to place; 0 until the source has been walked.
+    #[getter]
+    fn files_total(&self) -> u64 {
+        self.snapshot.files_total
+    }
+
+    /// Bytes of the files placed so far (a file counts once it is complete).
+    #[getter]
+    fn bytes_done(&self) -> u64 {
+        self.snapshot.bytes_done
+    }
+
+    /// Bytes of all regular files; 0 until the source has been walked.
+    #[getter]
+    fn bytes_total(&self) -> u64 {
+        self.snapshot.bytes_total
+    }
+
+    fn __repr__(&self) -> String {
+        let s = &self.snapshot;
+        format!(
+            "Progress(files_done={}, files_total={}, bytes_done={}, bytes_total={})",
+            s.files_done, s.files_total, s.bytes_done, s.bytes_total
+        )
+    }
+}

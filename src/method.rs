@@ -3,6 +3,9 @@
 
 use crate::error::{Error, Result};
 
+/// The environment variable read by [`Method::preference_from_env`].
+pub const METHODS_ENV: &str = "FASTLINK_METHODS";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
     /// Copy-on-write clone: FICLONE, clonefile, ReFS block cloning.
@@ -53,6 +56,26 @@ impl Method {
             ));
         }
         Ok(methods)
+    }
+
+    /// The preference for a caller that named none: the comma-separated list
+    /// in `FASTLINK_METHODS` when it is set and not blank (like uv's
+    /// `UV_LINK_MODE`, it lets a user change every installer's default at
+    /// once), else [`Method::DEFAULT_PREFERENCE`]. A malformed value is an
+    /// error, not ignored: a typo must not silently mean "the default".
+    pub fn preference_from_env() -> Result<Vec<Method>> {
+        match std::env::var_os(METHODS_ENV) {
+            None => Ok(Method::DEFAULT_PREFERENCE.to_vec()),
+            Some(value) if value.to_string_lossy().trim().is_empty() => {
+                Ok(Method::DEFAULT_PREFERENCE.to_vec())
+            }
+            Some(value) => {
+                let text = value.to_string_lossy();
+                Method::parse_preference(text.split(',').map(str::trim)).map_err(|err| {
+                    Error::invalid_argument(format!("{METHODS_ENV}={text:?}: {}", err.message()))
+                })
+            }
+        }
     }
 
     /// True when `errno` from this method's syscall means the filesystems cannot do it,

@@ -1,8 +1,24 @@
 """Type stubs for the fastlink extension module."""
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, final
+
+__all__ = [
+    "CrossDeviceError",
+    "DestinationInsideSourceError",
+    "FastlinkError",
+    "HardlinkUnsupportedError",
+    "Progress",
+    "ReflinkUnsupportedError",
+    "Report",
+    "SourceChangedError",
+    "SourceInsideDestinationError",
+    "SpecialFileError",
+    "__version__",
+    "clone_or_copy",
+    "probe",
+]
 
 __version__: str
 
@@ -68,6 +84,23 @@ class Report:
     def elapsed(self) -> float:
         """Wall-clock seconds the call took."""
 
+@final
+class Progress:
+    """How far a running `clone_or_copy` has got, as passed to its `progress` callback."""
+
+    @property
+    def files_done(self) -> int:
+        """Regular files placed so far."""
+    @property
+    def files_total(self) -> int:
+        """Regular files to place; 0 until the source has been walked."""
+    @property
+    def bytes_done(self) -> int:
+        """Bytes of the files placed so far (a file counts once it is complete)."""
+    @property
+    def bytes_total(self) -> int:
+        """Bytes of all regular files; 0 until the source has been walked."""
+
 def clone_or_copy(
     src: _StrPath,
     dst: _StrPath,
@@ -77,19 +110,29 @@ def clone_or_copy(
     overwrite: bool = False,
     preserve_times: bool = True,
     threads: int | None = None,
+    progress: Callable[[Progress], object] | None = None,
 ) -> Report:
     """Materialize `src` (a tree or a file) at `dst`.
 
     `methods` is the ordered preference among "reflink", "hardlink" and "copy";
-    None means ("reflink", "copy"). The first method that works between the two
-    filesystems is used for every file; methods the pair cannot do are skipped
-    and listed in `Report.skipped`. A new `dst` is built in a hidden staging
-    directory beside it and renamed into place, so it appears complete or not
-    at all. With `dirs_exist_ok=True` the call merges into an existing
-    directory; `overwrite=True` then replaces existing files and symlinks by
-    rename, never in place. Raises `CrossDeviceError` or
-    `ReflinkUnsupportedError` when no allowed method is possible (nothing is
-    left at `dst`), and builtin `OSError` subclasses for real I/O errors.
+    None means the `FASTLINK_METHODS` environment variable when it is set (e.g.
+    "reflink,copy"), else ("reflink", "copy"). The first method that works
+    between the two filesystems is used for every file; methods the pair cannot
+    do are skipped and listed in `Report.skipped`. A new `dst` is built in a
+    hidden staging directory beside it and renamed into place, so it appears
+    complete or not at all. With `dirs_exist_ok=True` the call merges into an
+    existing directory; `overwrite=True` then replaces existing files and
+    symlinks by rename, never in place. `preserve_times=False` leaves times as
+    created. `threads` defaults to one per core (2 to 16).
+
+    `progress` is called on the calling thread, with the GIL held, at most about
+    20 times a second while the counts change, and once more at the end. An
+    exception it raises stops the call, which rolls back and re-raises it.
+
+    Raises `CrossDeviceError` or `ReflinkUnsupportedError` /
+    `HardlinkUnsupportedError` when no allowed method is possible (nothing is
+    left at `dst`), `ValueError` for bad arguments, and builtin `OSError`
+    subclasses for real I/O errors.
     """
 
 def probe(src: _StrPath, dst_dir: _StrPath) -> dict[_MethodName, bool]:

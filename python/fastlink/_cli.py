@@ -1,0 +1,257 @@
+"""The `fastlink` command: clone or copy one tree, with a progress bar on a terminal.
+
+The bar needs `rich` (the `fastlink-fs[cli]` extra); without it, or when stderr
+is not a terminal, the command prints no bar, only the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from fastlink._fastlink import (
+    CrossDeviceError,
+    HardlinkUnsupportedError,
+    Progress,
+    ReflinkUnsupportedError,
+    Report,
+    __version__,
+    clone_or_copy,
+)
+
+# Exit codes: one per kind of failure, so scripts can tell them apart.
+EXIT_OK = 0
+EXIT_IO_ERROR = 1
+EXIT_USAGE = 2
+EXIT_CROSS_DEVICE = 3
+EXIT_UNSUPPORTED = 4
+EXIT_INTERRUPTED = 130
+
+_PAST_TENSE = {"reflink": "cloned", "hardlink": "hard-linked", "copy": "copied"}
+
+_EPILOG = f"""\
+The default methods are "reflink,copy", or FASTLINK_METHODS when set; --methods
+overrides both.
+
+exit codes:
+  {EXIT_OK}    done
+  {EXIT_IO_ERROR}    an I/O error (permission, no space, a special file, ...)
+  {EXIT_USAGE}    usage: bad arguments or a bad FASTLINK_METHODS
+  {EXIT_CROSS_DEVICE}    cross-device: the allowed methods need one filesystem
+  {EXIT_UNSUPPORTED}    unsupported: the filesystem cannot reflink (or hardlink)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastlink",
+        description="Clone SRC (a tree or a file) to DST with copy-on-write reflinks, "
+        "falling back to a fast parallel copy.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("src", metavar="SRC", help="the tree or file to clone")
+    parser.add_argument("dst", metavar="DST", help="where to put it; must not exist unless --merge")
+    parser.add_argument(
+        "--methods",
+        metavar="LIST",
+        help='comma-separated preference among reflink, hardlink and copy (e.g. "reflink,copy")',
+    )
+    parser.add_argument(
+        "--merge", action="store_true", help="merge into DST when it is an existing directory"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="with --merge, replace existing files and symlinks (by rename, never in place)",
+    )
+    parser.add_argument(
+        "--no-times", action="store_true", help="do not keep access and modification times"
+    )
+    parser.add_argument("--threads", type=int, metavar="N", help="worker threads (default: cores)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing but errors; no progress bar"
+    )
+    parser.add_argument("--version", action="version", version=f"fastlink {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return its exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.overwrite and not args.merge:
+        parser.error("--overwrite only applies to --merge")
+    methods = None if args.methods is None else [m.strip() for m in args.methods.split(",")]
+    show_bar = not args.quiet and sys.stderr.isatty()
+
+    try:
+        with _progress_bar(show_bar, sys.stderr) as on_progress:
+            report = clone_or_copy(
+                args.src,
+                args.dst,
+                methods=methods,  # names are checked by the core: ValueError
+                dirs_exist_ok=args.merge,
+                overwrite=args.overwrite,
+                preserve_times=not args.no_times,
+                threads=args.threads,
+                progress=on_progress,
+            )
+    except ValueError as err:
+        parser.error(str(err))
+    except CrossDeviceError as err:
+        return _fail(err, EXIT_CROSS_DEVICE)
+    except (ReflinkUnsupportedError, HardlinkUnsupportedError) as err:
+        return _fail(err, EXIT_UNSUPPORTED)
+    except OSError as err:
+        return _fail(err, EXIT_IO_ERROR)
+    except KeyboardInterrupt:
+        print("fastlink: interrupted; the call was rolled back", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+    if args.json:
+        print(json.dumps(report_as_dict(report, args.src, args.dst), indent=2))
+    elif not args.quiet:
+        print(summary_line(report))
+    return EXIT_OK
+
+
+def _fail(err: OSError, code: int) -> int:
+    print(f"fastlink: error: {error_line(err)}", file=sys.stderr)
+    return code
+
+
+def error_line(err: OSError) -> str:
+    """One line for an OSError: what went wrong, then the path(s) involved."""
+    what = err.strerror or str(err)
+    if err.errno and not what.endswith(")"):  # fastlink's own messages end "(EXDEV)"
+        what = f"{what} ({errno_name(err.errno)})"
+    paths = [os.fsdecode(p) for p in (err.filename, err.filename2) if p is not None]
+    return f"{what}: {' -> '.join(paths)}" if paths else what
+
+
+def summary_line(report: Report) -> str:
+    """E.g. "copied 3 files, 2 dirs, 1 symlink (1.2 MB) in 0.01 s; reflink not
+    possible: source and destination are on different filesystems (EXDEV);
+    copied instead"."""
+    method_verb = _PAST_TENSE[report.method]
+    parts = [
+        _count(report.files, "file"),
+        *([_count(report.dirs, "dir")] if report.dirs else []),
+        *([_count(report.symlinks, "symlink")] if report.symlinks else []),
+    ]
+    size = human_bytes(report.bytes)
+    line = f"{method_verb} {', '.join(parts)} ({size}) in {report.elapsed:.2f} s"
+    # A file may still take a later method (e.g. a setuid file is never hard-linked).
+    by_method = {"reflink": report.reflinked, "hardlink": report.hardlinked, "copy": report.copied}
+    others = [f"{n:,} {_PAST_TENSE[m]}" for m, n in by_method.items() if n and m != report.method]
+    if others:
+        line += f" ({', '.join(others)})"
+    for _method, _errno, message in report.skipped:
+        line += f"; {message}; {method_verb} instead"
+    return line
+
+
+def report_as_dict(report: Report, src: str, dst: str) -> dict[str, Any]:
+    """The report as plain JSON-ready data."""
+    return {
+        "src": src,
+        "dst": dst,
+        "method": report.method,
+        "files": report.files,
+        "dirs": report.dirs,
+        "symlinks": report.symlinks,
+        "bytes": report.bytes,
+        "reflinked": report.reflinked,
+        "hardlinked": report.hardlinked,
+        "copied": report.copied,
+        "skipped": [
+            {
+                "method": method,
+                "errno": code,
+                "error": errno_name(code),
+                "message": message,
+            }
+            for method, code, message in report.skipped
+        ],
+        "elapsed": report.elapsed,
+    }
+
+
+def errno_name(code: int) -> str:
+    """E.g. "EXDEV"; Linux's one value for ENOTSUP/EOPNOTSUPP is named the way
+    its messages name it."""
+    if code == errno.EOPNOTSUPP:
+        return "EOPNOTSUPP"
+    return errno.errorcode.get(code, str(code))
+
+
+def human_bytes(n: int) -> str:
+    """Decimal units, as `rich` and `du --si` show them."""
+    size = float(n)
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{n:,} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+@contextmanager
+def _progress_bar(enabled: bool, stream: TextIO) -> Iterator[Callable[[Progress], None] | None]:
+    """A progress callback that draws a rich bar on `stream`, or None when
+    the bar is off or rich is not installed."""
+    if not enabled:
+        yield None
+        return
+    try:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+        from rich.progress import (
+            Progress as RichProgress,
+        )
+    except ImportError:
+        yield None
+        return
+
+    bar = RichProgress(
+        TextColumn("[bold]fastlink[/]"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[files]}"),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=stream),
+    )
+    # The bar, rate and ETA run on bytes; the file counts ride along as a field.
+    task = bar.add_task("fastlink", total=None, files="")
+
+    def on_progress(progress: Progress) -> None:
+        bar.update(
+            task,
+            total=progress.bytes_total or None,
+            completed=progress.bytes_done,
+            files=f"{progress.files_done:,}/{progress.files_total:,} files",
+        )
+
+    with bar:
+        yield on_progress

@@ -4,21 +4,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CARGO_TEST_FLAGS ?=
 
-.PHONY: test develop venv cargo-test pytest lint fmt bench bench-deps bench-smoke clean
+.PHONY: test develop venv cargo-test pytest lint typecheck fmt bench bench-deps bench-smoke clean
 
 test: develop cargo-test pytest
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet maturin pytest hypothesis pytest-benchmark ruff mypy
+	$(PY) -m pip install --quiet maturin
 
 venv: $(PY)
 
-# Build the extension in release mode into the venv (tests copy real trees).
+# Build the extension in release mode into the venv (tests copy real trees),
+# with the `dev` extra of pyproject.toml: the test, lint and CLI tools.
 develop: $(PY)
 	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH \
-		$(PY) -m maturin develop --release --quiet
+		$(PY) -m maturin develop --release --quiet --extras dev
 
 cargo-test:
 	cargo test $(CARGO_TEST_FLAGS)
@@ -46,12 +47,17 @@ bench-deps: $(PY)
 	$(PY) benches/run_benchmarks.py --print-requirements > $(VENV)/bench-requirements.txt
 	$(PY) -m pip install --quiet -r $(VENV)/bench-requirements.txt
 
-lint: $(PY)
+lint: $(PY) typecheck
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --features python -- -D warnings
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
-	$(VENV)/bin/mypy --strict python/fastlink
+
+# The package, its stubs and a typical client under mypy --strict; stubtest
+# compares the stubs with the built extension, so this needs `develop`.
+typecheck: develop
+	$(VENV)/bin/mypy --strict python/fastlink tests/typecheck
+	$(PY) -m mypy.stubtest fastlink
 
 fmt: $(PY)
 	cargo fmt --all

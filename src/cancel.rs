@@ -1,12 +1,23 @@
-//! Cooperative cancellation: the binding sets the flag on Ctrl-C, and workers
-//! check it before each entry, so a cancel takes effect within one file.
+//! Cooperative cancellation: the caller cancels (Ctrl-C, or an exception in a
+//! progress callback), and workers check the flag before each entry, so a
+//! cancel takes effect within one file and the call rolls back.
+//!
+//! The commit (renaming the staged tree into place) is the point of no
+//! return. A cancel and the start of the commit are ordered by one lock, so
+//! the caller never reports "cancelled" for a call that went on to complete.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 
 #[derive(Debug, Default)]
-pub struct CancelFlag(AtomicBool);
+pub struct CancelFlag {
+    cancelled: AtomicBool,
+    /// Set once the call has begun to commit; guarded so that `cancel_unless_committing`
+    /// and `begin_commit` cannot interleave.
+    committing: Mutex<bool>,
+}
 
 impl CancelFlag {
     pub fn new() -> Self {
@@ -14,11 +25,11 @@ impl CancelFlag {
     }
 
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.cancelled.store(true, Ordering::Relaxed);
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.cancelled.load(Ordering::Relaxed)
     }
 
     pub fn check(&self) -> Result<()> {
@@ -27,5 +38,62 @@ impl CancelFlag {
         } else {
             Ok(())
         }
+    }
+
+    /// For the caller: run `interrupt` unless the call has begun to commit,
+    /// and cancel the call if it returns an error, which is passed on. Once
+    /// the commit has begun, `interrupt` is not run and `Ok` is returned: the
+    /// call will complete, and the interrupt is the caller's to deliver later.
+    /// The commit waits while `interrupt` runs.
+    pub fn cancel_unless_committing<E>(
+        &self,
+        interrupt: impl FnOnce() -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let committing = self.lock_committing();
+        if *committing {
+            return Ok(());
+        }
+        let result = interrupt();
+        if result.is_err() {
+            self.cancel();
+        }
+        result
+    }
+
+    /// For the worker: pass the point of no return, unless cancelled first.
+    pub(crate) fn begin_commit(&self) -> Result<()> {
+        let mut committing = self.lock_committing();
+        self.check()?;
+        *committing = true;
+        Ok(())
+    }
+
+    fn lock_committing(&self) -> MutexGuard<'_, bool> {
+        self.committing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupt_before_the_commit_cancels_it() {
+        let flag = CancelFlag::new();
+        assert_eq!(flag.cancel_unless_committing(|| Err("stop")), Err("stop"));
+        assert!(flag.begin_commit().is_err());
+    }
+
+    #[test]
+    fn an_interrupt_after_the_commit_began_is_not_run() {
+        let flag = CancelFlag::new();
+        flag.begin_commit().unwrap();
+        let mut ran = false;
+        let result: std::result::Result<(), &str> = flag.cancel_unless_committing(|| {
+            ran = true;
+            Err("stop")
+        });
+        assert_eq!(result, Ok(()));
+        assert!(!ran && !flag.is_cancelled());
     }
 }

@@ -623,7 +623,7 @@ impl Execution<'_> {
     /// caller created meanwhile (a shared namespace package, say) is merged
     /// into entry by entry.
     fn commit(&self, anchor: BorrowedFd<'_>, undo: &mut Undo) -> Result<()> {
-        self.cancel.check()?;
+        self.cancel.begin_commit()?;
         let staged = std::mem::take(undo.staged.get_mut().unwrap_or_else(|e| e.into_inner()));
         let mut pending = staged.into_iter();
         while let Some(entry) = pending.next() {

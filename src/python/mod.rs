@@ -29,7 +29,8 @@ const POLL: Duration = Duration::from_millis(50);
 /// to run Python's signal handlers and then `on_poll` (with the GIL held).
 /// When either raises (Ctrl-C, or an exception in a progress callback) the
 /// job is told to stop, waited for (it stops within one file and rolls
-/// back), and the exception is raised.
+/// back), and the exception is raised. Neither runs once the job has begun
+/// to commit, so a raised exception always means the job was rolled back.
 fn run_with_gil_released<T: Send>(
     py: Python<'_>,
     cancel: &CancelFlag,
@@ -52,8 +53,11 @@ fn run_with_gil_released<T: Send>(
             match waited {
                 Ok(result) => return Ok(result),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Err(raised) = py.check_signals().and_then(|()| on_poll()) {
-                        cancel.cancel();
+                    // Once the job commits, a pending Ctrl-C stays pending and
+                    // Python raises it after this call returns, complete.
+                    let polled = cancel
+                        .cancel_unless_committing(|| py.check_signals().and_then(|()| on_poll()));
+                    if let Err(raised) = polled {
                         let _ = py.detach(move || receiver.recv());
                         return Err(raised);
                     }

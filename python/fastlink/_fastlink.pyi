@@ -127,7 +127,8 @@ def clone_or_copy(
 
     `progress` is called on the calling thread, with the GIL held, at most about
     20 times a second while the counts change, and once more at the end. An
-    exception it raises stops the call, which rolls back and re-raises it.
+    exception it raises stops the call, which rolls back and re-raises it; one
+    raised by the final call propagates with the work complete.
 
     Raises `CrossDeviceError` or `ReflinkUnsupportedError` /
     `HardlinkUnsupportedError` when no allowed method is possible (nothing is

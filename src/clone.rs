@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::execute::Execution;
 use crate::method::Method;
 use crate::plan::Plan;
-use crate::pool::default_threads;
+use crate::pool::{default_threads, MAX_THREADS};
 use crate::progress::Progress;
 use crate::report::Report;
 
@@ -58,7 +58,11 @@ pub fn clone_or_copy(
         ));
     }
     let threads = match options.threads {
-        Some(0) => return Err(Error::invalid_argument("threads must be at least 1")),
+        Some(n) if !(1..=MAX_THREADS).contains(&n) => {
+            return Err(Error::invalid_argument(format!(
+                "threads must be between 1 and {MAX_THREADS}, not {n}"
+            )))
+        }
         Some(n) => n,
         None => default_threads(),
     };
@@ -267,20 +271,22 @@ mod tests {
     }
 
     #[test]
-    fn zero_threads_is_an_invalid_argument() {
+    fn thread_counts_out_of_range_are_invalid_arguments() {
         let tmp = tempfile::tempdir().unwrap();
-        let options = Options {
-            threads: Some(0),
-            ..Options::default()
-        };
-        let err = clone_or_copy(
-            tmp.path(),
-            &tmp.path().join("d"),
-            &options,
-            &CancelFlag::new(),
-            &Progress::new(),
-        )
-        .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        for threads in [0, MAX_THREADS + 1, usize::MAX] {
+            let options = Options {
+                threads: Some(threads),
+                ..Options::default()
+            };
+            let err = clone_or_copy(
+                tmp.path(),
+                &tmp.path().join("d"),
+                &options,
+                &CancelFlag::new(),
+                &Progress::new(),
+            )
+            .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        }
     }
 }

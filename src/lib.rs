@@ -27,7 +27,7 @@ pub use cancel::CancelFlag;
 pub use clone::{clone_or_copy, Options};
 pub use error::{Error, ErrorKind, Result};
 pub use method::Method;
-pub use pool::default_threads;
+pub use pool::{default_threads, MAX_THREADS};
 pub use probe::{probe, Outcome};
 pub use progress::{Progress, ProgressSnapshot};
 pub use report::{Report, Skipped};

@@ -21,6 +21,12 @@ pub fn default_threads() -> usize {
     cores.clamp(2, 16)
 }
 
+/// The most workers a call may ask for. Work per file is short syscalls on
+/// the filesystem's locks, so past the cores threads only queue (see
+/// `default_threads`); a bound keeps a typo like `threads=10**9` from
+/// spawning threads until the process runs out, and pools are kept per count.
+pub const MAX_THREADS: usize = 256;
+
 pub fn pool(threads: usize) -> Result<Arc<ThreadPool>> {
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
     let mut pools = POOLS

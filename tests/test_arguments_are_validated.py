@@ -47,8 +47,15 @@ def test_unknown_or_empty_methods_raise_value_error(tmp_path: Path, methods: obj
     assert not (tmp_path / "dst").exists()
 
 
-@pytest.mark.parametrize("threads", [0, -1])
-def test_threads_below_one_raise_value_error(tmp_path: Path, threads: int) -> None:
-    with pytest.raises(ValueError, match="threads must be at least 1"):
+@pytest.mark.parametrize("threads", [0, -1, 257, 10**12, 10**30])
+def test_threads_out_of_range_raise_value_error(tmp_path: Path, threads: int) -> None:
+    with pytest.raises(ValueError, match=f"threads must be between 1 and 256, not {threads}"):
         fastlink.clone_or_copy(_src(tmp_path), tmp_path / "dst", threads=threads)
+    assert not (tmp_path / "dst").exists()
+
+
+@pytest.mark.parametrize("threads", ["2", 2.0, True])
+def test_threads_that_are_not_ints_raise_type_error(tmp_path: Path, threads: object) -> None:
+    with pytest.raises(TypeError, match="threads must be an int"):
+        fastlink.clone_or_copy(_src(tmp_path), tmp_path / "dst", threads=threads)  # type: ignore[arg-type]
     assert not (tmp_path / "dst").exists()

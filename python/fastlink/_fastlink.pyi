@@ -123,7 +123,7 @@ def clone_or_copy(
     complete or not at all. With `dirs_exist_ok=True` the call merges into an
     existing directory; `overwrite=True` then replaces existing files and
     symlinks by rename, never in place. `preserve_times=False` leaves times as
-    created. `threads` defaults to one per core (2 to 16).
+    created. `threads` (1 to 256) defaults to one per core (2 to 16).
 
     `progress` is called on the calling thread, with the GIL held, at most about
     20 times a second while the counts change, and once more at the end. An

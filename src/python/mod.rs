@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString};
 
 use crate::{CancelFlag, Method, Options, Outcome, Progress};
 use exceptions::to_py_err;
@@ -84,14 +84,22 @@ fn extract_path(path: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
     fspath.extract()
 }
 
-fn parse_threads(threads: Option<i64>) -> PyResult<Option<usize>> {
-    match threads {
-        None => Ok(None),
-        Some(n) if n >= 1 => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
-        Some(n) => Err(PyValueError::new_err(format!(
-            "threads must be at least 1, not {n}"
-        ))),
+/// `threads`: an int or None. The core checks the range; an int that does
+/// not even fit a usize (negative, or huge) gets the same ValueError rather
+/// than an OverflowError.
+fn parse_threads(threads: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
+    let Some(threads) = threads else {
+        return Ok(None);
+    };
+    if !threads.is_instance_of::<PyInt>() || threads.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err("threads must be an int or None"));
     }
+    threads.extract::<usize>().map(Some).map_err(|_| {
+        PyValueError::new_err(format!(
+            "threads must be between 1 and {}, not {threads}",
+            crate::MAX_THREADS
+        ))
+    })
 }
 
 fn parse_methods(methods: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Method>> {
@@ -126,7 +134,7 @@ fn clone_or_copy(
     dirs_exist_ok: bool,
     overwrite: bool,
     preserve_times: bool,
-    threads: Option<i64>,
+    threads: Option<&Bound<'_, PyAny>>,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyReport> {
     if progress.is_some_and(|callback| !callback.is_callable()) {

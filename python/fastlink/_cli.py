@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from fastlink._fastlink import (
     CrossDeviceError,
@@ -49,8 +49,14 @@ exit codes:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, like every other error, instead of argparse's usage block.
+        self.exit(EXIT_USAGE, f"fastlink: error: {message} (see fastlink --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fastlink",
         description="Clone SRC (a tree or a file) to DST with copy-on-write reflinks, "
         "falling back to a fast parallel copy.",
@@ -93,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     methods = None if args.methods is None else [m.strip() for m in args.methods.split(",")]
     show_bar = not args.quiet and sys.stderr.isatty()
 
+    report: Report | None = None
     try:
         with _progress_bar(show_bar, sys.stderr) as on_progress:
             report = clone_or_copy(
@@ -114,13 +121,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         return _fail(err, EXIT_IO_ERROR)
     except KeyboardInterrupt:
-        print("fastlink: interrupted; the call was rolled back", file=sys.stderr)
+        # A Ctrl-C that lands once the final renames have begun is raised
+        # just after the call returns: a new DST then exists, complete.
+        completed = report is not None or (not args.merge and os.path.lexists(args.dst))
+        if completed:
+            print(f"fastlink: interrupted after {args.dst} was complete", file=sys.stderr)
+        else:
+            print("fastlink: interrupted; the call was rolled back", file=sys.stderr)
         return EXIT_INTERRUPTED
 
-    if args.json:
-        print(json.dumps(report_as_dict(report, args.src, args.dst), indent=2))
-    elif not args.quiet:
-        print(summary_line(report))
+    try:
+        if args.json:
+            print(json.dumps(report_as_dict(report, args.src, args.dst), indent=2))
+        elif not args.quiet:
+            print(summary_line(report))
+        sys.stdout.flush()  # a pipe is block-buffered: fail here, not at exit
+    except BrokenPipeError as err:
+        # The reader is gone (e.g. `fastlink ... | true`): the tree is in place
+        # but the report is lost. Point stdout at /dev/null so that the final
+        # flush at exit does not fail a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        print(f"fastlink: error: cannot write the report: {error_line(err)}", file=sys.stderr)
+        return EXIT_IO_ERROR
     return EXIT_OK
 
 
@@ -255,3 +279,7 @@ def _progress_bar(enabled: bool, stream: TextIO) -> Iterator[Callable[[Progress]
 
     with bar:
         yield on_progress
+        # The call returned: the bar ends full even when there were no bytes
+        # to measure (an empty tree, or only empty files).
+        total = bar.tasks[0].total or 1
+        bar.update(task, total=total, completed=total)

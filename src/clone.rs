@@ -106,6 +106,11 @@ mod tests {
     use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
     use std::path::PathBuf;
 
+    /// A call nobody cancels or watches.
+    fn run(src: &Path, dst: &Path, options: &Options) -> Result<Report> {
+        clone_or_copy(src, dst, options, &CancelFlag::new(), &Progress::new())
+    }
+
     fn sample_tree(root: &Path) {
         fs::create_dir_all(root.join("pkg/sub")).unwrap();
         fs::write(root.join("pkg/__init__.py"), b"").unwrap();
@@ -121,14 +126,7 @@ mod tests {
         let (src, dst) = (tmp.path().join("src"), tmp.path().join("out/dst"));
         sample_tree(&src);
 
-        let report = clone_or_copy(
-            &src,
-            &dst,
-            &Options::default(),
-            &CancelFlag::new(),
-            &Progress::new(),
-        )
-        .unwrap();
+        let report = run(&src, &dst, &Options::default()).unwrap();
 
         assert_eq!((report.files, report.dirs, report.symlinks), (3, 3, 1));
         assert_eq!(report.bytes, 100_010);
@@ -186,8 +184,7 @@ mod tests {
             ..Options::default()
         };
 
-        let report =
-            clone_or_copy(&src, &dst, &options, &CancelFlag::new(), &Progress::new()).unwrap();
+        let report = run(&src, &dst, &options).unwrap();
 
         assert_eq!(report.method, Method::Hardlink);
         assert_eq!(report.hardlinked, 3);
@@ -217,14 +214,7 @@ mod tests {
         sample_tree(&src);
         fs::set_permissions(src.join("pkg/sub"), fs::Permissions::from_mode(0o555)).unwrap();
 
-        clone_or_copy(
-            &src,
-            &dst,
-            &Options::default(),
-            &CancelFlag::new(),
-            &Progress::new(),
-        )
-        .unwrap();
+        run(&src, &dst, &Options::default()).unwrap();
 
         assert_eq!(
             fs::metadata(dst.join("pkg/sub")).unwrap().mode() & 0o7777,
@@ -254,14 +244,7 @@ mod tests {
         rustix::io::write(&leaf, b"deep").unwrap();
         let dst = tmp.path().join("dst");
 
-        let report = clone_or_copy(
-            &src,
-            &dst,
-            &Options::default(),
-            &CancelFlag::new(),
-            &Progress::new(),
-        )
-        .unwrap();
+        let report = run(&src, &dst, &Options::default()).unwrap();
 
         assert_eq!((report.files, report.dirs, report.bytes), (1, 1501, 4));
         let root = crate::dirfd::open_dir(&dst).unwrap();
@@ -278,14 +261,7 @@ mod tests {
                 threads: Some(threads),
                 ..Options::default()
             };
-            let err = clone_or_copy(
-                tmp.path(),
-                &tmp.path().join("d"),
-                &options,
-                &CancelFlag::new(),
-                &Progress::new(),
-            )
-            .unwrap_err();
+            let err = run(tmp.path(), &tmp.path().join("d"), &options).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidArgument);
         }
     }

@@ -33,7 +33,7 @@ use crate::meta;
 use crate::method::Method;
 use crate::plan::{name_of, FilePlan, Plan, RootKind, SymlinkPlan};
 use crate::platform;
-use crate::progress::Progress;
+use crate::progress::{FileProgress, Progress};
 
 /// The prefix of a new tree (or single file) being built beside `dst`.
 /// `.fastlink-staging.<pid>.<n>.<dst name>`; a run that was killed leaves at
@@ -203,7 +203,6 @@ impl Execution<'_> {
             let method =
                 self.place_file(&pair, file, LeafAction::Staged { replace: false }, undo)?;
             counts.add(method, 1);
-            self.progress.add_done(1, file.size);
             return self.commit(anchor, undo);
         }
         let paths = self.build_paths();
@@ -362,7 +361,6 @@ impl Execution<'_> {
                             let file = &self.plan.files[i];
                             let method = self.place_file(&pair, file, action, undo)?;
                             counts.add(method, 1);
-                            self.progress.add_done(1, file.size);
                         }
                     }
                     Unit::Symlinks { first, end, .. } => {
@@ -474,6 +472,7 @@ impl Execution<'_> {
         let target = self.leaf_target(pair, &file.rel, dst_name, action, undo);
         let src_path = || self.plan.src_path(&file.rel);
         let dst_path = || self.destination.path(&file.rel);
+        let share = self.progress.file();
         let mut opened: Option<File> = None;
         for (i, &method) in self.methods.iter().enumerate() {
             let attempt = match method {
@@ -492,7 +491,8 @@ impl Execution<'_> {
                         opened = Some(source);
                     }
                     let source = opened.as_ref().expect("opened above");
-                    match self.write_file(method, source, pair.dst.as_fd(), &target, file) {
+                    let dst_dir = pair.dst.as_fd();
+                    match self.write_file(method, source, dst_dir, &target, file, &share) {
                         Ok(seen) if seen != file.size => {
                             return Err(Error::source_changed(
                                 &src_path(),
@@ -507,7 +507,10 @@ impl Execution<'_> {
                 }
             };
             let err = match attempt {
-                Ok(()) => return Ok(method),
+                Ok(()) => {
+                    share.done(file.size);
+                    return Ok(method);
+                }
                 Err(err) => err,
             };
             let errno = err.raw_os_error().unwrap_or(libc::EIO);
@@ -532,13 +535,19 @@ impl Execution<'_> {
         dir: BorrowedFd<'_>,
         name: &OsStr,
         file: &FilePlan,
+        share: &FileProgress<'_>,
     ) -> io::Result<u64> {
         let mode = file.meta.safe_mode();
         let (written, seen) = match method {
             Method::Reflink => (platform::reflink_new(source, dir, name, mode)?, file.size),
             _ => {
-                let devices = (file.dev, self.destination.dev);
-                platform::copy_new(source, dir, name, mode, file.size, file.sparse, devices)?
+                let hints = platform::CopyHints {
+                    size: file.size,
+                    sparse: file.sparse,
+                    devices: (file.dev, self.destination.dev),
+                    on_copied: &|bytes| share.copied(bytes),
+                };
+                platform::copy_new(source, dir, name, mode, &hints)?
             }
         };
         if self.preserve_times {

@@ -96,7 +96,7 @@ class Progress:
         """Regular files to place; 0 until the source has been walked."""
     @property
     def bytes_done(self) -> int:
-        """Bytes of the files placed so far (a file counts once it is complete)."""
+        """Bytes placed so far; a copy adds them as it goes, in steps of up to 64 MiB."""
     @property
     def bytes_total(self) -> int:
         """Bytes of all regular files; 0 until the source has been walked."""

@@ -4,12 +4,25 @@
 //! - [`reflink_new`]: create a file (by directory fd and name) as a
 //!   copy-on-write clone of an open source;
 //! - [`copy_new`]: create a file (by directory fd and name) and copy an open
-//!   source's bytes into it, keeping holes;
+//!   source's bytes into it, keeping holes, saying how far it has got;
 //! - [`clone_tree`]: clone a whole directory tree in one call, where the OS can.
 //!
 //! Errors come back as raw `io::Error`s with their errno intact: whether an
 //! error means "this filesystem cannot" or "this failed" is decided above, from
 //! the errno, in one place (`Method::is_impossible_errno`).
+
+/// What [`copy_new`] needs to know about a copy besides its two ends.
+pub struct CopyHints<'a> {
+    /// The planned length; an empty source needs no copy call.
+    pub size: u64,
+    /// The source has holes (fewer blocks than its size needs) to keep.
+    pub sparse: bool,
+    /// (source, destination) devices, keying fallbacks remembered per pair.
+    pub devices: (u64, u64),
+    /// Called with each run of bytes copied, so a large file shows progress
+    /// before it is complete. A platform may also never call it.
+    pub on_copied: &'a dyn Fn(u64),
+}
 
 #[cfg(unix)]
 mod unix;

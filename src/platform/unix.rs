@@ -46,11 +46,9 @@ pub fn std_copy_new(
     dir: BorrowedFd<'_>,
     name: &OsStr,
     mode: u32,
-    size: u64,
-    _sparse: bool,
-    _devices: (u64, u64),
+    hints: &super::CopyHints<'_>,
 ) -> io::Result<(File, u64)> {
-    copy_into_new(dir, name, mode, size, |file| {
+    copy_into_new(dir, name, mode, hints.size, |file| {
         let mut reader = src;
         io::copy(&mut reader, file)
     })

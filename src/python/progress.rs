@@ -29,7 +29,7 @@ impl PyProgress {
         self.snapshot.files_total
     }
 
-    /// Bytes of the files placed so far (a file counts once it is complete).
+    /// Bytes placed so far; a copy adds them as it goes, in steps of up to 64 MiB.
     #[getter]
     fn bytes_done(&self) -> u64 {
         self.snapshot.bytes_done

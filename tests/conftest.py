@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import fastlink
 import treeutil
-from treeutil import make_fresh_dir, remove_tree
+from treeutil import make_fresh_dir, remove_tree, skip_or_fail
 
 # Every call goes through the source guard's wrapper (a no-op outside a
 # test). Installed at import time, before test modules are imported, so
@@ -46,13 +46,6 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=30, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip locally, but never let CI go green by skipping."""
-    if os.environ.get("CI"):
-        pytest.fail(f"required test environment unavailable in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 # kind -> mkfs argv (None: tmpfs, nothing to format) and image/tmpfs size.

@@ -40,6 +40,7 @@ from treeutil import (
     make_tree,
     remove_tree,
     sample_spec,
+    skip_or_fail,
     tree_counts,
 )
 
@@ -107,13 +108,6 @@ def plain_lines(transcript: str) -> list[str]:
     """The transcript as a terminal user would read its lines (redraws collapsed)."""
     plain = ANSI_CSI.sub("", transcript)
     return [line.rsplit("\r", 1)[-1] for line in plain.split("\r\n")]
-
-
-def skip_or_fail(reason: str) -> None:
-    """As conftest's: skip locally, never let CI pass by skipping."""
-    if os.environ.get("CI"):
-        pytest.fail(f"required test environment unavailable in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def terminal_env(**overrides: str) -> dict[str, str]:

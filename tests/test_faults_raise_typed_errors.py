@@ -32,7 +32,6 @@ from faultutil import (
     listdir_b,
     python_argv,
     remount,
-    skip_or_fail,
     small_mount,
     snapshot_without_dir_mtimes,
     sync_all,
@@ -46,6 +45,7 @@ from treeutil import (
     random_bytes,
     remove_tree,
     sample_spec,
+    skip_or_fail,
     snapshot,
 )
 

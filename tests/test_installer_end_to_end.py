@@ -38,7 +38,6 @@ from pathlib import Path
 
 import fastlink
 import pytest
-from conftest import skip_or_fail
 from treeutil import (
     FIEMAP_MIN_SIZE,
     assert_trees_equal,
@@ -47,6 +46,7 @@ from treeutil import (
     make_fresh_dir,
     random_bytes,
     remove_tree,
+    skip_or_fail,
     snapshot,
     tree_counts,
 )

@@ -40,10 +40,10 @@ from pathlib import Path
 from typing import Any, Union
 
 import pytest
-from faultutil import skip_or_fail
 from packaging.requirements import Requirement
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
+from treeutil import skip_or_fail
 
 REPO = Path(__file__).resolve().parent.parent
 DIST_NAME = "fastlink-fs"

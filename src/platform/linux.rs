@@ -79,7 +79,7 @@ impl Copier<'_> {
             .unwrap_or_else(|e| e.into_inner())
             .contains(&self.devices);
         if !known_refusal {
-            match copy_file_range_loop(src, dst, start, end, self.on_copied)? {
+            match self.copy_file_range_loop(src, dst, start, end)? {
                 Some(reached) => return Ok(reached),
                 None => {
                     refuses_copy_file_range()
@@ -89,9 +89,9 @@ impl Copier<'_> {
                 }
             }
         }
-        match sendfile_loop(src, dst, start, end, self.on_copied)? {
+        match self.sendfile_loop(src, dst, start, end)? {
             Some(reached) => Ok(reached),
-            None => pread_pwrite(src, dst, start, end, self.on_copied),
+            None => self.pread_pwrite(src, dst, start, end),
         }
     }
 
@@ -124,96 +124,91 @@ impl Copier<'_> {
         dst.set_len(length)?;
         Ok(length)
     }
-}
 
-/// copy_file_range from `start` until `end` or EOF. `None`: the pair refused
-/// it before any byte moved.
-fn copy_file_range_loop(
-    src: &File,
-    dst: &File,
-    start: u64,
-    end: u64,
-    on_copied: &dyn Fn(u64),
-) -> io::Result<Option<u64>> {
-    let (mut off_in, mut off_out) = (start, start);
-    while off_in < end {
-        let want = (end - off_in).min(COPY_CHUNK as u64) as usize;
-        match rustix::fs::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), want) {
-            // Some filesystems (procfs-like, FUSE) report 0 before any byte
-            // moved instead of an error; let the fallback find EOF.
-            Ok(0) if off_in == start => return Ok(None),
-            Ok(0) => break,
-            Ok(n) => on_copied(n as u64),
-            Err(Errno::INTR) => {}
-            Err(
-                Errno::XDEV
-                | Errno::INVAL
-                | Errno::NOSYS
-                | Errno::OPNOTSUPP
-                | Errno::PERM
-                | Errno::BADF,
-            ) if off_in == start => return Ok(None),
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Ok(Some(off_in))
-}
-
-/// sendfile from `start` until `end` or EOF; it writes at `dst`'s file
-/// position, so that is moved to `start` first. `None`: refused before any
-/// byte moved.
-fn sendfile_loop(
-    src: &File,
-    dst: &File,
-    start: u64,
-    end: u64,
-    on_copied: &dyn Fn(u64),
-) -> io::Result<Option<u64>> {
-    if start != 0 {
-        rustix::fs::seek(dst, SeekFrom::Start(start))?;
-    }
-    let mut off_in = start;
-    while off_in < end {
-        let want = (end - off_in).min(COPY_CHUNK as u64) as usize;
-        match rustix::fs::sendfile(dst, src, Some(&mut off_in), want) {
-            Ok(0) if off_in == start => return Ok(None),
-            Ok(0) => break,
-            Ok(n) => on_copied(n as u64),
-            Err(Errno::INTR | Errno::AGAIN) => {}
-            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if off_in == start => {
-                return Ok(None)
+    /// copy_file_range from `start` until `end` or EOF. `None`: the pair refused
+    /// it before any byte moved.
+    fn copy_file_range_loop(
+        &self,
+        src: &File,
+        dst: &File,
+        start: u64,
+        end: u64,
+    ) -> io::Result<Option<u64>> {
+        let (mut off_in, mut off_out) = (start, start);
+        while off_in < end {
+            let want = (end - off_in).min(COPY_CHUNK as u64) as usize;
+            match rustix::fs::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), want)
+            {
+                // Some filesystems (procfs-like, FUSE) report 0 before any byte
+                // moved instead of an error; let the fallback find EOF.
+                Ok(0) if off_in == start => return Ok(None),
+                Ok(0) => break,
+                Ok(n) => (self.on_copied)(n as u64),
+                Err(Errno::INTR) => {}
+                Err(
+                    Errno::XDEV
+                    | Errno::INVAL
+                    | Errno::NOSYS
+                    | Errno::OPNOTSUPP
+                    | Errno::PERM
+                    | Errno::BADF,
+                ) if off_in == start => return Ok(None),
+                Err(err) => return Err(err.into()),
             }
-            Err(err) => return Err(err.into()),
         }
+        Ok(Some(off_in))
     }
-    Ok(Some(off_in))
-}
 
-/// The portable fallback: pread/pwrite at explicit offsets, finishing short
-/// writes and retrying EINTR.
-fn pread_pwrite(
-    src: &File,
-    dst: &File,
-    start: u64,
-    end: u64,
-    on_copied: &dyn Fn(u64),
-) -> io::Result<u64> {
-    use std::os::unix::fs::FileExt;
-    let mut buffer = vec![0u8; 256 * 1024];
-    let mut offset = start;
-    while offset < end {
-        let want = ((end - offset).min(buffer.len() as u64)) as usize;
-        let n = match src.read_at(&mut buffer[..want], offset) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err),
-        };
-        dst.write_all_at(&buffer[..n], offset)?;
-        offset += n as u64;
-        on_copied(n as u64);
+    /// sendfile from `start` until `end` or EOF; it writes at `dst`'s file
+    /// position, so that is moved to `start` first. `None`: refused before any
+    /// byte moved.
+    fn sendfile_loop(
+        &self,
+        src: &File,
+        dst: &File,
+        start: u64,
+        end: u64,
+    ) -> io::Result<Option<u64>> {
+        if start != 0 {
+            rustix::fs::seek(dst, SeekFrom::Start(start))?;
+        }
+        let mut off_in = start;
+        while off_in < end {
+            let want = (end - off_in).min(COPY_CHUNK as u64) as usize;
+            match rustix::fs::sendfile(dst, src, Some(&mut off_in), want) {
+                Ok(0) if off_in == start => return Ok(None),
+                Ok(0) => break,
+                Ok(n) => (self.on_copied)(n as u64),
+                Err(Errno::INTR | Errno::AGAIN) => {}
+                Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if off_in == start => {
+                    return Ok(None)
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(Some(off_in))
     }
-    Ok(offset)
+
+    /// The portable fallback: pread/pwrite at explicit offsets, finishing short
+    /// writes and retrying EINTR.
+    fn pread_pwrite(&self, src: &File, dst: &File, start: u64, end: u64) -> io::Result<u64> {
+        use std::os::unix::fs::FileExt;
+        let mut buffer = vec![0u8; 256 * 1024];
+        let mut offset = start;
+        while offset < end {
+            let want = ((end - offset).min(buffer.len() as u64)) as usize;
+            let n = match src.read_at(&mut buffer[..want], offset) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            };
+            dst.write_all_at(&buffer[..n], offset)?;
+            offset += n as u64;
+            (self.on_copied)(n as u64);
+        }
+        Ok(offset)
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,16 @@ impl CancelFlag {
         }
     }
 
+    /// [`check`](Self::check) for code that speaks `io::Error`: ECANCELED
+    /// once cancelled. Whoever sees it maps it back with [`Error::cancelled`].
+    pub fn check_io(&self) -> std::io::Result<()> {
+        if self.is_cancelled() {
+            Err(std::io::Error::from_raw_os_error(libc::ECANCELED))
+        } else {
+            Ok(())
+        }
+    }
+
     /// For the caller: run `interrupt` unless the call has begun to commit,
     /// and cancel the call if it returns an error, which is passed on. Once
     /// the commit has begun, `interrupt` is not run and `Ok` is returned: the

@@ -28,6 +28,7 @@ pub fn choose(plan: &Plan, destination: &Destination, preference: &[Method]) -> 
             src_dev: dev,
             dst_dir: &destination.probe_dir,
             dst_dev: destination.dev,
+            caller: (&plan.src_root, &destination.root),
         })
         .collect();
     if pairs.is_empty() {
@@ -38,6 +39,7 @@ pub fn choose(plan: &Plan, destination: &Destination, preference: &[Method]) -> 
             src_dev: plan.dev,
             dst_dir: &destination.probe_dir,
             dst_dev: destination.dev,
+            caller: (&plan.src_root, &destination.root),
         });
     }
 

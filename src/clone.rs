@@ -7,7 +7,7 @@ use crate::cancel::CancelFlag;
 use crate::choose::choose;
 use crate::destination::Destination;
 use crate::error::{Error, Result};
-use crate::execute::Execution;
+use crate::execute::{Counts, Execution};
 use crate::method::Method;
 use crate::plan::Plan;
 use crate::pool::{default_threads, MAX_THREADS};
@@ -85,7 +85,7 @@ pub fn clone_or_copy(
     .run()?;
 
     Ok(Report {
-        method: choice.methods[0],
+        method: most_used(&choice.methods, &counts),
         files: plan.files.len(),
         dirs: plan.dirs.len(),
         symlinks: plan.symlinks.len(),
@@ -94,8 +94,21 @@ pub fn clone_or_copy(
         hardlinked: counts.get(Method::Hardlink),
         copied: counts.get(Method::Copy),
         skipped: choice.skipped,
+        fallbacks: counts.fallbacks(),
         elapsed: started.elapsed(),
     })
+}
+
+/// The method that placed the most files, the earlier one on a tie; with no
+/// files, the chosen one.
+fn most_used(methods: &[Method], counts: &Counts) -> Method {
+    let mut best = methods[0];
+    for &method in &methods[1..] {
+        if counts.get(method) > counts.get(best) {
+            best = method;
+        }
+    }
+    best
 }
 
 #[cfg(test)]

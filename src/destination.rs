@@ -2,6 +2,7 @@
 //! what exists there, what each planned entry will do, and which filesystem
 //! the tree lands on.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::os::fd::AsFd;
@@ -12,7 +13,7 @@ use rustix::fs::FileType;
 
 use crate::dirfd;
 use crate::error::{Error, Result};
-use crate::plan::{join_rel, name_of, Plan, RootKind};
+use crate::plan::{join_rel, name_of, FileId, Plan, RootKind};
 
 /// What happens to a planned directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +100,7 @@ impl Destination {
         }
 
         if plan.root_kind == RootKind::Dir {
-            refuse_overlap(src, dst, &probe_dir, root_existed)?;
+            refuse_destination_inside_source(plan, dst, &probe_dir)?;
         }
 
         let mut destination = Destination {
@@ -130,17 +131,34 @@ impl Destination {
     /// In a merge, look (through directory fds, never following symlinks) at
     /// every name the plan puts into an existing directory. Names inside new
     /// directories cannot collide and cost no lookups.
+    ///
+    /// Each existing directory the merge writes into is also checked by
+    /// identity: it must be neither a directory of the source (writing there
+    /// would change the source) nor one above the source (merging a tree
+    /// into its own ancestor rewrites what is being read).
     fn classify_merge(&mut self, plan: &Plan, overwrite: bool) -> Result<()> {
-        let root_fd = dirfd::open_dir(&self.root)
-            .map_err(|err| Error::io(err, &plan.src_root, &self.root))?;
+        let fail = |err| Error::io(err, &plan.src_root, &self.root);
+        let root_fd = dirfd::open_dir(&self.root).map_err(fail)?;
+        let above_src: HashSet<FileId> = dirfd::identity_chain(&plan.src_root)
+            .map_err(fail)?
+            .into_iter()
+            .collect();
+        let src_dirs: HashSet<FileId> = plan.dirs.iter().map(|dir| dir.id).collect();
         let children = ChildIndex::new(plan);
         for dir_index in 0..plan.dirs.len() {
             if self.dir_actions[dir_index] != DirAction::Existing {
                 continue;
             }
             let rel = &plan.dirs[dir_index].rel;
-            let dir_fd = dirfd::open_dir_beneath(root_fd.as_fd(), rel)
-                .map_err(|err| Error::io(err, &plan.src_path(rel), &self.path(rel)))?;
+            let dir_fail = |err| Error::io(err, &plan.src_path(rel), &self.path(rel));
+            let dir_fd = dirfd::open_dir_beneath(root_fd.as_fd(), rel).map_err(dir_fail)?;
+            let id = dirfd::identity(dir_fd.as_fd()).map_err(dir_fail)?;
+            if src_dirs.contains(&id) {
+                return Err(Error::destination_inside_source(&plan.src_root, &self.root));
+            }
+            if above_src.contains(&id) {
+                return Err(Error::source_inside_destination(&plan.src_root, &self.root));
+            }
             for &child in &children.of[dir_index] {
                 let child_rel = child.rel(plan);
                 let (src, dst) = (plan.src_path(child_rel), self.path(child_rel));
@@ -239,20 +257,16 @@ fn nearest_existing_ancestor(path: &Path) -> io::Result<PathBuf> {
     Ok(PathBuf::from("."))
 }
 
-/// Copying a tree into itself would never finish (cp calls this "into-self"),
-/// and merging a tree into one of its ancestors rewrites what is being read.
-/// Compare real paths: the existing part of dst is canonicalized, and the part
-/// still to be created cannot contain symlinks.
-fn refuse_overlap(src: &Path, dst: &Path, existing: &Path, merge: bool) -> Result<()> {
-    let src_real = fs::canonicalize(src).map_err(|err| Error::io(err, src, dst))?;
-    let existing_real = fs::canonicalize(existing).map_err(|err| Error::io(err, src, dst))?;
-    let rest = dst.strip_prefix(existing).unwrap_or(Path::new(""));
-    let dst_real = existing_real.join(rest);
-    if dst_real.starts_with(&src_real) {
+/// Copying a tree into itself would never finish (cp calls this "into-self").
+/// Decided by identity: no existing directory at or above `dst` may be a
+/// directory of the source, however either is spelled (a bind mount or a
+/// second mount of a btrfs subvolume gives one directory two paths).
+fn refuse_destination_inside_source(plan: &Plan, dst: &Path, existing: &Path) -> Result<()> {
+    let src = plan.src_root.as_path();
+    let src_dirs: HashSet<FileId> = plan.dirs.iter().map(|dir| dir.id).collect();
+    let above_dst = dirfd::identity_chain(existing).map_err(|err| Error::io(err, src, dst))?;
+    if above_dst.iter().any(|id| src_dirs.contains(id)) {
         return Err(Error::destination_inside_source(src, dst));
-    }
-    if merge && src_real.starts_with(&dst_real) {
-        return Err(Error::source_inside_destination(src, dst));
     }
     Ok(())
 }

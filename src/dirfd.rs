@@ -82,6 +82,30 @@ fn open_components(base: BorrowedFd<'_>, chunk: &OsStr, flags: OFlags) -> io::Re
     current.ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
 }
 
+/// The identity (st_dev, st_ino) of an open file or directory.
+#[allow(clippy::unnecessary_cast)]
+pub fn identity(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
+    let stat = rustix::fs::fstat(fd)?;
+    Ok((stat.st_dev as u64, stat.st_ino as u64))
+}
+
+/// The identities (st_dev, st_ino) of the directory `path` and of every
+/// directory above it, up to the root, found by opening `..` from each
+/// (never by spelling paths, which bind mounts and symlinks alias).
+pub fn identity_chain(path: &Path) -> io::Result<Vec<(u64, u64)>> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut dir = open_dir(path)?;
+    let mut chain = Vec::new();
+    loop {
+        let id = identity(dir.as_fd())?;
+        if chain.last() == Some(&id) {
+            return Ok(chain);
+        }
+        chain.push(id);
+        dir = rustix::fs::openat(&dir, "..", flags, Mode::empty())?;
+    }
+}
+
 /// Open a directory given by path (following it: the caller named it).
 pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;

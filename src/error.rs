@@ -81,11 +81,21 @@ impl Error {
                 "source and destination are on different filesystems",
             )
         } else {
-            match method {
-                Method::Reflink => (
+            match (method, probe_errno) {
+                (Method::Reflink, libc::EINVAL) => (
+                    ErrorKind::ReflinkUnsupported,
+                    libc::EOPNOTSUPP,
+                    "the file cannot be cloned (a btrfs NOCOW file, say)",
+                ),
+                (Method::Reflink, _) => (
                     ErrorKind::ReflinkUnsupported,
                     libc::EOPNOTSUPP,
                     "the filesystem cannot clone files",
+                ),
+                (_, libc::EMLINK) => (
+                    ErrorKind::HardlinkUnsupported,
+                    probe_errno,
+                    "the file has as many hard links as its filesystem allows",
                 ),
                 _ => (
                     ErrorKind::HardlinkUnsupported,

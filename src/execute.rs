@@ -34,6 +34,7 @@ use crate::method::Method;
 use crate::plan::{name_of, FilePlan, Plan, RootKind, SymlinkPlan};
 use crate::platform;
 use crate::progress::{FileProgress, Progress};
+use crate::report::Fallback;
 
 /// The prefix of a new tree (or single file) being built beside `dst`.
 /// `.fastlink-staging.<pid>.<n>.<dst name>`; a run that was killed leaves at
@@ -61,12 +62,14 @@ pub struct Execution<'a> {
     pub progress: &'a Progress,
 }
 
-/// Files placed by each method.
+/// Files placed by each method, and the per-file fallbacks that led there.
 #[derive(Debug, Default)]
 pub struct Counts {
     reflinked: AtomicUsize,
     hardlinked: AtomicUsize,
     copied: AtomicUsize,
+    /// (method, errno, files): rare, so one lock serves every worker.
+    fallbacks: Mutex<Vec<(Method, i32, usize)>>,
 }
 
 impl Counts {
@@ -84,6 +87,33 @@ impl Counts {
 
     pub fn get(&self, method: Method) -> usize {
         self.counter(method).load(Ordering::Relaxed)
+    }
+
+    /// One file could not use `method` (`errno`) and went on to the next.
+    fn fell_back(&self, method: Method, errno: i32) {
+        let mut fallbacks = self.fallbacks.lock().unwrap_or_else(|e| e.into_inner());
+        match fallbacks
+            .iter_mut()
+            .find(|(m, e, _)| (*m, *e) == (method, errno))
+        {
+            Some((_, _, files)) => *files += 1,
+            None => fallbacks.push((method, errno, 1)),
+        }
+    }
+
+    pub fn fallbacks(&self) -> Vec<Fallback> {
+        let fallbacks = self.fallbacks.lock().unwrap_or_else(|e| e.into_inner());
+        fallbacks
+            .iter()
+            .map(|&(method, errno, files)| Fallback {
+                method,
+                errno,
+                files,
+                message: Error::method_impossible(method, errno)
+                    .message()
+                    .to_string(),
+            })
+            .collect()
     }
 }
 
@@ -200,9 +230,13 @@ impl Execution<'_> {
         if self.plan.root_kind == RootKind::File {
             let pair = self.root_file_pair(anchor)?;
             let file = &self.plan.files[0];
-            let method =
-                self.place_file(&pair, file, LeafAction::Staged { replace: false }, undo)?;
-            counts.add(method, 1);
+            self.place_file(
+                &pair,
+                file,
+                LeafAction::Staged { replace: false },
+                counts,
+                undo,
+            )?;
             return self.commit(anchor, undo);
         }
         let paths = self.build_paths();
@@ -212,9 +246,9 @@ impl Execution<'_> {
             self.progress.add_done(files, self.plan.total_bytes());
             return self.commit(anchor, undo);
         }
-        let inherits_setgid = self.create_dirs(anchor, &paths, undo)?;
+        self.create_dirs(anchor, &paths, undo)?;
         self.fill(anchor, &paths, counts, undo)?;
-        self.finish_dirs(anchor, &paths, &inherits_setgid)?;
+        self.finish_dirs(anchor, &paths)?;
         self.commit(anchor, undo)
     }
 
@@ -290,16 +324,8 @@ impl Execution<'_> {
     /// Create the directories parents-first, each with its final mode plus
     /// owner rwx (so a read-only source directory can still be filled).
     /// Siblings are adjacent in the plan, so one parent fd serves them all.
-    ///
-    /// Returns, per directory, whether it inherited setgid from an existing
-    /// parent (mkdir(2) copies the bit down), so its mode must be set again.
-    fn create_dirs(
-        &self,
-        anchor: BorrowedFd<'_>,
-        paths: &[PathBuf],
-        undo: &Undo,
-    ) -> Result<Vec<bool>> {
-        let mut inherits_setgid = vec![false; self.plan.dirs.len()];
+    /// (An inherited setgid bit is cleared when the mode is set at the end.)
+    fn create_dirs(&self, anchor: BorrowedFd<'_>, paths: &[PathBuf], undo: &Undo) -> Result<()> {
         let mut parent_fd: Option<(usize, OwnedFd)> = None;
         for (i, dir) in self.plan.dirs.iter().enumerate() {
             let action = self.destination.dir_actions[i];
@@ -323,17 +349,11 @@ impl Execution<'_> {
             let (_, fd) = parent_fd.as_ref().expect("opened above");
             if let DirAction::Staged { .. } = action {
                 undo.track(self.staged_dir(i, parent_path, &paths[i]));
-                let parent_mode = rustix::fs::fstat(fd)
-                    .map_err(|err| fail(err.into()))?
-                    .st_mode;
-                inherits_setgid[i] = parent_mode & libc::S_ISGID != 0;
-            } else if let Some(parent) = dir.parent {
-                inherits_setgid[i] = inherits_setgid[parent];
             }
             dirfd::mkdir_at(fd.as_fd(), name_of(&paths[i]), dir.meta.safe_mode() | 0o700)
                 .map_err(fail)?;
         }
-        Ok(inherits_setgid)
+        Ok(())
     }
 
     /// Fill the directories in parallel, a unit of one directory's files or
@@ -359,8 +379,7 @@ impl Execution<'_> {
                             self.cancel.check()?;
                             let action = self.destination.file_actions[i];
                             let file = &self.plan.files[i];
-                            let method = self.place_file(&pair, file, action, undo)?;
-                            counts.add(method, 1);
+                            self.place_file(&pair, file, action, counts, undo)?;
                         }
                     }
                     Unit::Symlinks { first, end, .. } => {
@@ -458,16 +477,18 @@ impl Execution<'_> {
     }
 
     /// Put one file in place with the first method that works for it, and
-    /// return that method. A method failing with an errno that means "this
-    /// filesystem cannot" passes the file to the next allowed method; any other
-    /// error is raised.
+    /// count it under that method. A method failing with an errno that means
+    /// "cannot" passes this file alone to the next allowed method (counted as
+    /// a fallback); with no method left, that is the typed "impossible" error.
+    /// Any other error is raised.
     fn place_file(
         &self,
         pair: &DirPair,
         file: &FilePlan,
         action: LeafAction,
+        counts: &Counts,
         undo: &Undo,
-    ) -> Result<Method> {
+    ) -> Result<()> {
         let (src_name, dst_name) = self.leaf_names(&file.rel);
         let target = self.leaf_target(pair, &file.rel, dst_name, action, undo);
         let src_path = || self.plan.src_path(&file.rel);
@@ -509,10 +530,12 @@ impl Execution<'_> {
             let err = match attempt {
                 Ok(()) => {
                     share.done(file.size);
-                    return Ok(method);
+                    counts.add(method, 1);
+                    return Ok(());
                 }
                 Err(err) => err,
             };
+            self.cancel.check()?;
             let errno = err.raw_os_error().unwrap_or(libc::EIO);
             if !method.is_impossible_errno(errno) {
                 return Err(Error::io(err, &src_path(), &dst_path()));
@@ -522,6 +545,7 @@ impl Execution<'_> {
                     Error::method_impossible(method, errno).with_paths(&src_path(), &dst_path())
                 );
             }
+            counts.fell_back(method, errno);
         }
         unreachable!("methods is never empty")
     }
@@ -544,8 +568,11 @@ impl Execution<'_> {
                 let hints = platform::CopyHints {
                     size: file.size,
                     sparse: file.sparse,
-                    devices: (file.dev, self.destination.dev),
-                    on_copied: &|bytes| share.copied(bytes),
+                    // A slow source must not hold up Ctrl-C for a whole file.
+                    on_copied: &|bytes| {
+                        share.copied(bytes);
+                        self.cancel.check_io()
+                    },
                 };
                 platform::copy_new(source, dir, name, mode, &hints)?
             }
@@ -581,12 +608,7 @@ impl Execution<'_> {
 
     /// Children are complete, so the final mode (maybe read-only) and the
     /// times (which creating children changed) can be set now.
-    fn finish_dirs(
-        &self,
-        anchor: BorrowedFd<'_>,
-        paths: &[PathBuf],
-        inherits_setgid: &[bool],
-    ) -> Result<()> {
+    fn finish_dirs(&self, anchor: BorrowedFd<'_>, paths: &[PathBuf]) -> Result<()> {
         let mut parent_fd: Option<(usize, OwnedFd)> = None;
         for (i, dir) in self.plan.dirs.iter().enumerate().rev() {
             if self.destination.dir_actions[i] == DirAction::Existing {
@@ -609,16 +631,10 @@ impl Execution<'_> {
             }
             let (_, fd) = parent_fd.as_ref().expect("opened above");
             let name = name_of(&paths[i]);
-            // Created as mode | 0o700 under the umask: only a mode that lacks
-            // owner rwx, that the umask trimmed, or that inherited setgid
-            // needs setting again.
-            let mode = dir.meta.safe_mode();
-            if mode & 0o700 != 0o700
-                || platform::needs_chmod_after_create(mode)
-                || inherits_setgid[i]
-            {
-                meta::set_mode_at(fd.as_fd(), name, mode).map_err(fail)?;
-            }
+            // Created as mode | 0o700, then trimmed by the umask or a default
+            // ACL of its parent, either of which may change between calls:
+            // the exact mode is always set again.
+            meta::set_mode_at(fd.as_fd(), name, dir.meta.safe_mode()).map_err(fail)?;
             if self.preserve_times {
                 meta::set_times_at(fd.as_fd(), name, &dir.meta).map_err(fail)?;
             }

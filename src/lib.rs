@@ -30,4 +30,4 @@ pub use method::Method;
 pub use pool::{default_threads, MAX_THREADS};
 pub use probe::{probe, Outcome};
 pub use progress::{Progress, ProgressSnapshot};
-pub use report::{Report, Skipped};
+pub use report::{Fallback, Report, Skipped};

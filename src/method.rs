@@ -78,13 +78,15 @@ impl Method {
         }
     }
 
-    /// True when `errno` from this method's syscall means the filesystems cannot do it,
-    /// so the next method may be tried. Anything else is a real error and is raised.
+    /// True when `errno` from this method's syscall means "cannot" rather than
+    /// "something broke": the file may fall back to the next allowed method.
+    /// Anything else (ENOSPC, EIO, EDQUOT, EACCES, EROFS…) is a real error
+    /// and is raised.
     pub fn is_impossible_errno(self, errno: i32) -> bool {
         match self {
-            // EINVAL/ENOTTY/ENOSYS/EBADF: old kernels and filesystems without FICLONE
-            // answer with these instead of EOPNOTSUPP.
-            // ENOTSUP and EOPNOTSUPP are one value on Linux but two on macOS.
+            // EINVAL: a btrfs NOCOW file. ENOTTY/ENOSYS/EBADF: old kernels and
+            // filesystems without FICLONE. ENOTSUP and EOPNOTSUPP are one
+            // value on Linux but two on macOS.
             Method::Reflink => [
                 libc::EXDEV,
                 libc::EOPNOTSUPP,
@@ -95,8 +97,33 @@ impl Method {
                 libc::EBADF,
             ]
             .contains(&errno),
-            Method::Hardlink => matches!(errno, libc::EXDEV | libc::EPERM | libc::EMLINK),
+            Method::Hardlink => [
+                libc::EXDEV,
+                libc::EPERM,
+                libc::EMLINK,
+                libc::EOPNOTSUPP,
+                libc::ENOTSUP,
+                libc::ENOSYS,
+            ]
+            .contains(&errno),
             Method::Copy => false,
+        }
+    }
+
+    /// Of the "cannot" errnos, those that speak for the whole pair of
+    /// filesystems, so that a probe may remember them. The others belong to
+    /// one file or one pair of mounts: a file at the link limit (EMLINK), one
+    /// the user may not link under `fs.protected_hardlinks` (EPERM), a btrfs
+    /// NOCOW file (EINVAL), two mounts of one filesystem (EXDEV between equal
+    /// devices). Such a failure makes that file fall back, and nothing else.
+    pub fn is_pair_wide_errno(self, errno: i32, same_device: bool) -> bool {
+        if !self.is_impossible_errno(errno) {
+            return false;
+        }
+        match errno {
+            libc::EXDEV => !same_device,
+            libc::EINVAL | libc::EPERM | libc::EMLINK => false,
+            _ => true,
         }
     }
 }
@@ -130,6 +157,18 @@ mod tests {
                 assert!(!method.is_impossible_errno(errno), "{method:?} {errno}");
             }
         }
+    }
+
+    #[test]
+    fn one_files_refusal_never_speaks_for_the_pair() {
+        assert!(!Method::Hardlink.is_pair_wide_errno(libc::EMLINK, true));
+        assert!(!Method::Hardlink.is_pair_wide_errno(libc::EPERM, true));
+        assert!(!Method::Reflink.is_pair_wide_errno(libc::EINVAL, true));
+        // Two bind mounts of one filesystem: the pair of devices can link.
+        assert!(!Method::Hardlink.is_pair_wide_errno(libc::EXDEV, true));
+        assert!(Method::Hardlink.is_pair_wide_errno(libc::EXDEV, false));
+        assert!(Method::Reflink.is_pair_wide_errno(libc::EOPNOTSUPP, true));
+        assert!(!Method::Reflink.is_pair_wide_errno(libc::EIO, true));
     }
 
     #[test]

@@ -83,7 +83,13 @@ pub struct DirPlan {
     /// Index of the parent in `Plan::dirs`; `None` for the root.
     pub parent: Option<usize>,
     pub meta: EntryMeta,
+    /// (st_dev, st_ino): which directory this is, however it is reached.
+    pub id: FileId,
 }
+
+/// A file's identity, (st_dev, st_ino). Paths alias (bind mounts, a btrfs
+/// subvolume mounted twice, symlinks); identities do not.
+pub type FileId = (u64, u64);
 
 #[derive(Debug)]
 pub struct FilePlan {
@@ -123,7 +129,7 @@ pub enum RootKind {
 /// One directory's entries, as read by one worker.
 #[derive(Default)]
 struct Listing {
-    dirs: Vec<(PathBuf, EntryMeta)>,
+    dirs: Vec<(PathBuf, EntryMeta, FileId)>,
     files: Vec<FilePlan>,
     symlinks: Vec<SymlinkPlan>,
 }
@@ -178,6 +184,7 @@ impl Plan {
             rel: PathBuf::new(),
             parent: None,
             meta: EntryMeta::of(&root_meta),
+            id: (root_meta.dev(), root_meta.ino()),
         });
         plan.walk_dirs(dst, threads)?;
         Ok(plan)
@@ -202,12 +209,13 @@ impl Plan {
             })?;
             let mut next = Vec::new();
             for (listing, &parent) in listings.into_iter().zip(&level) {
-                for (rel, meta) in listing.dirs {
+                for (rel, meta, id) in listing.dirs {
                     next.push(self.dirs.len());
                     self.dirs.push(DirPlan {
                         rel,
                         parent: Some(parent),
                         meta,
+                        id,
                     });
                 }
                 self.files.extend(listing.files);
@@ -233,7 +241,11 @@ impl Plan {
             let stat = dirfd::lstat_at(dir_fd, &name).map_err(fail)?;
             let meta = EntryMeta::of_stat(&stat);
             match FileType::from_raw_mode(stat.st_mode as _) {
-                FileType::Directory => listing.dirs.push((rel, meta)),
+                FileType::Directory => {
+                    listing
+                        .dirs
+                        .push((rel, meta, (stat.st_dev as u64, stat.st_ino as u64)))
+                }
                 FileType::RegularFile => listing.files.push(FilePlan {
                     rel,
                     parent,

@@ -56,10 +56,6 @@ impl Sample {
         }
     }
 
-    fn path(&self) -> PathBuf {
-        self.root.join(&self.rel)
-    }
-
     /// The sample's directory, opened without following symlinks, and its name.
     fn open_parent(&self) -> io::Result<(std::os::fd::OwnedFd, &std::ffi::OsStr)> {
         let root = dirfd::open_dir(&self.root)?;
@@ -76,10 +72,14 @@ pub struct ProbePair<'a> {
     pub src_dev: u64,
     pub dst_dir: &'a Path,
     pub dst_dev: u64,
+    /// The `src` and `dst` the caller passed, which a probe's error names:
+    /// the sample and the probe directory are the probe's business.
+    pub caller: (&'a Path, &'a Path),
 }
 
 impl ProbePair<'_> {
-    /// The cached outcome for `method`, probing on first use.
+    /// The outcome for `method`: remembered per pair of devices once a probe
+    /// has shown what the pair can do, probed otherwise.
     pub fn outcome(&self, method: Method) -> Result<Outcome> {
         if method == Method::Copy {
             return Ok(Outcome::Works);
@@ -88,38 +88,64 @@ impl ProbePair<'_> {
         if let Some(outcome) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(*outcome);
         }
-        let outcome = self.run(method)?;
-        cache()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, outcome);
+        let (outcome, speaks_for_the_pair) = self.run(method)?;
+        if speaks_for_the_pair {
+            cache()
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, outcome);
+        }
         Ok(outcome)
     }
 
-    fn run(&self, method: Method) -> Result<Outcome> {
+    /// Probe once; also say whether the answer speaks for the pair of devices
+    /// (and may be remembered) or only for this sample or these mounts.
+    fn run(&self, method: Method) -> Result<(Outcome, bool)> {
+        let same_device = self.src_dev == self.dst_dev;
         let attempt = match self.src_sample.as_ref() {
             Some(sample) => link_into(method, sample, self.dst_dir),
             // Two devices and no file to try: a link needs one filesystem.
-            None if self.src_dev != self.dst_dev => Err(io::Error::from_raw_os_error(libc::EXDEV)),
+            None if !same_device => Err(io::Error::from_raw_os_error(libc::EXDEV)),
             // One device and no source file: a file made in the destination
             // stands in for one, since both sides are the same filesystem.
             None => self_link_in(method, self.dst_dir),
         };
-        match attempt {
-            Ok(()) => Ok(Outcome::Works),
+        let errno = match attempt {
+            Ok(()) => return Ok((Outcome::Works, true)),
+            Err(err) => self.impossible_errno(method, err)?,
+        };
+        if method.is_pair_wide_errno(errno, same_device) {
+            return Ok((Outcome::Impossible(errno), true));
+        }
+        if errno == libc::EXDEV || self.src_sample.is_none() {
+            // Two mounts of one filesystem (or the stand-in itself was refused):
+            // true of this call's paths, not of the devices.
+            return Ok((Outcome::Impossible(errno), false));
+        }
+        // The sample may be the odd file (at the link limit, NOCOW, not ours to
+        // link): a file of our own, made in the destination, tells whether
+        // the filesystem itself refuses.
+        match self_link_in(method, self.dst_dir) {
+            Ok(()) => Ok((Outcome::Works, true)),
             Err(err) => {
-                let errno = err.raw_os_error().unwrap_or(libc::EIO);
-                if method.is_impossible_errno(errno) {
-                    Ok(Outcome::Impossible(errno))
-                } else {
-                    // EACCES, EROFS, ENOSPC...: a real problem, never a reason to fall back.
-                    let src = self
-                        .src_sample
-                        .as_ref()
-                        .map_or(self.dst_dir.to_path_buf(), Sample::path);
-                    Err(Error::io(err, &src, self.dst_dir))
-                }
+                let errno = self.impossible_errno(method, err)?;
+                Ok((
+                    Outcome::Impossible(errno),
+                    method.is_pair_wide_errno(errno, same_device),
+                ))
             }
+        }
+    }
+
+    /// The errno of a "cannot" error; any other error is raised, naming the
+    /// caller's paths. EACCES, EROFS, ENOSPC...: a real problem, never a
+    /// reason to fall back.
+    fn impossible_errno(&self, method: Method, err: io::Error) -> Result<i32> {
+        let errno = err.raw_os_error().unwrap_or(libc::EIO);
+        if method.is_impossible_errno(errno) {
+            Ok(errno)
+        } else {
+            Err(Error::io(err, self.caller.0, self.caller.1))
         }
     }
 }
@@ -180,7 +206,8 @@ fn clone_into_unnamed(_src: &File, _dir: std::os::fd::BorrowedFd<'_>) -> Option<
 
 fn self_link_in(method: Method, dir: &Path) -> io::Result<()> {
     let stand_in = dir.join(probe_name());
-    File::create_new(&stand_in)?;
+    // One byte, so a clone has data to share.
+    File::create_new(&stand_in).and_then(|mut file| io::Write::write_all(&mut file, b"x"))?;
     let result = link_into(method, &Sample::new(&stand_in, Path::new("")), dir);
     let removed = fs::remove_file(&stand_in);
     result.and(removed)
@@ -205,6 +232,7 @@ pub fn probe(src: &Path, dst_dir: &Path) -> Result<Vec<(Method, Outcome)>> {
         src_dev: src_meta.dev(),
         dst_dir,
         dst_dev: dst_meta.dev(),
+        caller: (src, dst_dir),
     };
     Method::ALL
         .into_iter()

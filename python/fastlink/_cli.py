@@ -181,6 +181,8 @@ def summary_line(report: Report) -> str:
         line += f" ({', '.join(others)})"
     for _method, _errno, message in report.skipped:
         line += f"; {message}; {method_verb} instead"
+    for _method, _errno, files, message in report.fallbacks:
+        line += f"; {message}: {_count(files, 'file')} fell back"
     return line
 
 
@@ -205,6 +207,16 @@ def report_as_dict(report: Report, src: str, dst: str) -> dict[str, Any]:
                 "message": message,
             }
             for method, code, message in report.skipped
+        ],
+        "fallbacks": [
+            {
+                "method": method,
+                "errno": code,
+                "error": errno_name(code),
+                "files": files,
+                "message": message,
+            }
+            for method, code, files, message in report.fallbacks
         ],
         "elapsed": report.elapsed,
     }

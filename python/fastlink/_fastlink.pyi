@@ -55,7 +55,8 @@ class Report:
 
     @property
     def method(self) -> _MethodName:
-        """The method used for file data."""
+        """The method that placed the most files (ties: the earlier preferred one);
+        with no files, the method the call chose."""
     @property
     def files(self) -> int:
         """Regular files placed."""
@@ -79,7 +80,13 @@ class Report:
         """Files copied."""
     @property
     def skipped(self) -> tuple[tuple[_MethodName, int, str], ...]:
-        """`(method, errno, message)` for each preferred method passed over."""
+        """`(method, errno, message)` for each preferred method passed over for the
+        whole call: the pair of filesystems cannot do it."""
+    @property
+    def fallbacks(self) -> tuple[tuple[_MethodName, int, int, str], ...]:
+        """`(method, errno, files, message)` for each method that some files could
+        not use (a file at the link limit, a NOCOW file, a mount point inside dst),
+        so each of them fell back to a later method."""
     @property
     def elapsed(self) -> float:
         """Wall-clock seconds the call took."""

@@ -1,11 +1,11 @@
-//! Linux: FICLONE (through reflink-copy) and copy_file_range, hole-aware.
+//! Linux: FICLONE for clones; sendfile, hole-aware, for copies.
 
-use std::collections::HashSet;
+use std::cell::Cell;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::BorrowedFd;
-use std::sync::{OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use rustix::fs::SeekFrom;
 use rustix::io::Errno;
@@ -14,11 +14,15 @@ use super::unix::copy_into_new;
 pub use super::unix::reflink_new;
 use super::CopyHints;
 
-/// The most one copy_file_range or sendfile call is asked to move. Large
-/// files loop, and each call is a progress step: 64 MiB takes well under the
-/// 50 ms a progress bar is redrawn in on a disk-speed copy, and the extra
-/// calls cost nothing measurable (64 for a 4 GiB file).
-const COPY_CHUNK: usize = 64 << 20;
+/// The bounds of one sendfile call. Each call is a progress step and a point
+/// where a cancel is noticed, so its size adapts to keep a call near
+/// `STEP_TARGET`: a fast disk grows to the largest step (few syscalls for a
+/// large file), a slow source (FUSE, network) shrinks to the smallest, so
+/// Ctrl-C still acts within a fraction of a second.
+const MIN_STEP: usize = 128 << 10;
+const FIRST_STEP: usize = 256 << 10;
+const MAX_STEP: usize = 64 << 20;
+const STEP_TARGET: Duration = Duration::from_millis(50);
 
 /// Create `name` in `dir` with `mode` and copy `src` into it. Returns the
 /// file and the number of bytes the source turned out to have.
@@ -26,8 +30,9 @@ const COPY_CHUNK: usize = 64 << 20;
 /// A sparse source (`hints.sparse`) has only its data segments copied
 /// (SEEK_DATA/SEEK_HOLE, as GNU cp does), so the holes stay holes.
 ///
-/// `hints.devices` keys the memory of pairs that refuse copy_file_range, so
-/// each such pair pays for the refusal once, not per file.
+/// The bytes always go through sendfile, never copy_file_range: on XFS and
+/// btrfs copy_file_range shares extents, and "copy" must mean independent
+/// bytes (as `cp --reflink=never`). Sharing is what the reflink method is for.
 pub fn copy_new(
     src: &File,
     dir: BorrowedFd<'_>,
@@ -36,8 +41,8 @@ pub fn copy_new(
     hints: &CopyHints<'_>,
 ) -> io::Result<(File, u64)> {
     let copier = Copier {
-        devices: hints.devices,
         on_copied: hints.on_copied,
+        step: Cell::new(FIRST_STEP),
     };
     copy_into_new(dir, name, mode, hints.size, |file| {
         if hints.sparse {
@@ -48,16 +53,10 @@ pub fn copy_new(
     })
 }
 
-/// Device pairs on which copy_file_range failed with "cannot" (e.g. EXDEV
-/// between XFS and btrfs since Linux 5.19): they go straight to sendfile.
-fn refuses_copy_file_range() -> &'static RwLock<HashSet<(u64, u64)>> {
-    static PAIRS: OnceLock<RwLock<HashSet<(u64, u64)>>> = OnceLock::new();
-    PAIRS.get_or_init(Default::default)
-}
-
 struct Copier<'a> {
-    devices: (u64, u64),
-    on_copied: &'a dyn Fn(u64),
+    on_copied: &'a dyn Fn(u64) -> io::Result<()>,
+    /// The size of the next sendfile call.
+    step: Cell<usize>,
 }
 
 /// No single syscall clones a directory tree on Linux.
@@ -67,32 +66,25 @@ pub fn clone_tree(_src: &std::path::Path, _dst: &std::path::Path) -> Option<io::
 
 impl Copier<'_> {
     /// Copy `[start, end)` of `src` to the same offsets of `dst` (to EOF when
-    /// `end` is u64::MAX). Returns the end offset reached.
-    ///
-    /// copy_file_range keeps the data in the kernel, and on filesystems that
-    /// can (XFS, btrfs, NFS) may even share extents. A pair that refuses it
-    /// gets sendfile (still in-kernel), and one that refuses both a
-    /// pread/pwrite loop.
+    /// `end` is u64::MAX). Returns the end offset reached. sendfile keeps the
+    /// data in the kernel; a pair that refuses it gets a pread/pwrite loop.
     fn copy_range(&self, src: &File, dst: &File, start: u64, end: u64) -> io::Result<u64> {
-        let known_refusal = refuses_copy_file_range()
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&self.devices);
-        if !known_refusal {
-            match self.copy_file_range_loop(src, dst, start, end)? {
-                Some(reached) => return Ok(reached),
-                None => {
-                    refuses_copy_file_range()
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(self.devices);
-                }
-            }
-        }
         match self.sendfile_loop(src, dst, start, end)? {
             Some(reached) => Ok(reached),
             None => self.pread_pwrite(src, dst, start, end),
         }
+    }
+
+    /// Report `bytes` (which may cancel the copy) and size the next step
+    /// from how long this one took.
+    fn stepped(&self, bytes: usize, took: Duration) -> io::Result<()> {
+        let step = self.step.get();
+        if took < STEP_TARGET / 2 && bytes == step {
+            self.step.set((step * 2).min(MAX_STEP));
+        } else if took > STEP_TARGET * 2 {
+            self.step.set((step / 2).max(MIN_STEP));
+        }
+        (self.on_copied)(bytes as u64)
     }
 
     /// Copy only the data segments of a sparse source, then set the length so a
@@ -125,40 +117,6 @@ impl Copier<'_> {
         Ok(length)
     }
 
-    /// copy_file_range from `start` until `end` or EOF. `None`: the pair refused
-    /// it before any byte moved.
-    fn copy_file_range_loop(
-        &self,
-        src: &File,
-        dst: &File,
-        start: u64,
-        end: u64,
-    ) -> io::Result<Option<u64>> {
-        let (mut off_in, mut off_out) = (start, start);
-        while off_in < end {
-            let want = (end - off_in).min(COPY_CHUNK as u64) as usize;
-            match rustix::fs::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), want)
-            {
-                // Some filesystems (procfs-like, FUSE) report 0 before any byte
-                // moved instead of an error; let the fallback find EOF.
-                Ok(0) if off_in == start => return Ok(None),
-                Ok(0) => break,
-                Ok(n) => (self.on_copied)(n as u64),
-                Err(Errno::INTR) => {}
-                Err(
-                    Errno::XDEV
-                    | Errno::INVAL
-                    | Errno::NOSYS
-                    | Errno::OPNOTSUPP
-                    | Errno::PERM
-                    | Errno::BADF,
-                ) if off_in == start => return Ok(None),
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Ok(Some(off_in))
-    }
-
     /// sendfile from `start` until `end` or EOF; it writes at `dst`'s file
     /// position, so that is moved to `start` first. `None`: refused before any
     /// byte moved.
@@ -174,11 +132,12 @@ impl Copier<'_> {
         }
         let mut off_in = start;
         while off_in < end {
-            let want = (end - off_in).min(COPY_CHUNK as u64) as usize;
+            let want = (end - off_in).min(self.step.get() as u64) as usize;
+            let began = Instant::now();
             match rustix::fs::sendfile(dst, src, Some(&mut off_in), want) {
                 Ok(0) if off_in == start => return Ok(None),
                 Ok(0) => break,
-                Ok(n) => (self.on_copied)(n as u64),
+                Ok(n) => self.stepped(n, began.elapsed())?,
                 Err(Errno::INTR | Errno::AGAIN) => {}
                 Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if off_in == start => {
                     return Ok(None)
@@ -193,7 +152,7 @@ impl Copier<'_> {
     /// writes and retrying EINTR.
     fn pread_pwrite(&self, src: &File, dst: &File, start: u64, end: u64) -> io::Result<u64> {
         use std::os::unix::fs::FileExt;
-        let mut buffer = vec![0u8; 256 * 1024];
+        let mut buffer = vec![0u8; MIN_STEP];
         let mut offset = start;
         while offset < end {
             let want = ((end - offset).min(buffer.len() as u64)) as usize;
@@ -205,7 +164,7 @@ impl Copier<'_> {
             };
             dst.write_all_at(&buffer[..n], offset)?;
             offset += n as u64;
-            (self.on_copied)(n as u64);
+            (self.on_copied)(n as u64)?;
         }
         Ok(offset)
     }
@@ -220,7 +179,7 @@ mod tests {
     #[test]
     fn a_large_copy_reports_its_bytes_chunk_by_chunk() {
         let tmp = tempfile::tempdir().unwrap();
-        let size = 2 * COPY_CHUNK as u64 + 12_345;
+        let size = 2 * MAX_STEP as u64 + 12_345;
         let src_path = tmp.path().join("src");
         std::fs::write(&src_path, vec![0x5a; size as usize]).unwrap();
         let src = File::open(&src_path).unwrap();
@@ -229,8 +188,10 @@ mod tests {
         let hints = CopyHints {
             size,
             sparse: false,
-            devices: (0, 0),
-            on_copied: &|bytes| steps.borrow_mut().push(bytes),
+            on_copied: &|bytes| {
+                steps.borrow_mut().push(bytes);
+                Ok(())
+            },
         };
 
         let (_, seen) = copy_new(&src, dir.as_fd(), "dst".as_ref(), 0o644, &hints).unwrap();
@@ -243,5 +204,29 @@ mod tests {
             std::fs::metadata(tmp.path().join("dst")).unwrap().len(),
             size
         );
+    }
+
+    #[test]
+    fn a_copy_stops_at_the_first_step_its_callback_refuses() {
+        let tmp = tempfile::tempdir().unwrap();
+        let size = 4 * MAX_STEP as u64;
+        let src_path = tmp.path().join("src");
+        std::fs::write(&src_path, vec![1u8; size as usize]).unwrap();
+        let src = File::open(&src_path).unwrap();
+        let dir = File::open(tmp.path()).unwrap();
+        let steps = Cell::new(0);
+        let hints = CopyHints {
+            size,
+            sparse: false,
+            on_copied: &|_| {
+                steps.set(steps.get() + 1);
+                Err(io::Error::from_raw_os_error(libc::ECANCELED))
+            },
+        };
+
+        let err = copy_new(&src, dir.as_fd(), "dst".as_ref(), 0o644, &hints).unwrap_err();
+
+        assert_eq!(err.raw_os_error(), Some(libc::ECANCELED));
+        assert_eq!(steps.get(), 1);
     }
 }

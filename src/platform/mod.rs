@@ -17,17 +17,14 @@ pub struct CopyHints<'a> {
     pub size: u64,
     /// The source has holes (fewer blocks than its size needs) to keep.
     pub sparse: bool,
-    /// (source, destination) devices, keying fallbacks remembered per pair.
-    pub devices: (u64, u64),
     /// Called with each run of bytes copied, so a large file shows progress
-    /// before it is complete. A platform may also never call it.
-    pub on_copied: &'a dyn Fn(u64),
+    /// before it is complete. An error from it (the call was cancelled)
+    /// stops the copy and is returned. A platform may also never call it.
+    pub on_copied: &'a dyn Fn(u64) -> std::io::Result<()>,
 }
 
 #[cfg(unix)]
 mod unix;
-#[cfg(unix)]
-pub use unix::needs_chmod_after_create;
 
 #[cfg(target_os = "linux")]
 mod linux;

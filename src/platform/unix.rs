@@ -5,21 +5,19 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::BorrowedFd;
-use std::sync::OnceLock;
 
 use rustix::fs::{Mode, OFlags};
 
 /// Create `name` in `dir` exclusively, never through a symlink, with exactly `mode`.
 ///
-/// `open(2)` applies the umask to the mode, and an installer must reproduce the
-/// source's bits (exec bits included), so a `fchmod` follows when the umask
-/// would have stripped any of them.
+/// `open(2)` trims the mode by the umask, or, under a default ACL on `dir`,
+/// by that ACL instead; either may differ between two calls of one process.
+/// An installer must reproduce the source's bits (exec bits included), so a
+/// `fchmod` always follows: one syscall is cheaper than knowing.
 pub fn create_new_with_mode(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<File> {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let fd = rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(mode as _))?;
-    if needs_chmod_after_create(mode) {
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode as _))?;
-    }
+    rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode as _))?;
     Ok(File::from(fd))
 }
 
@@ -51,27 +49,6 @@ pub fn std_copy_new(
     copy_into_new(dir, name, mode, hints.size, |file| {
         let mut reader = src;
         io::copy(&mut reader, file)
-    })
-}
-
-/// Whether a file created with `mode` ends up with fewer bits than asked for.
-pub fn needs_chmod_after_create(mode: u32) -> bool {
-    match process_umask() {
-        Some(umask) => mode & umask != 0 || mode & 0o7000 != 0,
-        None => true,
-    }
-}
-
-/// The process umask, read once. `umask(2)` can only be read by setting it,
-/// which races with other threads creating files, so Linux's
-/// `/proc/self/status` is read instead; elsewhere the answer is "unknown" and
-/// every created file gets a `fchmod`.
-fn process_umask() -> Option<u32> {
-    static UMASK: OnceLock<Option<u32>> = OnceLock::new();
-    *UMASK.get_or_init(|| {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let line = status.lines().find(|line| line.starts_with("Umask:"))?;
-        u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
     })
 }
 

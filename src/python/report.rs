@@ -18,7 +18,7 @@ impl From<Report> for PyReport {
 
 #[pymethods]
 impl PyReport {
-    /// The method used for file data: "reflink", "hardlink" or "copy".
+    /// The method that placed the most files: "reflink", "hardlink" or "copy".
     #[getter]
     fn method(&self) -> &'static str {
         self.report.method.name()
@@ -70,6 +70,18 @@ impl PyReport {
         PyTuple::new(py, entries)
     }
 
+    /// `(method, errno, files, message)` for each method that some files
+    /// could not use, so that each of them fell back to a later method.
+    #[getter]
+    fn fallbacks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let entries = self
+            .report
+            .fallbacks
+            .iter()
+            .map(|f| (f.method.name(), f.errno, f.files, f.message.as_str()));
+        PyTuple::new(py, entries)
+    }
+
     /// Wall-clock seconds the call took.
     #[getter]
     fn elapsed(&self) -> f64 {
@@ -83,9 +95,22 @@ impl PyReport {
             .iter()
             .map(|s| format!("({:?}, {}, {:?})", s.method.name(), s.errno, s.message))
             .collect();
+        let fallbacks: Vec<String> = r
+            .fallbacks
+            .iter()
+            .map(|f| {
+                format!(
+                    "({:?}, {}, {}, {:?})",
+                    f.method.name(),
+                    f.errno,
+                    f.files,
+                    f.message
+                )
+            })
+            .collect();
         format!(
             "Report(method={:?}, files={}, dirs={}, symlinks={}, bytes={}, reflinked={}, \
-             hardlinked={}, copied={}, skipped=({}), elapsed={:.3})",
+             hardlinked={}, copied={}, skipped={}, fallbacks={}, elapsed={:.3})",
             r.method.name(),
             r.files,
             r.dirs,
@@ -94,12 +119,17 @@ impl PyReport {
             r.reflinked,
             r.hardlinked,
             r.copied,
-            if skipped.len() == 1 {
-                format!("{},", skipped[0])
-            } else {
-                skipped.join(", ")
-            },
+            python_tuple(&skipped),
+            python_tuple(&fallbacks),
             r.elapsed.as_secs_f64(),
         )
+    }
+}
+
+/// Items spelled as Python spells a tuple of them: `()`, `(a,)`, `(a, b)`.
+fn python_tuple(items: &[String]) -> String {
+    match items {
+        [one] => format!("({one},)"),
+        _ => format!("({})", items.join(", ")),
     }
 }

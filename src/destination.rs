@@ -13,7 +13,7 @@ use rustix::fs::FileType;
 
 use crate::dirfd;
 use crate::error::{Error, Result};
-use crate::plan::{join_rel, name_of, FileId, Plan, RootKind};
+use crate::plan::{join_rel, name_of, Child, FileId, Plan, RootKind};
 
 /// What happens to a planned directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +144,7 @@ impl Destination {
             .into_iter()
             .collect();
         let src_dirs: HashSet<FileId> = plan.dirs.iter().map(|dir| dir.id).collect();
-        let children = ChildIndex::new(plan);
+        let children = plan.children();
         for dir_index in 0..plan.dirs.len() {
             if self.dir_actions[dir_index] != DirAction::Existing {
                 continue;
@@ -195,47 +195,6 @@ impl Destination {
             }
         }
         Ok(())
-    }
-}
-
-/// A planned entry, by kind and index.
-#[derive(Debug, Clone, Copy)]
-enum Child {
-    Dir(usize),
-    File(usize),
-    Symlink(usize),
-}
-
-impl Child {
-    fn rel(self, plan: &Plan) -> &Path {
-        match self {
-            Child::Dir(i) => &plan.dirs[i].rel,
-            Child::File(i) => &plan.files[i].rel,
-            Child::Symlink(i) => &plan.symlinks[i].rel,
-        }
-    }
-}
-
-/// The entries of each planned directory.
-struct ChildIndex {
-    of: Vec<Vec<Child>>,
-}
-
-impl ChildIndex {
-    fn new(plan: &Plan) -> Self {
-        let mut of = vec![Vec::new(); plan.dirs.len()];
-        for (i, dir) in plan.dirs.iter().enumerate() {
-            if let Some(parent) = dir.parent {
-                of[parent].push(Child::Dir(i));
-            }
-        }
-        for (i, file) in plan.files.iter().enumerate() {
-            of[file.parent].push(Child::File(i));
-        }
-        for (i, link) in plan.symlinks.iter().enumerate() {
-            of[link.parent].push(Child::Symlink(i));
-        }
-        ChildIndex { of }
     }
 }
 

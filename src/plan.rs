@@ -277,6 +277,12 @@ impl Plan {
         Ok(listing)
     }
 
+    /// The entries of each planned directory (built on demand: only merges
+    /// and roll-backs need them).
+    pub fn children(&self) -> ChildIndex {
+        ChildIndex::new(self)
+    }
+
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|file| file.size).sum()
     }
@@ -300,6 +306,47 @@ impl Plan {
     /// The absolute source path of an entry.
     pub fn src_path(&self, rel: &Path) -> PathBuf {
         join_rel(&self.src_root, rel)
+    }
+}
+
+/// A planned entry, by kind and index.
+#[derive(Debug, Clone, Copy)]
+pub enum Child {
+    Dir(usize),
+    File(usize),
+    Symlink(usize),
+}
+
+impl Child {
+    pub fn rel(self, plan: &Plan) -> &Path {
+        match self {
+            Child::Dir(i) => &plan.dirs[i].rel,
+            Child::File(i) => &plan.files[i].rel,
+            Child::Symlink(i) => &plan.symlinks[i].rel,
+        }
+    }
+}
+
+/// The entries of each planned directory, by the directory's index.
+pub struct ChildIndex {
+    pub of: Vec<Vec<Child>>,
+}
+
+impl ChildIndex {
+    fn new(plan: &Plan) -> Self {
+        let mut of = vec![Vec::new(); plan.dirs.len()];
+        for (i, dir) in plan.dirs.iter().enumerate() {
+            if let Some(parent) = dir.parent {
+                of[parent].push(Child::Dir(i));
+            }
+        }
+        for (i, file) in plan.files.iter().enumerate() {
+            of[file.parent].push(Child::File(i));
+        }
+        for (i, link) in plan.symlinks.iter().enumerate() {
+            of[link.parent].push(Child::Symlink(i));
+        }
+        ChildIndex { of }
     }
 }
 

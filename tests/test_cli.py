@@ -56,6 +56,7 @@ SUMMARY = re.compile(
     r"(; [^;]+; (cloned|hard-linked|copied) instead)*"
 )
 REPORT_KEYS = {
+    "fallbacks",
     "src",
     "dst",
     "method",

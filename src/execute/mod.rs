@@ -1,0 +1,485 @@
+//! Carry out a validated plan, all-or-nothing:
+//!
+//! 1. New entries are built where no final name is visible: a new tree in a
+//!    staging directory beside `dst`, a new subtree of a merge in a staging
+//!    directory inside its existing parent, a file that lands in an existing
+//!    directory under a temp name there.
+//! 2. Directories are created, then filled in parallel (files grouped by
+//!    directory, each group working through two directory fds), then given
+//!    their final mode and times.
+//! 3. Commit: every staged name is renamed to its final name.
+//!
+//! Any error (or Ctrl-C) before the commit removes everything staged, so the
+//! destination is exactly as it was; an error during the commit takes back
+//! what was renamed in, as far as it is still this call's (`undo`). All
+//! creation is relative to directory fds opened without following symlinks.
+//!
+//! Nothing here scans a directory for leftovers of other runs: a name alone
+//! cannot show that fastlink made an entry (a package may ship any name).
+
+mod commit;
+mod place;
+mod undo;
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::cancel::CancelFlag;
+use crate::destination::{Destination, DirAction, LeafAction};
+use crate::dirfd;
+use crate::error::{Error, Result};
+use crate::meta;
+use crate::method::Method;
+use crate::plan::{name_of, Plan, RootKind};
+use crate::platform;
+use crate::progress::Progress;
+use crate::report::Fallback;
+use place::{temp_name, STAGING_PREFIX};
+use undo::{CreatedParents, Staged, Undo};
+
+/// Files per parallel work unit: large enough to amortize opening the two
+/// directory fds, small enough to balance a directory of thousands of files.
+const FILES_PER_UNIT: usize = 64;
+
+/// How the work is to be done, once the method is chosen.
+pub struct Execution<'a> {
+    pub plan: &'a Plan,
+    pub destination: &'a Destination,
+    /// The chosen method first, then the allowed methods a single file may
+    /// still fall back to when it meets an "impossible" errno.
+    pub methods: &'a [Method],
+    pub preserve_times: bool,
+    /// In a merge, replace existing files and symlinks.
+    pub overwrite: bool,
+    pub threads: usize,
+    pub cancel: &'a CancelFlag,
+    pub progress: &'a Progress,
+}
+
+/// Files placed by each method, and the per-file fallbacks that led there.
+#[derive(Debug, Default)]
+pub struct Counts {
+    reflinked: AtomicUsize,
+    hardlinked: AtomicUsize,
+    copied: AtomicUsize,
+    /// (method, errno, files): rare, so one lock serves every worker.
+    fallbacks: Mutex<Vec<(Method, i32, usize)>>,
+}
+
+impl Counts {
+    fn counter(&self, method: Method) -> &AtomicUsize {
+        match method {
+            Method::Reflink => &self.reflinked,
+            Method::Hardlink => &self.hardlinked,
+            Method::Copy => &self.copied,
+        }
+    }
+
+    fn add(&self, method: Method, files: usize) {
+        self.counter(method).fetch_add(files, Ordering::Relaxed);
+    }
+
+    pub fn get(&self, method: Method) -> usize {
+        self.counter(method).load(Ordering::Relaxed)
+    }
+
+    /// One file could not use `method` (`errno`) and went on to the next.
+    fn fell_back(&self, method: Method, errno: i32) {
+        let mut fallbacks = self.fallbacks.lock().unwrap_or_else(|e| e.into_inner());
+        match fallbacks
+            .iter_mut()
+            .find(|(m, e, _)| (*m, *e) == (method, errno))
+        {
+            Some((_, _, files)) => *files += 1,
+            None => fallbacks.push((method, errno, 1)),
+        }
+    }
+
+    pub fn fallbacks(&self) -> Vec<Fallback> {
+        let fallbacks = self.fallbacks.lock().unwrap_or_else(|e| e.into_inner());
+        fallbacks
+            .iter()
+            .map(|&(method, errno, files)| Fallback {
+                method,
+                errno,
+                files,
+                message: Error::method_impossible(method, errno)
+                    .message()
+                    .to_string(),
+            })
+            .collect()
+    }
+}
+
+/// A group of files (or symlinks) of one directory, processed by one worker.
+enum Unit {
+    Files {
+        parent: usize,
+        first: usize,
+        end: usize,
+    },
+    Symlinks {
+        parent: usize,
+        first: usize,
+        end: usize,
+    },
+}
+
+/// The two directory fds a unit works through.
+struct DirPair {
+    src: OwnedFd,
+    dst: OwnedFd,
+    /// The destination directory relative to the anchor.
+    dst_dir: PathBuf,
+}
+
+impl Execution<'_> {
+    pub fn run(&self) -> Result<Counts> {
+        let counts = Counts::default();
+        let mut created_parents = CreatedParents::default();
+        let result = self.open_anchor(&mut created_parents).and_then(|anchor| {
+            let mut undo = Undo::default();
+            let built = self.build(anchor.as_fd(), &counts, &mut undo);
+            if built.is_err() {
+                undo.roll_back(anchor.as_fd(), self.plan);
+            }
+            built
+        });
+        if result.is_err() {
+            created_parents.roll_back();
+        }
+        result.map(|()| counts)
+    }
+
+    fn src_root(&self) -> &Path {
+        &self.plan.src_root
+    }
+
+    fn dst_root(&self) -> &Path {
+        &self.destination.root
+    }
+
+    /// Where the anchor is: `dst` for a merge, its parent for a new tree.
+    fn anchor_path(&self) -> &Path {
+        if self.destination.root_existed {
+            self.dst_root()
+        } else {
+            parent_or_dot(self.dst_root())
+        }
+    }
+
+    /// The directory every build path is relative to: `dst` itself for a
+    /// merge, its parent (created if missing) for a new tree.
+    fn open_anchor(&self, created_parents: &mut CreatedParents) -> Result<OwnedFd> {
+        let fail = |err| Error::io(err, self.src_root(), self.dst_root());
+        let anchor = self.anchor_path();
+        if self.destination.root_existed {
+            return dirfd::open_dir(anchor).map_err(fail);
+        }
+        let existing = &self.destination.probe_dir;
+        let missing = anchor.strip_prefix(existing).unwrap_or(anchor);
+        created_parents.create(existing, missing).map_err(fail)
+    }
+
+    fn build(&self, anchor: BorrowedFd<'_>, counts: &Counts, undo: &mut Undo) -> Result<()> {
+        if self.plan.root_kind == RootKind::File {
+            let pair = self.root_file_pair(anchor)?;
+            let file = &self.plan.files[0];
+            self.place_file(
+                &pair,
+                file,
+                LeafAction::Staged { replace: false },
+                counts,
+                undo,
+            )?;
+            return self.commit(anchor, undo);
+        }
+        let paths = self.build_paths();
+        if self.clone_whole_tree(&paths[0], undo)? {
+            counts.add(Method::Reflink, self.plan.files.len());
+            let files = self.plan.files.len() as u64;
+            self.progress.add_done(files, self.plan.total_bytes());
+            return self.commit(anchor, undo);
+        }
+        self.create_dirs(anchor, &paths, undo)?;
+        self.fill(anchor, &paths, counts, undo)?;
+        self.finish_dirs(anchor, &paths)?;
+        self.commit(anchor, undo)
+    }
+
+    /// Where each planned directory is built, relative to the anchor.
+    fn build_paths(&self) -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = Vec::with_capacity(self.plan.dirs.len());
+        for (i, dir) in self.plan.dirs.iter().enumerate() {
+            let parent = dir.parent.map_or(Path::new(""), |p| paths[p].as_path());
+            let path = match self.destination.dir_actions[i] {
+                DirAction::Existing => dir.rel.clone(),
+                DirAction::Create => parent.join(name_of(&dir.rel)),
+                DirAction::Staged { .. } => {
+                    parent.join(temp_name(STAGING_PREFIX, self.final_dir_name(i)))
+                }
+            };
+            paths.push(path);
+        }
+        paths
+    }
+
+    /// The name a directory gets when it is renamed in: its own, or `dst`'s for the root.
+    fn final_dir_name(&self, index: usize) -> &OsStr {
+        match index {
+            0 => final_name(self.dst_root()),
+            _ => name_of(&self.plan.dirs[index].rel),
+        }
+    }
+
+    /// Where the OS clones a directory hierarchy in one call (macOS), use it
+    /// for a new destination. Only when nothing needs changing afterwards:
+    /// times are kept by the clone, and no setuid/setgid bit must be cleared.
+    fn clone_whole_tree(&self, staging: &Path, undo: &Undo) -> Result<bool> {
+        let whole_tree_possible = self.methods[0] == Method::Reflink
+            && !self.destination.root_existed
+            && self.preserve_times
+            && !self.plan.dirs.iter().any(|d| d.meta.has_setid_bits())
+            && !self.plan.files.iter().any(|f| f.meta.has_setid_bits());
+        if !whole_tree_possible {
+            return Ok(false);
+        }
+        let staging_path = parent_or_dot(self.dst_root()).join(staging);
+        match platform::clone_tree(self.src_root(), &staging_path) {
+            None => Ok(false),
+            Some(Ok(())) => {
+                undo.track(self.staged_dir(0, Path::new(""), staging));
+                Ok(true)
+            }
+            Some(Err(err)) => {
+                let errno = err.raw_os_error().unwrap_or(libc::EIO);
+                if Method::Reflink.is_impossible_errno(errno) {
+                    Ok(false)
+                } else {
+                    Err(Error::io(err, self.src_root(), self.dst_root()))
+                }
+            }
+        }
+    }
+
+    fn staged_dir(&self, index: usize, parent: &Path, path: &Path) -> Staged {
+        let replace = matches!(
+            self.destination.dir_actions[index],
+            DirAction::Staged { replace: true }
+        );
+        Staged {
+            dir: parent.to_path_buf(),
+            temp: name_of(path).to_owned(),
+            name: self.final_dir_name(index).to_owned(),
+            replace,
+            rel: self.plan.dirs[index].rel.clone(),
+            plan_dir: Some(index),
+        }
+    }
+
+    /// Create the directories parents-first, each with its final mode plus
+    /// owner rwx (so a read-only source directory can still be filled).
+    /// Siblings are adjacent in the plan, so one parent fd serves them all.
+    /// (An inherited setgid bit is cleared when the mode is set at the end.)
+    fn create_dirs(&self, anchor: BorrowedFd<'_>, paths: &[PathBuf], undo: &Undo) -> Result<()> {
+        let mut parent_fd: Option<(usize, OwnedFd)> = None;
+        for (i, dir) in self.plan.dirs.iter().enumerate() {
+            let action = self.destination.dir_actions[i];
+            if action == DirAction::Existing {
+                continue;
+            }
+            self.cancel.check()?;
+            let fail = |err| {
+                Error::io(
+                    err,
+                    &self.plan.src_path(&dir.rel),
+                    &self.destination.path(&dir.rel),
+                )
+            };
+            let parent_path = dir.parent.map_or(Path::new(""), |p| paths[p].as_path());
+            let parent_key = dir.parent.map_or(usize::MAX, |p| p);
+            if parent_fd.as_ref().is_none_or(|(key, _)| *key != parent_key) {
+                let fd = dirfd::open_dir_beneath(anchor, parent_path).map_err(fail)?;
+                parent_fd = Some((parent_key, fd));
+            }
+            let (_, fd) = parent_fd.as_ref().expect("opened above");
+            if let DirAction::Staged { .. } = action {
+                undo.track(self.staged_dir(i, parent_path, &paths[i]));
+            }
+            dirfd::mkdir_at(fd.as_fd(), name_of(&paths[i]), dir.meta.safe_mode() | 0o700)
+                .map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// Fill the directories in parallel, a unit of one directory's files or
+    /// symlinks at a time.
+    fn fill(
+        &self,
+        anchor: BorrowedFd<'_>,
+        paths: &[PathBuf],
+        counts: &Counts,
+        undo: &Undo,
+    ) -> Result<()> {
+        let src_root = dirfd::open_dir(self.src_root())
+            .map_err(|err| Error::io(err, self.src_root(), self.dst_root()))?;
+        let units = self.units();
+        let pool = crate::pool::pool(self.threads)?;
+        pool.install(|| {
+            units.par_iter().try_for_each(|unit| {
+                let (Unit::Files { parent, .. } | Unit::Symlinks { parent, .. }) = *unit;
+                let pair = self.dir_pair(src_root.as_fd(), anchor, parent, &paths[parent])?;
+                match *unit {
+                    Unit::Files { first, end, .. } => {
+                        for i in first..end {
+                            self.cancel.check()?;
+                            let action = self.destination.file_actions[i];
+                            let file = &self.plan.files[i];
+                            self.place_file(&pair, file, action, counts, undo)?;
+                        }
+                    }
+                    Unit::Symlinks { first, end, .. } => {
+                        for i in first..end {
+                            self.cancel.check()?;
+                            let action = self.destination.symlink_actions[i];
+                            self.place_symlink(&pair, &self.plan.symlinks[i], action, undo)?;
+                        }
+                    }
+                }
+                Ok(())
+            })
+        })
+    }
+
+    fn units(&self) -> Vec<Unit> {
+        let mut units = Vec::new();
+        for (first, end) in groups(self.plan.files.iter().map(|f| f.parent)) {
+            let parent = self.plan.files[first].parent;
+            units.push(Unit::Files { parent, first, end });
+        }
+        for (first, end) in groups(self.plan.symlinks.iter().map(|l| l.parent)) {
+            let parent = self.plan.symlinks[first].parent;
+            units.push(Unit::Symlinks { parent, first, end });
+        }
+        units
+    }
+
+    fn dir_pair(
+        &self,
+        src_root: BorrowedFd<'_>,
+        anchor: BorrowedFd<'_>,
+        dir: usize,
+        dst_dir: &Path,
+    ) -> Result<DirPair> {
+        let rel = &self.plan.dirs[dir].rel;
+        let fail = |err| Error::io(err, &self.plan.src_path(rel), &self.destination.path(rel));
+        Ok(DirPair {
+            src: dirfd::open_dir_beneath(src_root, rel).map_err(fail)?,
+            dst: dirfd::open_dir_beneath(anchor, dst_dir).map_err(fail)?,
+            dst_dir: dst_dir.to_path_buf(),
+        })
+    }
+
+    /// A single-file source: its directory, and `dst`'s parent (the anchor).
+    fn root_file_pair(&self, anchor: BorrowedFd<'_>) -> Result<DirPair> {
+        let fail = |err| Error::io(err, self.src_root(), self.dst_root());
+        let src_dir = dirfd::open_dir(parent_or_dot(self.src_root())).map_err(fail)?;
+        let dst = dirfd::open_dir_beneath(anchor, Path::new("")).map_err(fail)?;
+        Ok(DirPair {
+            src: src_dir,
+            dst,
+            dst_dir: PathBuf::new(),
+        })
+    }
+
+    /// Children are complete, so the final mode (maybe read-only) and the
+    /// times (which creating children changed) can be set now.
+    fn finish_dirs(&self, anchor: BorrowedFd<'_>, paths: &[PathBuf]) -> Result<()> {
+        let mut parent_fd: Option<(usize, OwnedFd)> = None;
+        for (i, dir) in self.plan.dirs.iter().enumerate().rev() {
+            if self.destination.dir_actions[i] == DirAction::Existing {
+                continue;
+            }
+            let fail = |err| {
+                Error::io(
+                    err,
+                    &self.plan.src_path(&dir.rel),
+                    &self.destination.path(&dir.rel),
+                )
+            };
+            let parent_key = dir.parent.map_or(usize::MAX, |p| p);
+            if parent_fd.as_ref().is_none_or(|(key, _)| *key != parent_key) {
+                let parent_path = dir.parent.map_or(Path::new(""), |p| paths[p].as_path());
+                parent_fd = Some((
+                    parent_key,
+                    dirfd::open_dir_beneath(anchor, parent_path).map_err(fail)?,
+                ));
+            }
+            let (_, fd) = parent_fd.as_ref().expect("opened above");
+            let name = name_of(&paths[i]);
+            // Created as mode | 0o700, then trimmed by the umask or a default
+            // ACL of its parent, either of which may change between calls:
+            // the exact mode is always set again.
+            meta::set_mode_at(fd.as_fd(), name, dir.meta.safe_mode()).map_err(fail)?;
+            if self.preserve_times {
+                meta::set_times_at(fd.as_fd(), name, &dir.meta).map_err(fail)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Consecutive runs of equal parents, cut into units of at most FILES_PER_UNIT.
+fn groups(parents: impl Iterator<Item = usize>) -> Vec<(usize, usize)> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    let mut current: Option<usize> = None;
+    let mut count = 0;
+    for (i, parent) in parents.enumerate() {
+        if current != Some(parent) || i - start == FILES_PER_UNIT {
+            if current.is_some() {
+                groups.push((start, i));
+            }
+            start = i;
+            current = Some(parent);
+        }
+        count = i + 1;
+    }
+    if current.is_some() {
+        groups.push((start, count));
+    }
+    groups
+}
+
+/// `dst`'s last component (validated to exist before execution).
+fn final_name(path: &Path) -> &OsStr {
+    path.file_name().unwrap_or(path.as_os_str())
+}
+
+fn parent_or_dot(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_split_by_parent_and_unit_size() {
+        let parents = [0, 0, 1, 1, 1, 2];
+        assert_eq!(groups(parents.into_iter()), [(0, 2), (2, 5), (5, 6)]);
+        let many = std::iter::repeat_n(7, FILES_PER_UNIT + 1);
+        assert_eq!(
+            groups(many),
+            [(0, FILES_PER_UNIT), (FILES_PER_UNIT, FILES_PER_UNIT + 1)]
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! Placing one entry: a file by the first method that works for it (the
+//! others being per-file fallbacks), or a symlink, under its final name in a
+//! staged directory or under a temp name in an existing one.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::fs::{Mode, OFlags};
+
+use super::undo::{Staged, Undo};
+use super::{final_name, Counts, DirPair, Execution};
+use crate::destination::LeafAction;
+use crate::dirfd;
+use crate::error::{Error, Result};
+use crate::meta;
+use crate::method::Method;
+use crate::plan::{name_of, FilePlan, SymlinkPlan};
+use crate::platform;
+use crate::progress::FileProgress;
+
+/// The prefix of a new tree (or single file) being built beside `dst`:
+/// `.fastlink-staging.<pid>.<n>.<dst name>`.
+pub const STAGING_PREFIX: &str = ".fastlink-staging.";
+/// The prefix of a file being written into an existing directory of a merge.
+pub const TEMP_PREFIX: &str = ".fastlink-tmp.";
+
+impl Execution<'_> {
+    /// The (source name, final destination name) of a planned leaf.
+    fn leaf_names<'p>(&'p self, rel: &'p Path) -> (&'p OsStr, &'p OsStr) {
+        if rel.as_os_str().is_empty() {
+            (final_name(self.src_root()), final_name(self.dst_root()))
+        } else {
+            (name_of(rel), name_of(rel))
+        }
+    }
+
+    /// The name to create a leaf under, registering it for commit and
+    /// roll-back when it is a temp name.
+    pub(super) fn leaf_target(
+        &self,
+        pair: &DirPair,
+        rel: &Path,
+        name: &OsStr,
+        action: LeafAction,
+        undo: &Undo,
+    ) -> OsString {
+        match action {
+            LeafAction::Create => name.to_owned(),
+            LeafAction::Staged { replace } => {
+                let prefix = if self.destination.root_existed {
+                    TEMP_PREFIX
+                } else {
+                    STAGING_PREFIX
+                };
+                let temp = temp_name(prefix, name);
+                undo.track(Staged {
+                    dir: pair.dst_dir.clone(),
+                    temp: temp.clone(),
+                    name: name.to_owned(),
+                    replace,
+                    rel: rel.to_path_buf(),
+                    plan_dir: None,
+                });
+                temp
+            }
+        }
+    }
+
+    /// Put one file in place with the first method that works for it, and
+    /// count it under that method. A method failing with an errno that means
+    /// "cannot" passes this file alone to the next allowed method (counted as
+    /// a fallback); with no method left, that is the typed "impossible" error.
+    /// Any other error is raised.
+    pub(super) fn place_file(
+        &self,
+        pair: &DirPair,
+        file: &FilePlan,
+        action: LeafAction,
+        counts: &Counts,
+        undo: &Undo,
+    ) -> Result<()> {
+        let (src_name, dst_name) = self.leaf_names(&file.rel);
+        let target = self.leaf_target(pair, &file.rel, dst_name, action, undo);
+        let src_path = || self.plan.src_path(&file.rel);
+        let dst_path = || self.destination.path(&file.rel);
+        let share = self.progress.file();
+        let mut opened: Option<File> = None;
+        for (i, &method) in self.methods.iter().enumerate() {
+            let attempt = match method {
+                // A hard link shares the inode and so its setuid/setgid bits,
+                // which fastlink never carries over: such a file takes the next method.
+                Method::Hardlink if file.meta.has_setid_bits() => {
+                    Err(io::Error::from_raw_os_error(libc::EPERM))
+                }
+                Method::Hardlink => {
+                    dirfd::hardlink_at(pair.src.as_fd(), src_name, pair.dst.as_fd(), &target)
+                }
+                Method::Reflink | Method::Copy => {
+                    if opened.is_none() {
+                        let source = open_source(pair.src.as_fd(), src_name)
+                            .map_err(|err| Error::io(err, &src_path(), &dst_path()))?;
+                        opened = Some(source);
+                    }
+                    let source = opened.as_ref().expect("opened above");
+                    let dst_dir = pair.dst.as_fd();
+                    match self.write_file(method, source, dst_dir, &target, file, &share) {
+                        Ok(seen) if seen != file.size => {
+                            return Err(Error::source_changed(
+                                &src_path(),
+                                &dst_path(),
+                                file.size,
+                                seen,
+                            ));
+                        }
+                        Ok(_) => Ok(()),
+                        Err(err) => Err(err),
+                    }
+                }
+            };
+            let err = match attempt {
+                Ok(()) => {
+                    share.done(file.size);
+                    counts.add(method, 1);
+                    return Ok(());
+                }
+                Err(err) => err,
+            };
+            self.cancel.check()?;
+            let errno = err.raw_os_error().unwrap_or(libc::EIO);
+            if !method.is_impossible_errno(errno) {
+                return Err(Error::io(err, &src_path(), &dst_path()));
+            }
+            if i + 1 == self.methods.len() {
+                return Err(
+                    Error::method_impossible(method, errno).with_paths(&src_path(), &dst_path())
+                );
+            }
+            counts.fell_back(method, errno);
+        }
+        unreachable!("methods is never empty")
+    }
+
+    /// Write one file by reflink or copy; returns the source size seen (the
+    /// planned size for a clone, which takes the file as it is at that moment).
+    fn write_file(
+        &self,
+        method: Method,
+        source: &File,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        file: &FilePlan,
+        share: &FileProgress<'_>,
+    ) -> io::Result<u64> {
+        let mode = file.meta.safe_mode();
+        let (written, seen) = match method {
+            Method::Reflink => (platform::reflink_new(source, dir, name, mode)?, file.size),
+            _ => {
+                let hints = platform::CopyHints {
+                    size: file.size,
+                    sparse: file.sparse,
+                    // A slow source must not hold up Ctrl-C for a whole file.
+                    on_copied: &|bytes| {
+                        share.copied(bytes);
+                        self.cancel.check_io()
+                    },
+                };
+                platform::copy_new(source, dir, name, mode, &hints)?
+            }
+        };
+        if self.preserve_times {
+            meta::set_file_times(&written, &file.meta)?;
+        }
+        Ok(seen)
+    }
+
+    pub(super) fn place_symlink(
+        &self,
+        pair: &DirPair,
+        link: &SymlinkPlan,
+        action: LeafAction,
+        undo: &Undo,
+    ) -> Result<()> {
+        let name = name_of(&link.rel);
+        let target = self.leaf_target(pair, &link.rel, name, action, undo);
+        let fail = |err| {
+            Error::io(
+                err,
+                &self.plan.src_path(&link.rel),
+                &self.destination.path(&link.rel),
+            )
+        };
+        dirfd::symlink_at(&link.target, pair.dst.as_fd(), &target).map_err(fail)?;
+        if self.preserve_times {
+            meta::set_times_at(pair.dst.as_fd(), &target, &link.meta).map_err(fail)?;
+        }
+        Ok(())
+    }
+}
+
+/// Open a source file for reading, relative to its directory and never
+/// through a symlink. O_NONBLOCK: should a fifo have replaced a planned file,
+/// opening it must not hang (it has no effect on regular files).
+fn open_source(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<File> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    Ok(File::from(rustix::fs::openat(
+        dir,
+        name,
+        flags,
+        Mode::empty(),
+    )?))
+}
+
+/// A unique name for something being built: `<prefix><pid>.<n>.<name>`,
+/// with `name` shortened so the whole stays within NAME_MAX.
+pub(super) fn temp_name(prefix: &str, name: &OsStr) -> OsString {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut temp = format!("{prefix}{}.{n}.", std::process::id()).into_bytes();
+    let room = 255usize.saturating_sub(temp.len());
+    temp.extend_from_slice(&name.as_bytes()[..name.len().min(room)]);
+    OsString::from(OsStr::from_bytes(&temp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_fit_name_max_and_keep_a_recognizable_prefix() {
+        let long = OsString::from("x".repeat(255));
+        let temp = temp_name(STAGING_PREFIX, &long);
+        assert!(temp.len() <= 255);
+        assert!(temp.as_bytes().starts_with(STAGING_PREFIX.as_bytes()));
+    }
+}

@@ -1,0 +1,171 @@
+//! What a failed call takes back, and only that.
+//!
+//! Everything is known by identity (st_dev, st_ino), never by spelling or by
+//! name pattern: concurrent calls share directories (a namespace package that
+//! two packages fill), and another process may move or replace a directory
+//! while a call runs. So a roll-back removes an entry only while it is still
+//! the one this call made, and a directory only once it is empty.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rustix::fs::{AtFlags, Mode};
+
+use crate::dirfd;
+use crate::plan::{name_of, Child, ChildIndex, FileId, Plan};
+
+/// An entry built under a temporary name, to be renamed to its final name.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    /// The directory holding it, relative to the anchor.
+    pub dir: PathBuf,
+    pub temp: OsString,
+    pub name: OsString,
+    /// Replace an existing file or symlink at `name` (overwrite=True).
+    pub replace: bool,
+    /// The plan entry's relative path, for error messages.
+    pub rel: PathBuf,
+    /// For a directory, its index in `Plan::dirs`.
+    pub plan_dir: Option<usize>,
+}
+
+/// An entry renamed in under a name that did not exist before.
+#[derive(Debug)]
+pub struct Committed {
+    /// The directory holding it, relative to the anchor.
+    pub dir: PathBuf,
+    pub name: OsString,
+    /// What was renamed in; anything else found at `name` later is not ours.
+    pub id: FileId,
+    /// For a directory, its index in `Plan::dirs`.
+    pub plan_dir: Option<usize>,
+}
+
+/// What to remove if the run fails: staged entries not yet renamed in, and
+/// entries already renamed in under a name that did not exist before.
+#[derive(Debug, Default)]
+pub struct Undo {
+    pub staged: Mutex<Vec<Staged>>,
+    pub committed: Vec<Committed>,
+}
+
+impl Undo {
+    pub fn track(&self, staged: Staged) {
+        self.staged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(staged);
+    }
+
+    /// Best effort: the error that caused the roll-back is what the caller
+    /// needs to see.
+    pub fn roll_back(self, anchor: BorrowedFd<'_>, plan: &Plan) {
+        // Staging names are unique to this call, and nothing else writes
+        // below them: they go whole.
+        let staged = self.staged.into_inner().unwrap_or_else(|e| e.into_inner());
+        for entry in staged {
+            if let Ok(dir) = dirfd::open_dir_beneath(anchor, &entry.dir) {
+                let _ = dirfd::remove_tree_at(dir.as_fd(), &entry.temp);
+            }
+        }
+        // A committed name is visible: another call may have put entries in a
+        // directory this call made, or replaced what it renamed in.
+        let children = (!self.committed.is_empty()).then(|| plan.children());
+        for entry in self.committed.iter().rev() {
+            let Ok(dir) = dirfd::open_dir_beneath(anchor, &entry.dir) else {
+                continue;
+            };
+            if dirfd::lstat_identity(dir.as_fd(), &entry.name).ok() != Some(entry.id) {
+                continue;
+            }
+            match (entry.plan_dir, children.as_ref()) {
+                (Some(index), Some(children)) => {
+                    remove_planned(dir.as_fd(), &entry.name, index, plan, children)
+                }
+                _ => {
+                    let _ = dirfd::unlink_at(dir.as_fd(), &entry.name);
+                }
+            }
+        }
+    }
+}
+
+/// Remove, from the directory `name` in `parent` (plan directory `index`),
+/// the entries the plan put there, then the directory itself if that left it
+/// empty. Entries another call added (and so the directory) stay.
+fn remove_planned(
+    parent: BorrowedFd<'_>,
+    name: &OsStr,
+    index: usize,
+    plan: &Plan,
+    children: &ChildIndex,
+) {
+    let Ok(dir) = dirfd::open_dir_beneath(parent, Path::new(name)) else {
+        return;
+    };
+    // A read-only source directory was copied read-only: open it up to
+    // empty it, and put the mode back if it must stay.
+    let mode = rustix::fs::fstat(&dir)
+        .map(|stat| stat.st_mode & 0o7777)
+        .ok();
+    let _ = rustix::fs::fchmod(&dir, Mode::from_raw_mode(0o700));
+    for &child in &children.of[index] {
+        let child_name = name_of(child.rel(plan));
+        match child {
+            Child::Dir(j) => remove_planned(dir.as_fd(), child_name, j, plan, children),
+            Child::File(_) | Child::Symlink(_) => {
+                let _ = dirfd::unlink_at(dir.as_fd(), child_name);
+            }
+        }
+    }
+    if rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR).is_err() {
+        if let Some(mode) = mode {
+            let _ = rustix::fs::fchmod(&dir, Mode::from_raw_mode(mode as _));
+        }
+    }
+}
+
+/// The missing parents of `dst` that this call created (`mkdir -p`), each
+/// with the directory it was made in and its identity.
+#[derive(Debug, Default)]
+pub struct CreatedParents {
+    dirs: Vec<(OwnedFd, OsString, FileId)>,
+}
+
+impl CreatedParents {
+    /// Create the directories of `missing` (relative to `existing`, the
+    /// nearest existing ancestor) one inside the other, through directory
+    /// fds, and return the innermost: the directory `dst` goes in. One that
+    /// another process creates meanwhile is used, and is not ours to remove.
+    pub fn create(&mut self, existing: &Path, missing: &Path) -> io::Result<OwnedFd> {
+        let mut current = dirfd::open_dir(existing)?;
+        for component in missing.components() {
+            let name = component.as_os_str();
+            let made = match dirfd::mkdir_at(current.as_fd(), name, 0o777) {
+                Ok(()) => true,
+                Err(err) if err.raw_os_error() == Some(libc::EEXIST) => false,
+                Err(err) => return Err(err),
+            };
+            let next = dirfd::open_dir_beneath(current.as_fd(), Path::new(name))?;
+            if made {
+                let id = dirfd::identity(next.as_fd())?;
+                self.dirs.push((current, name.to_owned(), id));
+            }
+            current = next;
+        }
+        Ok(current)
+    }
+
+    /// Remove, innermost first, each created parent that is still the one
+    /// this call made and is empty.
+    pub fn roll_back(self) {
+        for (parent, name, id) in self.dirs.into_iter().rev() {
+            if dirfd::lstat_identity(parent.as_fd(), &name).ok() == Some(id) {
+                let _ = rustix::fs::unlinkat(&parent, &name, AtFlags::REMOVEDIR);
+            }
+        }
+    }
+}

@@ -290,6 +290,7 @@ def test_a_rerun_leaves_every_look_alike_staging_entry_alone(tmp_path, src_is_fi
             _fake_staging(p, as_file=src_is_file)
         for p in keep:
             _fake_staging(p)
+
         def state(p: Path) -> object:
             return p.read_bytes() if p.is_file() else snapshot(p)
 

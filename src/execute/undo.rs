@@ -169,3 +169,48 @@ impl CreatedParents {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn created_parents_are_removed_innermost_first_when_empty() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut created = CreatedParents::default();
+        created.create(tmp.path(), Path::new("a/b/c")).unwrap();
+        assert!(tmp.path().join("a/b/c").is_dir());
+
+        created.roll_back();
+
+        assert!(!tmp.path().join("a").exists());
+    }
+
+    #[test]
+    fn a_parent_replaced_meanwhile_is_not_ours_to_remove() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut created = CreatedParents::default();
+        created.create(tmp.path(), Path::new("a/b")).unwrap();
+        // Another process moves ours away and puts its own (empty) one there.
+        fs::rename(tmp.path().join("a"), tmp.path().join("moved")).unwrap();
+        fs::create_dir_all(tmp.path().join("a/b")).unwrap();
+
+        created.roll_back();
+
+        assert!(tmp.path().join("a/b").is_dir());
+    }
+
+    #[test]
+    fn a_parent_that_already_existed_is_never_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join("a")).unwrap();
+        let mut created = CreatedParents::default();
+        created.create(tmp.path(), Path::new("a/b")).unwrap();
+
+        created.roll_back();
+
+        assert!(tmp.path().join("a").is_dir());
+        assert!(!tmp.path().join("a/b").exists());
+    }
+}

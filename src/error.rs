@@ -85,7 +85,7 @@ impl Error {
                 (Method::Reflink, libc::EINVAL) => (
                     ErrorKind::ReflinkUnsupported,
                     libc::EOPNOTSUPP,
-                    "the file cannot be cloned (a btrfs NOCOW file, say)",
+                    "the file cannot be cloned, e.g. a btrfs NOCOW file",
                 ),
                 (Method::Reflink, _) => (
                     ErrorKind::ReflinkUnsupported,

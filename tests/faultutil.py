@@ -10,6 +10,7 @@ removes temp entries in a directory legitimately changes its mtime).
 from __future__ import annotations
 
 import contextlib
+import errno
 import inspect
 import json
 import os
@@ -22,6 +23,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from treeutil import ROOT_KEY, skip_or_fail, snapshot
 
 
@@ -242,3 +244,81 @@ def chown_tree(path: os.PathLike | str, uid: int, gid: int) -> None:
         for dirpath, dirnames, filenames in os.walk(path):
             for name in dirnames + filenames:
                 os.lchown(os.path.join(dirpath, name), uid, gid)
+
+
+# --------------------------------------------------------------------------
+# Running a call as a process that is denied access
+# --------------------------------------------------------------------------
+
+NOBODY = 65534
+DROP_CAPS = ["-dac_override", "-dac_read_search"]
+
+PERM_CHILD = OUTCOME_CODE + (
+    """
+job = json.loads(sys.argv[1])
+denial = {}
+for p in job["unreadable"]:
+    try:
+        os.close(os.open(p, os.O_RDONLY))
+        denial[p] = None
+    except OSError as e:
+        denial[p] = e.errno
+for d in job["unwritable"]:
+    probe = os.path.join(d, ".denial-check")
+    try:
+        os.mkdir(probe)
+        os.rmdir(probe)
+        denial[d] = None
+    except OSError as e:
+        denial[d] = e.errno
+print(json.dumps({"denial": denial}), flush=True)
+import fastlink
+outcome = outcome_of(fastlink.clone_or_copy, job["src"], job["dst"], **job["kwargs"])
+print(json.dumps(outcome), flush=True)
+"""
+)
+
+
+def unprivileged_prefix() -> list[str]:
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        skip_or_fail("setpriv (util-linux) is needed to drop CAP_DAC_OVERRIDE as root")
+    caps = ",".join(DROP_CAPS)
+    return [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}", "--"]
+
+
+def deny_access(path: Path, mode: int) -> None:
+    """Make path inaccessible to a non-privileged uid 0 (or to ourselves)."""
+    if os.geteuid() == 0:
+        chown_tree(path, NOBODY, NOBODY)
+    os.chmod(path, mode)
+
+
+def run_unprivileged(src, dst, *, unreadable=(), unwritable=(), **kwargs) -> dict:
+    """clone_or_copy(src, dst, **kwargs) in a child denied access to `unreadable`
+    and `unwritable` (the denial is proven first); returns its outcome_of."""
+    job = {
+        "src": os.fspath(src),
+        "dst": os.fspath(dst),
+        "kwargs": kwargs,
+        "unreadable": [os.fspath(p) for p in unreadable],
+        "unwritable": [os.fspath(p) for p in unwritable],
+    }
+    prefix = unprivileged_prefix()
+    argv = prefix + python_argv(PERM_CHILD, json.dumps(job))
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    lines = [ln for ln in r.stdout.splitlines() if ln.strip()]
+    assert len(lines) >= 1, f"child failed to start: rc={r.returncode} stderr={r.stderr}"
+    denial = json.loads(lines[0])["denial"]
+    not_denied = {p: e for p, e in denial.items() if e != errno.EACCES}
+    if not_denied:
+        pytest.fail(
+            "could not set up a process that is denied access (so fastlink cannot be "
+            f"judged): plain open()/mkdir() gave {not_denied} instead of EACCES "
+            f"(privilege-dropping prefix: {prefix or 'none, not root'})",
+            pytrace=False,
+        )
+    assert r.returncode == 0, f"child crashed: rc={r.returncode} stderr={r.stderr}"
+    return last_json_line(r.stdout)

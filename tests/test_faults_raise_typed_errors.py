@@ -13,25 +13,20 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import fastlink
 import pytest
 from faultutil import (
-    OUTCOME_CODE,
     assert_same_content,
-    chown_tree,
+    deny_access,
     fastlink_entries,
     free_counts,
-    last_json_line,
     listdir_b,
-    python_argv,
     remount,
+    run_unprivileged,
     small_mount,
     snapshot_without_dir_mtimes,
     sync_all,
@@ -45,7 +40,6 @@ from treeutil import (
     random_bytes,
     remove_tree,
     sample_spec,
-    skip_or_fail,
     snapshot,
 )
 
@@ -310,54 +304,9 @@ def test_read_only_destination_raises_erofs_and_creates_nothing(
 # denial did not happen. As a normal user no setpriv/chown is needed: mode
 # 000/555 already deny the owner.
 
-NOBODY = 65534
-DROP_CAPS = ["-dac_override", "-dac_read_search"]
-
-PERM_CHILD = OUTCOME_CODE + (
-    """
-job = json.loads(sys.argv[1])
-denial = {}
-for p in job["unreadable"]:
-    try:
-        os.close(os.open(p, os.O_RDONLY))
-        denial[p] = None
-    except OSError as e:
-        denial[p] = e.errno
-for d in job["unwritable"]:
-    probe = os.path.join(d, ".denial-check")
-    try:
-        os.mkdir(probe)
-        os.rmdir(probe)
-        denial[d] = None
-    except OSError as e:
-        denial[d] = e.errno
-print(json.dumps({"denial": denial}), flush=True)
-import fastlink
-outcome = outcome_of(fastlink.clone_or_copy, job["src"], job["dst"], **job["kwargs"])
-print(json.dumps(outcome), flush=True)
-"""
-)
-
-
-def _unprivileged_prefix() -> list[str]:
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        skip_or_fail("setpriv (util-linux) is needed to drop CAP_DAC_OVERRIDE as root")
-    caps = ",".join(DROP_CAPS)
-    return [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}", "--"]
-
-
-def _deny(path: Path, mode: int) -> None:
-    """Make path inaccessible to a non-privileged uid 0 (or to ourselves)."""
-    if os.geteuid() == 0:
-        chown_tree(path, NOBODY, NOBODY)
-    os.chmod(path, mode)
-
 
 def _baseline_source(src: Path):
-    """After _deny() changed modes/owners inside a make_tree() source,
+    """After deny_access() changed modes/owners inside a make_tree() source,
     re-baseline conftest's source guard (snapshot() does that for a tree no
     call has used yet) and return the snapshot to compare with afterwards.
     As a normal user the denied entries cannot be read back at all, so the
@@ -366,32 +315,6 @@ def _baseline_source(src: Path):
         return snapshot(src)
     forget_source(src)
     return None
-
-
-def _run_unprivileged(src, dst, *, unreadable=(), unwritable=(), **kwargs) -> dict:
-    job = {
-        "src": os.fspath(src),
-        "dst": os.fspath(dst),
-        "kwargs": kwargs,
-        "unreadable": [os.fspath(p) for p in unreadable],
-        "unwritable": [os.fspath(p) for p in unwritable],
-    }
-    prefix = _unprivileged_prefix()
-    argv = prefix + python_argv(PERM_CHILD, json.dumps(job))
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-    lines = [ln for ln in r.stdout.splitlines() if ln.strip()]
-    assert len(lines) >= 1, f"child failed to start: rc={r.returncode} stderr={r.stderr}"
-    denial = json.loads(lines[0])["denial"]
-    not_denied = {p: e for p, e in denial.items() if e != errno.EACCES}
-    if not_denied:
-        pytest.fail(
-            "could not set up a process that is denied access (so fastlink cannot be "
-            f"judged): plain open()/mkdir() gave {not_denied} instead of EACCES "
-            f"(privilege-dropping prefix: {prefix or 'none, not root'})",
-            pytrace=False,
-        )
-    assert r.returncode == 0, f"child crashed: rc={r.returncode} stderr={r.stderr}"
-    return last_json_line(r.stdout)
 
 
 def _assert_permission_error(outcome: dict, src, dst_side_root, *, filename=None) -> None:
@@ -437,9 +360,9 @@ def test_read_only_parent_dir_raises_permission_error(perm_base, dst_rel):
     before_src = snapshot(src)
     locked = perm_base / "locked"
     locked.mkdir()
-    _deny(locked, 0o555)
+    deny_access(locked, 0o555)
     dst = locked / dst_rel
-    outcome = _run_unprivileged(src, dst, unwritable=[locked])
+    outcome = run_unprivileged(src, dst, unwritable=[locked])
     assert not outcome["ok"], f"clone_or_copy succeeded despite the denied access: {outcome}"
     assert outcome["error"] == "PermissionError", f"expected PermissionError, got {outcome}"
     assert outcome["errno"] == errno.EACCES, outcome
@@ -456,11 +379,11 @@ def test_unreadable_source_file_raises_permission_error_and_leaves_no_dst(perm_b
     spec["sub dir"].children["zz-secret.bin"] = File(random_bytes(200_000, 77), 0o600)
     make_tree(src, spec)
     secret = src / "sub dir" / "zz-secret.bin"
-    _deny(secret, 0o000)
+    deny_access(secret, 0o000)
     before_src = _baseline_source(src)
     out = perm_base / "out"
     dst = out / "dst"
-    outcome = _run_unprivileged(src, dst, unreadable=[secret])
+    outcome = run_unprivileged(src, dst, unreadable=[secret])
     _assert_permission_error(outcome, src, out, filename=secret)
     assert not os.path.lexists(dst)
     assert not os.path.lexists(out), "parents created by fastlink were not removed"
@@ -475,10 +398,10 @@ def test_unreadable_source_dir_raises_permission_error_and_leaves_no_dst(perm_ba
     (src / "zz-closed").mkdir()
     (src / "zz-closed" / "inside").write_bytes(b"inside")
     closed = src / "zz-closed"
-    _deny(closed, 0o000)
+    deny_access(closed, 0o000)
     before_src = _baseline_source(src)
     dst = perm_base / "dst"
-    outcome = _run_unprivileged(src, dst, unreadable=[closed], unwritable=[closed])
+    outcome = run_unprivileged(src, dst, unreadable=[closed], unwritable=[closed])
     _assert_permission_error(outcome, src, perm_base, filename=closed)
     assert not os.path.lexists(dst)
     assert fastlink_entries(perm_base) == []
@@ -498,7 +421,7 @@ def test_unreadable_source_file_in_merge_rolls_back(perm_base):
         },
     )
     secret = src / "shared" / "n7.bin"
-    _deny(secret, 0o000)
+    deny_access(secret, 0o000)
     before_src = _baseline_source(src)
     dst = perm_base / "dst"
     make_tree(dst, {"keep.txt": b"keep\n", "shared": {"mine.txt": b"mine\n"}})
@@ -506,7 +429,7 @@ def test_unreadable_source_file_in_merge_rolls_back(perm_base):
     # dst is checked below (directory mtimes may change, contents may not).
     forget_source(dst)
     before = snapshot_without_dir_mtimes(dst)
-    outcome = _run_unprivileged(src, dst, unreadable=[secret], dirs_exist_ok=True)
+    outcome = run_unprivileged(src, dst, unreadable=[secret], dirs_exist_ok=True)
     _assert_permission_error(outcome, src, dst, filename=secret)
     assert_same_content(before, snapshot_without_dir_mtimes(dst), "pre-existing dst")
     assert fastlink_entries(perm_base) == []

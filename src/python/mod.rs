@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString};
 
@@ -84,9 +84,8 @@ fn extract_path(path: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
     fspath.extract()
 }
 
-/// `threads`: an int or None. The core checks the range; an int that does
-/// not even fit a usize (negative, or huge) gets the same ValueError rather
-/// than an OverflowError.
+/// `threads`: an int or None; its range is the core's to check
+/// ([`crate::thread_count`]). An int past i128 is as far out of range as any.
 fn parse_threads(threads: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
     let Some(threads) = threads else {
         return Ok(None);
@@ -94,12 +93,8 @@ fn parse_threads(threads: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> 
     if !threads.is_instance_of::<PyInt>() || threads.is_instance_of::<PyBool>() {
         return Err(PyTypeError::new_err("threads must be an int or None"));
     }
-    threads.extract::<usize>().map(Some).map_err(|_| {
-        PyValueError::new_err(format!(
-            "threads must be between 1 and {}, not {threads}",
-            crate::MAX_THREADS
-        ))
-    })
+    let wide = threads.extract::<i128>().unwrap_or(i128::MAX);
+    crate::thread_count(wide).map(Some).map_err(to_py_err)
 }
 
 fn parse_methods(methods: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Method>> {
@@ -195,6 +190,9 @@ fn probe<'py>(
 #[pymodule]
 fn _fastlink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Which platform backend this build has ("linux", "macos" under
+    // `make macos-sim`, "portable"): the test suite checks it.
+    m.add("_platform_backend", crate::platform_backend())?;
     m.add_function(wrap_pyfunction!(clone_or_copy, m)?)?;
     m.add_function(wrap_pyfunction!(probe, m)?)?;
     m.add_class::<PyReport>()?;

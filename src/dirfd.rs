@@ -73,6 +73,31 @@ pub fn identity_chain(path: &Path) -> io::Result<Vec<(u64, u64)>> {
     }
 }
 
+/// A directory fd that was either opened for the purpose or is borrowed
+/// from one already open, so that "the same directory" costs no reopen.
+pub enum DirFd<'a> {
+    Owned(OwnedFd),
+    Borrowed(BorrowedFd<'a>),
+}
+
+impl AsFd for DirFd<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            DirFd::Owned(fd) => fd.as_fd(),
+            DirFd::Borrowed(fd) => *fd,
+        }
+    }
+}
+
+/// [`open_dir_beneath`], except that an empty `rel` borrows `root` itself.
+pub fn dir_beneath<'a>(root: BorrowedFd<'a>, rel: &Path) -> io::Result<DirFd<'a>> {
+    if rel.as_os_str().is_empty() {
+        Ok(DirFd::Borrowed(root))
+    } else {
+        open_dir_beneath(root, rel).map(DirFd::Owned)
+    }
+}
+
 /// Open a directory given by path (following it: the caller named it).
 pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;

@@ -29,7 +29,7 @@ pub use clone::clone_or_copy;
 pub use error::{Error, ErrorKind, Result};
 pub use method::Method;
 pub use options::{thread_count, Options};
-pub use pool::{default_threads, MAX_THREADS};
+pub use pool::{default_threads, worker_pool, MAX_THREADS};
 pub use probe::{probe, Outcome};
 pub use progress::{Progress, ProgressSnapshot};
 pub use report::{Fallback, Report, Skipped};

@@ -31,7 +31,7 @@ use rayon::prelude::*;
 
 use crate::cancel::CancelFlag;
 use crate::destination::{Destination, DirAction, LeafAction};
-use crate::dirfd;
+use crate::dirfd::{self, DirFd};
 use crate::error::{Error, Result};
 use crate::meta;
 use crate::method::Method;
@@ -129,9 +129,9 @@ enum Unit {
 }
 
 /// The two directory fds a unit works through.
-struct DirPair {
+struct DirPair<'a> {
     src: OwnedFd,
-    dst: OwnedFd,
+    dst: DirFd<'a>,
     /// The destination directory relative to the anchor.
     dst_dir: PathBuf,
 }
@@ -369,30 +369,29 @@ impl Execution<'_> {
         units
     }
 
-    fn dir_pair(
+    fn dir_pair<'a>(
         &self,
         src_root: BorrowedFd<'_>,
-        anchor: BorrowedFd<'_>,
+        anchor: BorrowedFd<'a>,
         dir: usize,
         dst_dir: &Path,
-    ) -> Result<DirPair> {
+    ) -> Result<DirPair<'a>> {
         let rel = &self.plan.dirs[dir].rel;
         let fail = |err| Error::io(err, &self.plan.src_path(rel), &self.destination.path(rel));
         Ok(DirPair {
             src: dirfd::open_dir_beneath(src_root, rel).map_err(fail)?,
-            dst: dirfd::open_dir_beneath(anchor, dst_dir).map_err(fail)?,
+            dst: dirfd::dir_beneath(anchor, dst_dir).map_err(fail)?,
             dst_dir: dst_dir.to_path_buf(),
         })
     }
 
     /// A single-file source: its directory, and `dst`'s parent (the anchor).
-    fn root_file_pair(&self, anchor: BorrowedFd<'_>) -> Result<DirPair> {
+    fn root_file_pair<'a>(&self, anchor: BorrowedFd<'a>) -> Result<DirPair<'a>> {
         let fail = |err| Error::io(err, self.src_root(), self.dst_root());
         let src_dir = dirfd::open_dir(parent_or_dot(self.src_root())).map_err(fail)?;
-        let dst = dirfd::open_dir_beneath(anchor, Path::new("")).map_err(fail)?;
         Ok(DirPair {
             src: src_dir,
-            dst,
+            dst: dirfd::DirFd::Borrowed(anchor),
             dst_dir: PathBuf::new(),
         })
     }

@@ -43,7 +43,7 @@ impl Execution<'_> {
     /// roll-back when it is a temp name.
     pub(super) fn leaf_target(
         &self,
-        pair: &DirPair,
+        pair: &DirPair<'_>,
         rel: &Path,
         name: &OsStr,
         action: LeafAction,
@@ -78,7 +78,7 @@ impl Execution<'_> {
     /// Any other error is raised.
     pub(super) fn place_file(
         &self,
-        pair: &DirPair,
+        pair: &DirPair<'_>,
         file: &FilePlan,
         action: LeafAction,
         counts: &Counts,
@@ -183,7 +183,7 @@ impl Execution<'_> {
 
     pub(super) fn place_symlink(
         &self,
-        pair: &DirPair,
+        pair: &DirPair<'_>,
         link: &SymlinkPlan,
         action: LeafAction,
         undo: &Undo,

@@ -25,21 +25,27 @@ use report::PyReport;
 /// in flight, and the callback runs at most 20 times a second.
 const POLL: Duration = Duration::from_millis(50);
 
-/// Run `job` on a helper thread with the GIL released, waking every `POLL`
-/// to run Python's signal handlers and then `on_poll` (with the GIL held).
-/// When either raises (Ctrl-C, or an exception in a progress callback) the
-/// job is told to stop, waited for (it stops within one file and rolls
-/// back), and the exception is raised. Neither runs once the job has begun
-/// to commit, so a raised exception always means the job was rolled back.
+/// Run `job` on a worker of `pool` (the one the call does its work on) with
+/// the GIL released, waking every `POLL` to run Python's signal handlers and
+/// then `on_poll` (with the GIL held). When either raises (Ctrl-C, or an
+/// exception in a progress callback) the job is told to stop, waited for (it
+/// stops within one copy step and rolls back), and the exception is raised.
+/// Neither runs once the job has begun to commit, so a raised exception
+/// always means the job was rolled back.
+///
+/// The workers live as long as the process: a call starts no thread, and
+/// calls from many Python threads share the pool's workers instead of each
+/// bringing its own.
 fn run_with_gil_released<T: Send>(
     py: Python<'_>,
+    pool: &rayon::ThreadPool,
     cancel: &CancelFlag,
     job: impl FnOnce() -> T + Send,
     mut on_poll: impl FnMut() -> PyResult<()>,
 ) -> PyResult<T> {
-    std::thread::scope(|scope| {
+    pool.in_place_scope(|scope| {
         let (sender, mut receiver) = mpsc::channel();
-        scope.spawn(move || {
+        scope.spawn(move |_| {
             let _ = sender.send(job());
         });
         loop {
@@ -156,8 +162,10 @@ fn clone_or_copy(
         }
         Ok(())
     };
+    let workers = crate::worker_pool(options.threads).map_err(to_py_err)?;
     let result = run_with_gil_released(
         py,
+        &workers,
         &cancel,
         || crate::clone_or_copy(&src, &dst, &options, &cancel, &counters),
         || report_progress(false),

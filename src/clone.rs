@@ -39,6 +39,7 @@ pub fn clone_or_copy(
         methods: &choice.methods,
         preserve_times: options.preserve_times,
         overwrite: options.overwrite,
+        dirs_exist_ok: options.dirs_exist_ok,
         threads,
         cancel,
         progress,

@@ -64,35 +64,45 @@ impl Destination {
         overwrite: bool,
     ) -> Result<Destination> {
         let src = plan.src_root.as_path();
-        if dst.file_name().is_none() {
-            let invalid = io::Error::from_raw_os_error(libc::EINVAL);
-            return Err(Error::io(invalid, src, dst));
-        }
         // The root is followed if it is a symlink: the caller named it. One
         // lstat answers the usual case (nothing there yet).
         let fail = |err| Error::io(err, src, dst);
+        let mut replace_root = false;
         let root_existed = match fs::symlink_metadata(dst) {
             Err(err) if err.kind() == io::ErrorKind::NotFound => false,
             Err(err) => return Err(fail(err)),
             Ok(found) => {
                 let target = if found.file_type().is_symlink() {
                     match fs::metadata(dst) {
-                        Ok(target) => target,
-                        // A dangling symlink: creating dst would write through it.
-                        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                            return Err(Error::already_exists(src, dst))
-                        }
+                        Ok(target) => Some(target),
+                        // Dangling: creating dst would write through it.
+                        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
                         Err(err) => return Err(fail(err)),
                     }
                 } else {
-                    found
+                    Some(found)
                 };
-                if !(target.is_dir() && plan.root_kind == RootKind::Dir && dirs_exist_ok) {
-                    return Err(Error::already_exists(src, dst));
+                let is_dir = target.as_ref().is_some_and(fs::Metadata::is_dir);
+                match plan.root_kind {
+                    RootKind::Dir if is_dir && dirs_exist_ok => true,
+                    // One file over an existing file or symlink: replaced by
+                    // rename (the link itself, never what it points to).
+                    RootKind::File if !is_dir && overwrite => {
+                        replace_root = true;
+                        false
+                    }
+                    RootKind::File if is_dir && overwrite => {
+                        return Err(Error::is_a_directory(src, dst))
+                    }
+                    _ => return Err(Error::already_exists(src, dst)),
                 }
-                true
             }
         };
+        // A new entry needs a name of its own; a merge may name its directory
+        // any way (".", "x/..").
+        if !root_existed && dst.file_name().is_none() {
+            return Err(fail(io::Error::from_raw_os_error(libc::EINVAL)));
+        }
 
         let (probe_dir, probe_meta) = if root_existed {
             (dst.to_path_buf(), fs::metadata(dst).map_err(fail)?)
@@ -122,7 +132,9 @@ impl Destination {
         } else if plan.root_kind == RootKind::Dir {
             destination.dir_actions[0] = DirAction::Staged { replace: false };
         } else {
-            destination.file_actions[0] = LeafAction::Staged { replace: false };
+            destination.file_actions[0] = LeafAction::Staged {
+                replace: replace_root,
+            };
         }
         Ok(destination)
     }

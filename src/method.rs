@@ -35,8 +35,13 @@ impl Method {
             .into_iter()
             .find(|method| method.name() == name)
             .ok_or_else(|| {
+                let hint = if name.contains(',') {
+                    " (pass a list of names, e.g. [\"reflink\", \"copy\"])"
+                } else {
+                    ""
+                };
                 Error::invalid_argument(format!(
-                    "unknown method {name:?}; expected \"reflink\", \"hardlink\" or \"copy\""
+                    "unknown method {name:?}; expected \"reflink\", \"hardlink\" or \"copy\"{hint}"
                 ))
             })
     }
@@ -104,6 +109,12 @@ impl Method {
                     ErrorKind::HardlinkUnsupported,
                     probe_errno,
                     "the file has as many hard links as its filesystem allows",
+                ),
+                (_, libc::EPERM) => (
+                    ErrorKind::HardlinkUnsupported,
+                    probe_errno,
+                    "the file may not be hard-linked (it is setuid/setgid, or \
+                     fs.protected_hardlinks forbids it, or the filesystem cannot link)",
                 ),
                 _ => (
                     ErrorKind::HardlinkUnsupported,

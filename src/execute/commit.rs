@@ -93,8 +93,12 @@ impl Execution<'_> {
                 }
                 Ok(())
             }
+            // A directory another caller created meanwhile: merged into, in a
+            // merge, and for a new tree whose caller allowed merging (many
+            // packages racing to create one site-packages).
             Err(err)
-                if self.destination.root_existed
+                if (self.destination.root_existed
+                    || (self.dirs_exist_ok && entry.plan_dir == Some(0)))
                     && matches!(err.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY))
                     && dirfd::is_dir_at(dir.as_fd(), &entry.name).unwrap_or(false) =>
             {

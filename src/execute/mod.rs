@@ -30,7 +30,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use crate::cancel::CancelFlag;
-use crate::destination::{Destination, DirAction, LeafAction};
+use crate::destination::{Destination, DirAction};
 use crate::dirfd::{self, DirFd};
 use crate::error::{Error, Result};
 use crate::meta;
@@ -56,6 +56,9 @@ pub struct Execution<'a> {
     pub preserve_times: bool,
     /// In a merge, replace existing files and symlinks.
     pub overwrite: bool,
+    /// The caller allows a merge: a new tree whose `dst` another caller
+    /// created meanwhile is merged into it rather than refused.
+    pub dirs_exist_ok: bool,
     pub threads: usize,
     pub cancel: &'a CancelFlag,
     pub progress: &'a Progress,
@@ -188,13 +191,8 @@ impl Execution<'_> {
         if self.plan.root_kind == RootKind::File {
             let pair = self.root_file_pair(anchor)?;
             let file = &self.plan.files[0];
-            self.place_file(
-                &pair,
-                file,
-                LeafAction::Staged { replace: false },
-                counts,
-                undo,
-            )?;
+            let action = self.destination.file_actions[0];
+            self.place_file(&pair, file, action, counts, undo)?;
             return self.commit(anchor, undo);
         }
         let paths = self.build_paths();

@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CARGO_TEST_FLAGS ?=
 
-.PHONY: test develop venv cargo-test pytest lint typecheck fmt bench bench-deps bench-smoke clean
+.PHONY: test develop venv cargo-test pytest lint typecheck fmt bench bench-deps bench-smoke clean \
+	wheel wheel-tools
 
 test: develop cargo-test pytest
 
@@ -26,6 +27,28 @@ cargo-test:
 
 pytest: develop
 	$(PY) -m pytest tests -q
+
+# The release wheel: one abi3 wheel (CPython >= 3.9) in dist/, tagged manylinux2014
+# (manylinux_2_17_x86_64). zig, from the ziglang wheel, links the extension against
+# glibc 2.17's symbols; auditwheel then shows which glibc versions it needs and the
+# recipe fails unless that is manylinux_2_17. Its own target dir: the zig-linked
+# build would otherwise invalidate `make develop`'s target/release.
+WHEEL_TOOLS := maturin==1.16.0 ziglang==0.17.1 auditwheel==6.8.2
+WHEEL_TARGET_DIR := target/wheel
+WHEEL_TAG := manylinux_2_17_x86_64
+
+wheel-tools: $(PY)
+	$(PY) -m pip install --quiet $(WHEEL_TOOLS)
+
+wheel: wheel-tools
+	rm -f dist/fastlink_fs-*.whl
+	CARGO_TARGET_DIR=$(abspath $(WHEEL_TARGET_DIR)) PATH=$(abspath $(VENV))/bin:$$PATH \
+		$(VENV)/bin/maturin build --release --locked --zig --compatibility manylinux2014 --out dist
+	$(VENV)/bin/auditwheel show dist/fastlink_fs-*.whl | tee $(WHEEL_TARGET_DIR)/auditwheel.txt
+	tr -s ' \n' ' ' < $(WHEEL_TARGET_DIR)/auditwheel.txt \
+		| grep -q 'consistent with the following platform tag: "$(WHEEL_TAG)"' \
+		|| { echo "make wheel: auditwheel does not find the wheel $(WHEEL_TAG)" >&2; exit 1; }
+	ls -l dist/fastlink_fs-*-cp39-abi3-*$(WHEEL_TAG).whl
 
 # Every benchmark once, untimed, with the floor built so none is skipped.
 bench-smoke: develop
@@ -65,4 +88,4 @@ fmt: $(PY)
 	$(VENV)/bin/ruff check --fix python tests benches
 
 clean:
-	rm -rf target $(VENV)
+	rm -rf target $(VENV) dist

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CARGO_TEST_FLAGS ?=
 
 .PHONY: test develop venv cargo-test pytest lint typecheck fmt bench bench-deps bench-smoke clean \
-	wheel wheel-tools
+	wheel wheel-tools wheel-test
 
 test: develop cargo-test pytest
 
@@ -49,6 +49,12 @@ wheel: wheel-tools
 		| grep -q 'consistent with the following platform tag: "$(WHEEL_TAG)"' \
 		|| { echo "make wheel: auditwheel does not find the wheel $(WHEEL_TAG)" >&2; exit 1; }
 	ls -l dist/fastlink_fs-*-cp39-abi3-*$(WHEEL_TAG).whl
+
+# dist/'s wheel, installed with the `test` extra into a fresh venv of each CPython
+# 3.9 to 3.13 (pyenv's, else python3.X on PATH; a missing one fails), runs tests/
+# there, all but test_packaging.py. WHEEL_TEST_PYTHONS="3.11 3.13" picks versions.
+wheel-test:
+	.ci/wheel-test
 
 # Every benchmark once, untimed, with the floor built so none is skipped.
 bench-smoke: develop

@@ -2,7 +2,7 @@
 //! every source filesystem holding files and the destination's.
 
 use crate::destination::Destination;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::method::Method;
 use crate::plan::Plan;
 use crate::probe::{Outcome, ProbePair, Sample};
@@ -51,16 +51,16 @@ pub fn choose(plan: &Plan, destination: &Destination, preference: &[Method]) -> 
             Some(errno) if methods.is_empty() => skipped.push(Skipped {
                 method,
                 errno,
-                message: Error::method_impossible(method, errno)
-                    .message()
-                    .to_string(),
+                message: method.impossible(errno).message().to_string(),
             }),
             Some(_) => {}
         }
     }
     if methods.is_empty() {
         let first = &skipped[0];
-        return Err(Error::method_impossible(first.method, first.errno)
+        return Err(first
+            .method
+            .impossible(first.errno)
             .with_paths(&plan.src_root, &destination.root));
     }
     Ok(Choice { methods, skipped })

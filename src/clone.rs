@@ -6,39 +6,13 @@ use std::time::Instant;
 use crate::cancel::CancelFlag;
 use crate::choose::choose;
 use crate::destination::Destination;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::execute::{Counts, Execution};
 use crate::method::Method;
+use crate::options::Options;
 use crate::plan::Plan;
-use crate::pool::{default_threads, MAX_THREADS};
 use crate::progress::Progress;
 use crate::report::Report;
-
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Ordered preference; the first that works for the filesystem pair is used.
-    pub methods: Vec<Method>,
-    /// Merge into an existing destination directory.
-    pub dirs_exist_ok: bool,
-    /// In a merge, replace existing files and symlinks (by rename, never in place).
-    pub overwrite: bool,
-    /// Keep atime/mtime of files, dirs and symlinks.
-    pub preserve_times: bool,
-    /// Worker threads; `None` for [`default_threads`].
-    pub threads: Option<usize>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            methods: Method::DEFAULT_PREFERENCE.to_vec(),
-            dirs_exist_ok: false,
-            overwrite: false,
-            preserve_times: true,
-            threads: None,
-        }
-    }
-}
 
 /// Materialize `src` (a tree or a single file) at `dst`: clone where the
 /// filesystems allow it, otherwise fall back along `options.methods`.
@@ -52,20 +26,7 @@ pub fn clone_or_copy(
     progress: &Progress,
 ) -> Result<Report> {
     let started = Instant::now();
-    if options.methods.is_empty() {
-        return Err(Error::invalid_argument(
-            "methods must name at least one method",
-        ));
-    }
-    let threads = match options.threads {
-        Some(n) if !(1..=MAX_THREADS).contains(&n) => {
-            return Err(Error::invalid_argument(format!(
-                "threads must be between 1 and {MAX_THREADS}, not {n}"
-            )))
-        }
-        Some(n) => n,
-        None => default_threads(),
-    };
+    let threads = options.validate()?;
 
     let plan = Plan::walk(src, dst, threads)?;
     let destination = Destination::validate(&plan, dst, options.dirs_exist_ok, options.overwrite)?;
@@ -115,6 +76,7 @@ fn most_used(methods: &[Method], counts: &Counts) -> Method {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::MAX_THREADS;
     use std::fs;
     use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
     use std::path::PathBuf;

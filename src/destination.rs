@@ -68,35 +68,39 @@ impl Destination {
             let invalid = io::Error::from_raw_os_error(libc::EINVAL);
             return Err(Error::io(invalid, src, dst));
         }
-        // The root is followed if it is a symlink: the caller named it.
-        let root_existed = match fs::metadata(dst) {
-            Ok(metadata) if metadata.is_dir() && plan.root_kind == RootKind::Dir => {
-                if !dirs_exist_ok {
+        // The root is followed if it is a symlink: the caller named it. One
+        // lstat answers the usual case (nothing there yet).
+        let fail = |err| Error::io(err, src, dst);
+        let root_existed = match fs::symlink_metadata(dst) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => false,
+            Err(err) => return Err(fail(err)),
+            Ok(found) => {
+                let target = if found.file_type().is_symlink() {
+                    match fs::metadata(dst) {
+                        Ok(target) => target,
+                        // A dangling symlink: creating dst would write through it.
+                        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                            return Err(Error::already_exists(src, dst))
+                        }
+                        Err(err) => return Err(fail(err)),
+                    }
+                } else {
+                    found
+                };
+                if !(target.is_dir() && plan.root_kind == RootKind::Dir && dirs_exist_ok) {
                     return Err(Error::already_exists(src, dst));
                 }
                 true
             }
-            Ok(_) => return Err(Error::already_exists(src, dst)),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                // A dangling symlink at dst is "not found" when followed, but
-                // creating dst would write through it.
-                if fs::symlink_metadata(dst).is_ok() {
-                    return Err(Error::already_exists(src, dst));
-                }
-                false
-            }
-            Err(err) => return Err(Error::io(err, src, dst)),
         };
 
-        let probe_dir = if root_existed {
-            dst.to_path_buf()
+        let (probe_dir, probe_meta) = if root_existed {
+            (dst.to_path_buf(), fs::metadata(dst).map_err(fail)?)
         } else {
-            nearest_existing_ancestor(dst).map_err(|err| Error::io(err, src, dst))?
+            nearest_existing_ancestor(dst).map_err(fail)?
         };
-        let probe_meta = fs::metadata(&probe_dir).map_err(|err| Error::io(err, src, &probe_dir))?;
         if !probe_meta.is_dir() {
-            let not_a_dir = io::Error::from_raw_os_error(libc::ENOTDIR);
-            return Err(Error::io(not_a_dir, src, &probe_dir));
+            return Err(fail(io::Error::from_raw_os_error(libc::ENOTDIR)));
         }
 
         if plan.root_kind == RootKind::Dir {
@@ -198,8 +202,9 @@ impl Destination {
     }
 }
 
-/// The closest ancestor of `path` that exists (`.` for a bare relative name).
-fn nearest_existing_ancestor(path: &Path) -> io::Result<PathBuf> {
+/// The closest ancestor of `path` that exists (`.` for a bare relative name),
+/// followed if it is a symlink, with its metadata.
+fn nearest_existing_ancestor(path: &Path) -> io::Result<(PathBuf, fs::Metadata)> {
     let mut current = path;
     while let Some(parent) = current.parent() {
         let parent = if parent.as_os_str().is_empty() {
@@ -207,13 +212,13 @@ fn nearest_existing_ancestor(path: &Path) -> io::Result<PathBuf> {
         } else {
             parent
         };
-        match fs::symlink_metadata(parent) {
-            Ok(_) => return Ok(parent.to_path_buf()),
+        match fs::metadata(parent) {
+            Ok(found) => return Ok((parent.to_path_buf(), found)),
             Err(err) if err.kind() == io::ErrorKind::NotFound => current = parent,
             Err(err) => return Err(err),
         }
     }
-    Ok(PathBuf::from("."))
+    Ok((PathBuf::from("."), fs::metadata(".")?))
 }
 
 /// Copying a tree into itself would never finish (cp calls this "into-self").

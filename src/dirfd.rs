@@ -10,6 +10,8 @@ use std::path::{Component, Path};
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 
+use crate::platform::{Os, Platform, UNSUPPORTED_ERRNOS};
+
 /// Paths handed to one syscall are kept below PATH_MAX (4096); longer ones
 /// are resolved a chunk at a time.
 const MAX_PATH_CHUNK: usize = 3072;
@@ -43,43 +45,8 @@ pub fn open_dir_beneath(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd>
     Ok(current.expect("rel has at least one component"))
 }
 
-/// One openat2 with RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH where the kernel has
-/// it (5.6+); otherwise one O_NOFOLLOW openat per component.
-#[cfg(target_os = "linux")]
 fn open_chunk_beneath(base: BorrowedFd<'_>, chunk: &OsStr, flags: OFlags) -> io::Result<OwnedFd> {
-    use rustix::fs::ResolveFlags;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
-    if !NO_OPENAT2.load(Ordering::Relaxed) {
-        let resolve =
-            ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
-        match rustix::fs::openat2(base, chunk, flags, Mode::empty(), resolve) {
-            Ok(fd) => return Ok(fd),
-            Err(rustix::io::Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
-            // openat2 reports a symlink on the way as ELOOP, like O_NOFOLLOW.
-            Err(err) => return Err(err.into()),
-        }
-    }
-    open_components(base, chunk, flags)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn open_chunk_beneath(base: BorrowedFd<'_>, chunk: &OsStr, flags: OFlags) -> io::Result<OwnedFd> {
-    open_components(base, chunk, flags)
-}
-
-fn open_components(base: BorrowedFd<'_>, chunk: &OsStr, flags: OFlags) -> io::Result<OwnedFd> {
-    let mut current: Option<OwnedFd> = None;
-    for name in Path::new(chunk).components() {
-        let dir = current.as_ref().map_or(base, |fd| fd.as_fd());
-        current = Some(rustix::fs::openat(
-            dir,
-            name.as_os_str(),
-            flags,
-            Mode::empty(),
-        )?);
-    }
-    current.ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
+    Os::open_beneath(base, chunk, flags)
 }
 
 /// The identity (st_dev, st_ino) of an open file or directory.
@@ -103,6 +70,31 @@ pub fn identity_chain(path: &Path) -> io::Result<Vec<(u64, u64)>> {
         }
         chain.push(id);
         dir = rustix::fs::openat(&dir, "..", flags, Mode::empty())?;
+    }
+}
+
+/// A directory fd that was either opened for the purpose or is borrowed
+/// from one already open, so that "the same directory" costs no reopen.
+pub enum DirFd<'a> {
+    Owned(OwnedFd),
+    Borrowed(BorrowedFd<'a>),
+}
+
+impl AsFd for DirFd<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            DirFd::Owned(fd) => fd.as_fd(),
+            DirFd::Borrowed(fd) => *fd,
+        }
+    }
+}
+
+/// [`open_dir_beneath`], except that an empty `rel` borrows `root` itself.
+pub fn dir_beneath<'a>(root: BorrowedFd<'a>, rel: &Path) -> io::Result<DirFd<'a>> {
+    if rel.as_os_str().is_empty() {
+        Ok(DirFd::Borrowed(root))
+    } else {
+        open_dir_beneath(root, rel).map(DirFd::Owned)
     }
 }
 
@@ -172,24 +164,22 @@ pub fn rename_between(
     if replace {
         return Ok(rustix::fs::renameat(from_dir, from, to_dir, to)?);
     }
-    match rustix::fs::renameat_with(
-        from_dir,
-        from,
-        to_dir,
-        to,
-        rustix::fs::RenameFlags::NOREPLACE,
-    ) {
-        Ok(()) => Ok(()),
-        // Filesystems without RENAME_NOREPLACE: check, then rename. The
-        // window is tiny, and rename never replaces a non-empty directory.
-        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => match lstat_at(to_dir, to) {
-            Ok(_) => Err(io::Error::from_raw_os_error(libc::EEXIST)),
-            Err(err) if err.raw_os_error() == Some(libc::ENOENT) => {
-                Ok(rustix::fs::renameat(from_dir, from, to_dir, to)?)
+    match Os::rename_noreplace(from_dir, from, to_dir, to) {
+        Err(err)
+            if err
+                .raw_os_error()
+                .is_some_and(|e| UNSUPPORTED_ERRNOS.contains(&e)) =>
+        {
+            // No atomic no-replace rename on this filesystem: check, then rename.
+            match lstat_at(to_dir, to) {
+                Ok(_) => Err(io::Error::from_raw_os_error(libc::EEXIST)),
+                Err(err) if err.raw_os_error() == Some(libc::ENOENT) => {
+                    Ok(rustix::fs::renameat(from_dir, from, to_dir, to)?)
+                }
+                Err(err) => Err(err),
             }
-            Err(err) => Err(err),
-        },
-        Err(err) => Err(err.into()),
+        }
+        result => result,
     }
 }
 
@@ -301,7 +291,11 @@ mod tests {
 
         assert!(open_dir_beneath(root.as_fd(), Path::new("real/sub")).is_ok());
         let err = open_dir_beneath(root.as_fd(), Path::new("link/sub")).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
+        // ELOOP on Linux; macOS checks O_DIRECTORY first and says ENOTDIR.
+        assert!(
+            matches!(err.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)),
+            "{err}"
+        );
     }
 
     #[test]

@@ -7,8 +7,6 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::method::Method;
-
 /// What went wrong, at the level a caller branches on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -46,7 +44,7 @@ pub struct Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    fn new(kind: ErrorKind, errno: i32, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: ErrorKind, errno: i32, message: impl Into<String>) -> Self {
         Error {
             kind,
             errno,
@@ -70,49 +68,6 @@ impl Error {
             None => err.to_string(),
         };
         Error::new(ErrorKind::Io, errno, message)
-    }
-
-    /// A method the pair of filesystems cannot do, and no allowed method was left.
-    pub fn method_impossible(method: Method, probe_errno: i32) -> Self {
-        let (kind, errno, why) = if probe_errno == libc::EXDEV {
-            (
-                ErrorKind::CrossDevice,
-                libc::EXDEV,
-                "source and destination are on different filesystems",
-            )
-        } else {
-            match (method, probe_errno) {
-                (Method::Reflink, libc::EINVAL) => (
-                    ErrorKind::ReflinkUnsupported,
-                    libc::EOPNOTSUPP,
-                    "the file cannot be cloned, e.g. a btrfs NOCOW file",
-                ),
-                (Method::Reflink, _) => (
-                    ErrorKind::ReflinkUnsupported,
-                    libc::EOPNOTSUPP,
-                    "the filesystem cannot clone files",
-                ),
-                (_, libc::EMLINK) => (
-                    ErrorKind::HardlinkUnsupported,
-                    probe_errno,
-                    "the file has as many hard links as its filesystem allows",
-                ),
-                _ => (
-                    ErrorKind::HardlinkUnsupported,
-                    probe_errno,
-                    "the filesystem refused a hard link",
-                ),
-            }
-        };
-        Error::new(
-            kind,
-            errno,
-            format!(
-                "{} not possible: {why} ({})",
-                method.name(),
-                errno_name(probe_errno)
-            ),
-        )
     }
 
     pub fn special_file(src: &Path, dst: &Path, what: &str) -> Self {
@@ -254,21 +209,6 @@ mod tests {
         assert_eq!(err.src(), Some(Path::new("/a")));
         assert_eq!(err.dst(), Some(Path::new("/b")));
         assert!(!err.message().contains("os error"));
-    }
-
-    #[test]
-    fn cross_device_wins_over_the_method_specific_kind() {
-        let err = Error::method_impossible(Method::Hardlink, libc::EXDEV);
-        assert_eq!(err.kind(), ErrorKind::CrossDevice);
-        assert_eq!(err.errno(), libc::EXDEV);
-    }
-
-    #[test]
-    fn reflink_unsupported_always_reports_eopnotsupp() {
-        let err = Error::method_impossible(Method::Reflink, libc::ENOTTY);
-        assert_eq!(err.kind(), ErrorKind::ReflinkUnsupported);
-        assert_eq!(err.errno(), libc::EOPNOTSUPP);
-        assert!(err.message().contains("ENOTTY"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod error;
 mod execute;
 mod meta;
 mod method;
+mod options;
 mod plan;
 mod platform;
 mod pool;
@@ -24,10 +25,18 @@ mod report;
 mod python;
 
 pub use cancel::CancelFlag;
-pub use clone::{clone_or_copy, Options};
+pub use clone::clone_or_copy;
 pub use error::{Error, ErrorKind, Result};
 pub use method::Method;
-pub use pool::{default_threads, MAX_THREADS};
+pub use options::{thread_count, Options};
+pub use pool::{default_threads, worker_pool, MAX_THREADS};
 pub use probe::{probe, Outcome};
 pub use progress::{Progress, ProgressSnapshot};
 pub use report::{Fallback, Report, Skipped};
+
+/// The name of the platform backend this build uses: "linux", "macos" or
+/// "portable".
+pub fn platform_backend() -> &'static str {
+    use platform::Platform;
+    platform::Os::NAME
+}

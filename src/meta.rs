@@ -26,6 +26,19 @@ pub fn set_file_times(file: &File, meta: &EntryMeta) -> io::Result<()> {
     Ok(rustix::fs::futimens(file, &timestamps(meta))?)
 }
 
+/// Set atime and mtime of an open file to the current time.
+pub fn set_file_times_now(file: &File) -> io::Result<()> {
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: rustix::fs::UTIME_NOW as _,
+    };
+    let times = Timestamps {
+        last_access: now,
+        last_modification: now,
+    };
+    Ok(rustix::fs::futimens(file, &times)?)
+}
+
 /// Set atime and mtime of `name` in `dir`, never following a symlink, so a
 /// symlink gets its own times and never its target's.
 pub fn set_times_at(dir: BorrowedFd<'_>, name: &OsStr, meta: &EntryMeta) -> io::Result<()> {

@@ -1,7 +1,7 @@
 //! The ways fastlink can put a file's data in place, and which errnos mean
 //! "this pair of filesystems cannot do it" rather than "something broke".
 
-use crate::error::{Error, Result};
+use crate::error::{errno_name, Error, ErrorKind, Result};
 
 /// The environment variable read by [`Method::preference_from_env`].
 pub const METHODS_ENV: &str = "FASTLINK_METHODS";
@@ -76,6 +76,51 @@ impl Method {
                 })
             }
         }
+    }
+
+    /// The error for this method being impossible (`errno` said so) with no
+    /// allowed method left: the typed error a strict caller catches.
+    pub fn impossible(self, probe_errno: i32) -> Error {
+        let method = self;
+        let (kind, errno, why) = if probe_errno == libc::EXDEV {
+            (
+                ErrorKind::CrossDevice,
+                libc::EXDEV,
+                "source and destination are on different filesystems",
+            )
+        } else {
+            match (method, probe_errno) {
+                (Method::Reflink, libc::EINVAL) => (
+                    ErrorKind::ReflinkUnsupported,
+                    libc::EOPNOTSUPP,
+                    "the file cannot be cloned, e.g. a btrfs NOCOW file",
+                ),
+                (Method::Reflink, _) => (
+                    ErrorKind::ReflinkUnsupported,
+                    libc::EOPNOTSUPP,
+                    "the filesystem cannot clone files",
+                ),
+                (_, libc::EMLINK) => (
+                    ErrorKind::HardlinkUnsupported,
+                    probe_errno,
+                    "the file has as many hard links as its filesystem allows",
+                ),
+                _ => (
+                    ErrorKind::HardlinkUnsupported,
+                    probe_errno,
+                    "the filesystem refused a hard link",
+                ),
+            }
+        };
+        Error::new(
+            kind,
+            errno,
+            format!(
+                "{} not possible: {why} ({})",
+                method.name(),
+                errno_name(probe_errno)
+            ),
+        )
     }
 
     /// True when `errno` from this method's syscall means "cannot" rather than
@@ -157,6 +202,21 @@ mod tests {
                 assert!(!method.is_impossible_errno(errno), "{method:?} {errno}");
             }
         }
+    }
+
+    #[test]
+    fn cross_device_wins_over_the_method_specific_kind() {
+        let err = Method::Hardlink.impossible(libc::EXDEV);
+        assert_eq!(err.kind(), ErrorKind::CrossDevice);
+        assert_eq!(err.errno(), libc::EXDEV);
+    }
+
+    #[test]
+    fn reflink_unsupported_always_reports_eopnotsupp() {
+        let err = Method::Reflink.impossible(libc::ENOTTY);
+        assert_eq!(err.kind(), ErrorKind::ReflinkUnsupported);
+        assert_eq!(err.errno(), libc::EOPNOTSUPP);
+        assert!(err.message().contains("ENOTTY"));
     }
 
     #[test]

@@ -151,7 +151,13 @@ impl Plan {
     /// Walk `src` (following it if it is itself a symlink, never following
     /// anything inside it). `dst` only names the destination in errors.
     pub fn walk(src: &Path, dst: &Path, threads: usize) -> Result<Plan> {
-        let root_meta = fs::metadata(src).map_err(|err| Error::io(err, src, dst))?;
+        let fail = |err| Error::io(err, src, dst);
+        // One lstat for the usual root; a symlink root is followed.
+        let mut root_meta = fs::symlink_metadata(src).map_err(fail)?;
+        let root_is_symlink = root_meta.file_type().is_symlink();
+        if root_is_symlink {
+            root_meta = fs::metadata(src).map_err(fail)?;
+        }
         let mut plan = Plan {
             src_root: src.to_path_buf(),
             root_kind: RootKind::Dir,
@@ -163,8 +169,8 @@ impl Plan {
         if root_meta.is_file() {
             // Entries are opened without following symlinks, so a root that
             // is a symlink to a file is replaced by what it names.
-            if fs::symlink_metadata(src).is_ok_and(|m| m.file_type().is_symlink()) {
-                plan.src_root = fs::canonicalize(src).map_err(|err| Error::io(err, src, dst))?;
+            if root_is_symlink {
+                plan.src_root = fs::canonicalize(src).map_err(fail)?;
             }
             plan.root_kind = RootKind::File;
             plan.files.push(FilePlan {

@@ -16,9 +16,15 @@ use crate::error::{Error, Result};
 /// was within noise from 1 to 16 threads (0.97–1.35 s) and hard-linking flat
 /// (0.21–0.26 s). Work per file is short syscalls that contend on the
 /// filesystem's locks and journal, so threads beyond the cores only queue.
+///
+/// Read once per process: `available_parallelism` reads the cgroup files
+/// under /proc and /sys (some twenty syscalls), too much for every call.
 pub fn default_threads() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    cores.clamp(2, 16)
+    static DEFAULT: OnceLock<usize> = OnceLock::new();
+    *DEFAULT.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        cores.clamp(2, 16)
+    })
 }
 
 /// The most workers a call may ask for. Work per file is short syscalls on
@@ -26,6 +32,13 @@ pub fn default_threads() -> usize {
 /// `default_threads`); a bound keeps a typo like `threads=10**9` from
 /// spawning threads until the process runs out, and pools are kept per count.
 pub const MAX_THREADS: usize = 256;
+
+/// The pool a call with `threads` (None: the default) works on. A binding
+/// runs the whole call as one job on it, so that waiting for the call costs
+/// no thread of its own.
+pub fn worker_pool(threads: Option<usize>) -> Result<Arc<ThreadPool>> {
+    pool(threads.unwrap_or_else(default_threads))
+}
 
 pub fn pool(threads: usize) -> Result<Arc<ThreadPool>> {
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();

@@ -15,7 +15,7 @@ use crate::dirfd;
 use crate::error::{Error, Result};
 use crate::method::Method;
 use crate::plan::name_of;
-use crate::platform;
+use crate::platform::{Os, Platform};
 
 /// What a probe found for one method on one pair of filesystems.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,31 +177,17 @@ fn link_into(method: Method, sample: &Sample, dir: &Path) -> io::Result<()> {
                 flags,
                 rustix::fs::Mode::empty(),
             )?);
-            if let Some(cloned) = clone_into_unnamed(&src, dir_fd.as_fd()) {
+            // A clone with no name leaves nothing behind if the process is
+            // killed here; where the OS cannot, a named one is removed at once.
+            if let Some(cloned) = Os::clone_unnamed(&src, dir_fd.as_fd()) {
                 return cloned;
             }
-            platform::reflink_new(&src, dir_fd.as_fd(), &target, 0o600)?;
+            Os::reflink_new(&src, dir_fd.as_fd(), &target, 0o600)?;
         }
         Method::Hardlink => dirfd::hardlink_at(src_dir.as_fd(), src_name, dir_fd.as_fd(), &target)?,
         Method::Copy => return Ok(()),
     }
     dirfd::unlink_at(dir_fd.as_fd(), &target)
-}
-
-/// On Linux, clone into an O_TMPFILE: a file with no name, so a process
-/// killed mid-probe leaves nothing behind. `None` when the filesystem has no
-/// O_TMPFILE; the caller then probes with a named file.
-#[cfg(target_os = "linux")]
-fn clone_into_unnamed(src: &File, dir: std::os::fd::BorrowedFd<'_>) -> Option<io::Result<()>> {
-    use rustix::fs::{Mode, OFlags};
-    let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
-    let unnamed = rustix::fs::openat(dir, ".", flags, Mode::from_raw_mode(0o600)).ok()?;
-    Some(rustix::fs::ioctl_ficlone(&unnamed, src).map_err(io::Error::from))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn clone_into_unnamed(_src: &File, _dir: std::os::fd::BorrowedFd<'_>) -> Option<io::Result<()>> {
-    None
 }
 
 fn self_link_in(method: Method, dir: &Path) -> io::Result<()> {

@@ -4,7 +4,8 @@ Tests that don't need a particular filesystem use pytest's tmp_path (the
 root filesystem here is ext4, which cannot reflink). Tests about reflinks,
 cross-device fallbacks and so on ask for the session-scoped `xfs`, `btrfs`,
 `ext4` or `tmpfs` fixtures, which loop-mount a small real filesystem the
-first time a test asks for it and unmount it at the end of the session.
+first time a test asks for it and unmount it at the end of the session
+(mounts.Mounts; every other mount a test makes is in mounts.py too).
 
 Mounting needs root and the mkfs tools. Where that's not possible the tests
 are skipped locally, but fail under CI (env CI set): filesystem behaviour is
@@ -13,14 +14,10 @@ the whole point of fastlink, so CI must never pass by skipping it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -31,7 +28,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import fastlink
 import treeutil
-from treeutil import make_fresh_dir, remove_tree, skip_or_fail
+from mounts import Mounts
+from treeutil import make_fresh_dir, remove_tree
+
+# `make macos-sim` runs this suite against the macOS backend: make sure the
+# extension really is the one asked for, not a Linux build found on the path.
+_expected_backend = os.environ.get("FASTLINK_EXPECT_BACKEND")
+if _expected_backend and fastlink._fastlink._platform_backend != _expected_backend:
+    raise RuntimeError(
+        f"FASTLINK_EXPECT_BACKEND={_expected_backend}, but {fastlink._fastlink.__file__} "
+        f"has the {fastlink._fastlink._platform_backend} backend"
+    )
 
 # `make wheel-test` runs this suite against a wheel installed in a venv, and
 # sets FASTLINK_REQUIRE_PREFIX to that venv: then any other fastlink (the
@@ -58,123 +65,6 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=30, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
-
-
-# kind -> mkfs argv (None: tmpfs, nothing to format) and image/tmpfs size.
-_FILESYSTEMS: dict[str, dict] = {
-    "xfs": {"mkfs": ["mkfs.xfs", "-q", "-m", "reflink=1"], "size": "512M"},
-    "btrfs": {"mkfs": ["mkfs.btrfs", "-q"], "size": "512M"},
-    # Force 256-byte inodes: mke2fs's "small" profile may choose 128-byte
-    # inodes, which have no room for nanosecond timestamps.
-    "ext4": {"mkfs": ["mkfs.ext4", "-q", "-F", "-I", "256", "-b", "4096"], "size": "256M"},
-    "tmpfs": {"mkfs": None, "size": "512m"},
-    # Deliberately tiny, to run out of space.
-    "tiny_tmpfs": {"mkfs": None, "size": "4m"},
-}
-
-
-def _run(argv: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-class Mounts:
-    """Lazily mounts each filesystem kind once per session."""
-
-    def __init__(self) -> None:
-        self._base: str | None = None
-        self._mounted: dict[str, Path] = {}
-        self._failed: dict[str, str] = {}
-        # Cleanup actions in creation order; run in reverse.
-        self._cleanup: list[Callable[[], None]] = []
-
-    def _base_dir(self) -> str:
-        if self._base is None:
-            self._base = tempfile.mkdtemp(prefix="fastlink-test-mounts-")
-            base = self._base
-            # Non-recursive on purpose: if an unmount failed, never delete
-            # through a still-mounted filesystem; just leave the dir.
-            self._cleanup.append(lambda: _rmdir_quiet(base))
-        return self._base
-
-    def get(self, kind: str) -> Path:
-        if kind in self._mounted:
-            return self._mounted[kind]
-        if kind not in self._failed:
-            try:
-                self._mounted[kind] = self._mount(kind)
-                return self._mounted[kind]
-            except _MountUnavailable as e:
-                self._failed[kind] = str(e)
-        skip_or_fail(f"cannot mount {kind}: {self._failed[kind]}")
-        raise AssertionError("unreachable")
-
-    def _mount(self, kind: str) -> Path:
-        spec = _FILESYSTEMS[kind]
-        if os.geteuid() != 0:
-            raise _MountUnavailable("loop/tmpfs mounts need root")
-        mkfs = spec["mkfs"]
-        if mkfs is not None and shutil.which(mkfs[0]) is None:
-            raise _MountUnavailable(f"{mkfs[0]} not installed")
-        base = self._base_dir()
-        mnt = os.path.join(base, kind)
-        os.mkdir(mnt)
-        self._cleanup.append(lambda: _rmdir_quiet(mnt))  # also if mounting fails
-        if mkfs is None:
-            argv = ["mount", "-t", "tmpfs", "-o", f"size={spec['size']}", "tmpfs", mnt]
-        else:
-            image = os.path.join(base, f"{kind}.img")
-            # Sparse image: costs only what is written.
-            with open(image, "wb") as f:
-                f.truncate(_parse_size(spec["size"]))
-            self._cleanup.append(lambda: _remove(image))
-            r = _run([*mkfs, image])
-            if r.returncode != 0:
-                raise _MountUnavailable(f"{' '.join(mkfs)} failed: {r.stdout.strip()}")
-            argv = ["mount", "-o", "loop", image, mnt]
-        r = _run(argv)
-        if r.returncode != 0:
-            raise _MountUnavailable(f"{' '.join(argv)} failed: {r.stdout.strip()}")
-        self._cleanup.append(lambda: _unmount(mnt))
-        return Path(mnt)
-
-    def close(self) -> None:
-        errors = []
-        for action in reversed(self._cleanup):
-            try:
-                action()
-            except Exception as e:  # keep cleaning up the rest
-                errors.append(e)
-        self._cleanup.clear()
-        self._mounted.clear()
-        if errors:
-            raise errors[0]
-
-
-class _MountUnavailable(Exception):
-    pass
-
-
-def _parse_size(size: str) -> int:
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    return int(size[:-1]) * units[size[-1].lower()]
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(path)
-
-
-def _rmdir_quiet(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.rmdir(path)
-
-
-def _unmount(mnt: str) -> None:
-    if _run(["umount", mnt]).returncode != 0:
-        # Something still holds it open (e.g. a hung test thread): detach
-        # lazily so the session can end; the kernel frees it when released.
-        _run(["umount", "-l", mnt])
-    _rmdir_quiet(mnt)
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,13 @@
 """Helpers for the fault-injection, kill and concurrency tests.
 
-Kept separate from conftest.py/treeutil.py (owned elsewhere): private small
-mounts that a test may fill up or remount read-only, child-process runners,
-the documented staging/tmp name patterns, and comparisons of pre-existing
-destination content that ignore directory mtimes (a merge that creates and
-removes temp entries in a directory legitimately changes its mtime).
+Kept separate from conftest.py/treeutil.py (owned elsewhere): child-process
+runners and the documented staging/tmp name patterns. Mounts are in
+mounts.py; comparing trees (e.g. pre-existing destination content, with
+directory mtimes left out) is treeutil's tree_differences/assert_trees_equal.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import inspect
 import json
@@ -19,12 +17,10 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from treeutil import ROOT_KEY, skip_or_fail, snapshot
+from treeutil import skip_or_fail
 
 
 def require_root(what: str) -> None:
@@ -65,44 +61,6 @@ def listdir_b(path: os.PathLike | str) -> list[bytes]:
 
 
 # --------------------------------------------------------------------------
-# Comparing pre-existing content
-# --------------------------------------------------------------------------
-
-
-def snapshot_without_dir_mtimes(root: os.PathLike | str) -> dict[bytes, dict]:
-    """snapshot(root), but directories' mtimes dropped.
-
-    In a merge fastlink writes temp files/staging dirs into pre-existing
-    directories and removes them again on rollback; that changes the
-    directory's mtime, which the contract does not promise to restore.
-    Everything else (names, types, file bytes, modes, file/symlink mtimes)
-    must be exactly as before.
-    """
-    snap = snapshot(root)
-    for info in snap.values():
-        if info["type"] == "dir":
-            info.pop("mtime_ns", None)
-    return snap
-
-
-def assert_same_content(before: dict[bytes, dict], after: dict[bytes, dict], what: str) -> None:
-    problems = []
-    for k in sorted(set(before) - set(after)):
-        problems.append(f"vanished: {k!r}")
-    for k in sorted(set(after) - set(before)):
-        problems.append(f"new entry left behind: {k!r} ({after[k]['type']})")
-    for k in sorted(set(before) & set(after)):
-        if before[k] != after[k]:
-            problems.append(f"changed: {k!r}: before={before[k]!r} after={after[k]!r}")
-    if problems:
-        raise AssertionError(f"{what} changed:\n  " + "\n  ".join(problems[:40]))
-
-
-def without_root(snap: dict[bytes, dict]) -> dict[bytes, dict]:
-    return {k: v for k, v in snap.items() if k != ROOT_KEY}
-
-
-# --------------------------------------------------------------------------
 # Free space
 # --------------------------------------------------------------------------
 
@@ -116,74 +74,6 @@ def free_counts(path: os.PathLike | str) -> tuple[int, int]:
 def sync_all() -> None:
     """Flush dirty data and metadata of every filesystem (like sync(1))."""
     os.sync()
-
-
-# --------------------------------------------------------------------------
-# Private small mounts (full / read-only), always unmounted
-# --------------------------------------------------------------------------
-
-_MKFS = {
-    # xfsprogs >= 5.19 refuses filesystems below 300 MB unless it believes it
-    # runs under fstests; these variables are its documented escape hatch.
-    "xfs": ["mkfs.xfs", "-q", "-f", "-m", "reflink=1"],
-    "btrfs": ["mkfs.btrfs", "-q", "-f"],
-    "ext4": ["mkfs.ext4", "-q", "-F", "-I", "256", "-b", "4096"],
-}
-_MKFS_ENV = {"TEST_DIR": "1", "TEST_DEV": "1", "QA_CHECK_FS": "1"}
-
-
-def _run(argv: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-
-
-@contextlib.contextmanager
-def small_mount(kind: str, size_mib: int) -> Iterator[Path]:
-    """Mount a private `kind` filesystem of size_mib MiB; unmount and delete
-    everything on exit (lazy unmount if something still holds it)."""
-    require_root(f"mounting a {size_mib} MiB {kind}")
-    mkfs = _MKFS.get(kind)
-    if mkfs is not None and shutil.which(mkfs[0]) is None:
-        skip_or_fail(f"{mkfs[0]} not installed")
-    base = tempfile.mkdtemp(prefix=f"fastlink-faults-{kind}-")
-    mnt = os.path.join(base, "mnt")
-    image = os.path.join(base, "fs.img")
-    os.mkdir(mnt)
-    mounted = False
-    try:
-        if mkfs is None:
-            assert kind == "tmpfs", kind
-            argv = ["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "tmpfs", mnt]
-        else:
-            with open(image, "wb") as f:
-                f.truncate(size_mib << 20)
-            r = _run([*mkfs, image], env={**os.environ, **_MKFS_ENV})
-            if r.returncode != 0:
-                skip_or_fail(f"{' '.join(mkfs)} failed: {r.stdout.strip()}")
-            argv = ["mount", "-o", "loop", image, mnt]
-        r = _run(argv)
-        if r.returncode != 0:
-            skip_or_fail(f"{' '.join(argv)} failed: {r.stdout.strip()}")
-        mounted = True
-        yield Path(mnt)
-    finally:
-        if mounted and _run(["umount", mnt]).returncode != 0:
-            _run(["umount", "-l", mnt])
-        # Never delete recursively through a mount point: only remove what
-        # we created, and only if it is no longer mounted.
-        with contextlib.suppress(OSError):
-            os.rmdir(mnt)
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(image)
-        with contextlib.suppress(OSError):
-            os.rmdir(base)
-
-
-def remount(mnt: os.PathLike | str, mode: str) -> None:
-    r = _run(["mount", "-o", f"remount,{mode}", os.fspath(mnt)])
-    if r.returncode != 0:
-        raise RuntimeError(f"remount,{mode} {mnt} failed: {r.stdout.strip()}")
 
 
 # --------------------------------------------------------------------------

@@ -16,17 +16,17 @@ from pathlib import Path
 
 import fastlink
 import pytest
-from faultutil import assert_same_content, snapshot_without_dir_mtimes
-from fieldmounts import bind_mount, btrfs_subvolume_mounted_twice
+from mounts import bind_mount, btrfs_subvolume_mounted_twice
 from treeutil import (
     File,
-    compare_snapshots,
+    assert_trees_equal,
     fastlink_leftovers,
-    fd_snapshot,
     make_fresh_dir,
     make_tree,
     random_bytes,
     remove_tree,
+    snapshot,
+    tree_differences,
 )
 
 
@@ -72,9 +72,11 @@ def _refused(exc_type, src, dst, **kwargs) -> OSError:
 
 def _assert_nothing_written(real: Path, src: Path, src_before, whole_before) -> None:
     # The source exactly as before, directory mtimes and inode numbers included.
-    assert compare_snapshots(src_before, fd_snapshot(src, identity=True), copy_modes=False) == []
+    assert tree_differences(src_before, snapshot(src, identity=True), modes="exact") == []
     # Nothing anywhere else either (a probe may have touched a dir's mtime).
-    assert_same_content(whole_before, snapshot_without_dir_mtimes(real), "the aliased directory")
+    assert_trees_equal(
+        whole_before, real, modes="exact", dir_times=False, what="the aliased directory"
+    )
     assert fastlink_leftovers(real) == []
 
 
@@ -87,8 +89,8 @@ def test_a_new_dst_inside_src_through_an_alias_is_refused_before_writing(alias, 
     real, other = alias
     src = real / "src"
     make_tree(src, _src_spec())
-    src_before = fd_snapshot(src, identity=True)
-    whole_before = snapshot_without_dir_mtimes(real)
+    src_before = snapshot(src, identity=True)
+    whole_before = snapshot(real)
     dst = other / "src" / dst_rel
 
     _refused(fastlink.DestinationInsideSourceError, src, dst)
@@ -105,8 +107,8 @@ def test_a_merge_into_src_or_its_subdir_through_an_alias_is_refused_before_writi
     real, other = alias
     src = real / "src"
     make_tree(src, _src_spec())
-    src_before = fd_snapshot(src, identity=True)
-    whole_before = snapshot_without_dir_mtimes(real)
+    src_before = snapshot(src, identity=True)
+    whole_before = snapshot(real)
     dst = other / "src" / dst_rel
 
     _refused(
@@ -135,8 +137,8 @@ def test_a_merge_into_an_alias_of_an_ancestor_of_src_is_refused_before_writing(
         },
     )
     make_tree(real / "env" / "other", {"keep.txt": b"keep\n"})
-    src_before = fd_snapshot(src, identity=True)
-    whole_before = snapshot_without_dir_mtimes(real)
+    src_before = snapshot(src, identity=True)
+    whole_before = snapshot(real)
     dst = other / "env" if ancestor == "parent" else other
 
     _refused(
@@ -156,8 +158,8 @@ def test_a_dst_below_a_bind_mount_of_a_subdir_of_src_is_refused_before_writing(
     real = fresh_dir(xfs, "alias-sub-")
     src = real / "src"
     make_tree(src, _src_spec())
-    src_before = fd_snapshot(src, identity=True)
-    whole_before = snapshot_without_dir_mtimes(real)
+    src_before = snapshot(src, identity=True)
+    whole_before = snapshot(real)
     with bind_mount(src / "sub") as sub_alias:
         dst = sub_alias / "deeper" if merge else sub_alias / "new" / "parents" / "dst"
         _refused(

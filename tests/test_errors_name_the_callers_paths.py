@@ -14,15 +14,14 @@ it (reflink probe path).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 from pathlib import Path
 
 import fastlink
 import pytest
-from faultutil import deny_access, outcome_of, remount, run_unprivileged, small_mount
-from fieldmounts import read_only_image
+from faultutil import deny_access, outcome_of, run_unprivileged
+from mounts import filesystem, read_only_image, remounted_read_only
 from treeutil import File, make_fresh_dir, make_tree, random_bytes, remove_tree, snapshot
 
 
@@ -83,15 +82,11 @@ SHAPES = {"new": "dst", "new-with-parents": "a/b/dst", "merge": "existing"}
 def read_only_fs(request, tmp_path_factory):
     kind = request.param
     if kind == "ro-remounted-xfs":
-        with small_mount("xfs", 32) as mnt:
+        with filesystem("xfs", 32) as mnt:
             make_tree(mnt, _content_spec())
             os.sync()
-            remount(mnt, "ro")
-            try:
+            with remounted_read_only(mnt):
                 yield kind, mnt
-            finally:
-                with contextlib.suppress(RuntimeError):
-                    remount(mnt, "rw")
     else:
         content = tmp_path_factory.mktemp(f"{kind}-content")
         make_tree(content, _content_spec())

@@ -11,7 +11,6 @@ is not disturbed by other tests.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import time
@@ -20,20 +19,18 @@ from pathlib import Path
 import fastlink
 import pytest
 from faultutil import (
-    assert_same_content,
     deny_access,
     fastlink_entries,
     free_counts,
     listdir_b,
-    remount,
     run_unprivileged,
-    small_mount,
-    snapshot_without_dir_mtimes,
     sync_all,
 )
+from mounts import filesystem, remounted_read_only
 from treeutil import (
     File,
     Symlink,
+    assert_trees_equal,
     forget_source,
     make_fresh_dir,
     make_tree,
@@ -85,13 +82,13 @@ XFS_FREE_BLOCK_TOLERANCE = 8
 
 @pytest.fixture(scope="module")
 def small_tmpfs():
-    with small_mount("tmpfs", 16) as mnt:
+    with filesystem("tmpfs", 16) as mnt:
         yield mnt
 
 
 @pytest.fixture(scope="module")
 def small_xfs():
-    with small_mount("xfs", 32) as mnt:
+    with filesystem("xfs", 32) as mnt:
         yield mnt
 
 
@@ -217,14 +214,16 @@ def test_enospc_merge_rolls_back_and_keeps_existing_files(request, too_big_src, 
                 "other": {"x": b"x"},
             },
         )
-        before_tree = snapshot_without_dir_mtimes(dst)
+        before_tree = snapshot(dst)
         sync_all()
         before = free_counts(mnt)
         err = _expect_oserror(fastlink.clone_or_copy, too_big_src, dst, dirs_exist_ok=True)
         assert err.errno == errno.ENOSPC, f"expected ENOSPC, got {err!r}"
         assert type(err) is OSError, f"ENOSPC must be a plain OSError, got {type(err).__name__}"
         _assert_paths_set(err, too_big_src, dst)
-        assert_same_content(before_tree, snapshot_without_dir_mtimes(dst), "pre-existing dst")
+        assert_trees_equal(
+            before_tree, dst, modes="exact", dir_times=False, what="pre-existing dst"
+        )
         assert listdir_b(parent) == [b"dst"]
         assert fastlink_entries(mnt) == []
         _assert_space_returned(mnt, before, kind)
@@ -242,18 +241,13 @@ def ro_mount(request):
     """A small fs holding `src/` (a sample tree), an empty `parent/` and an
     existing `merge-dst/`, remounted read-only."""
     kind = request.param
-    with small_mount(kind, 32) as mnt:
+    with filesystem(kind, 32) as mnt:
         make_tree(mnt / "src", sample_spec())
         (mnt / "parent").mkdir()
         make_tree(mnt / "merge-dst", {"keep.txt": b"keep\n", "sub dir": {"mine": b"mine"}})
         sync_all()
-        remount(mnt, "ro")
-        try:
+        with remounted_read_only(mnt):
             yield kind, mnt
-        finally:
-            # Let small_mount unmount a rw fs (either works; be tidy).
-            with contextlib.suppress(RuntimeError):
-                remount(mnt, "rw")
 
 
 @pytest.fixture(scope="module")
@@ -428,10 +422,10 @@ def test_unreadable_source_file_in_merge_rolls_back(perm_base):
     # The merge runs in a child process, which the source guard cannot see;
     # dst is checked below (directory mtimes may change, contents may not).
     forget_source(dst)
-    before = snapshot_without_dir_mtimes(dst)
+    before = snapshot(dst)
     outcome = run_unprivileged(src, dst, unreadable=[secret], dirs_exist_ok=True)
     _assert_permission_error(outcome, src, dst, filename=secret)
-    assert_same_content(before, snapshot_without_dir_mtimes(dst), "pre-existing dst")
+    assert_trees_equal(before, dst, modes="exact", dir_times=False, what="pre-existing dst")
     assert fastlink_entries(perm_base) == []
     if before_src is not None:
         assert snapshot(src) == before_src, "the source was modified"

@@ -17,32 +17,28 @@ from pathlib import Path
 
 import fastlink
 import pytest
-from faultutil import (
-    assert_same_content,
-    fastlink_entries,
-    snapshot_without_dir_mtimes,
-)
-from fieldmounts import (
+from faultutil import fastlink_entries
+from mounts import (
     bindfs,
     btrfs_qgroup_limited,
     exfat_fuse,
     faultfs,
+    filesystem,
     overlay,
     read_only_image,
-    xfs_without_reflink,
 )
 from treeutil import (
     ROOT_KEY,
     File,
     Symlink,
     assert_trees_equal,
-    compare_snapshots,
     make_fresh_dir,
     make_tree,
     random_bytes,
     remove_tree,
     snapshot,
     tree_counts,
+    tree_differences,
 )
 
 MiB = 1 << 20
@@ -84,7 +80,7 @@ def _assert_merged(expected: dict, dst: Path, *, existing_dirs=(), kept=()) -> N
     for d in skip - {ROOT_KEY}:
         assert got[d]["type"] == expected[d]["type"] == "dir"
     created = {k: v for k, v in expected.items() if k not in skip}
-    assert compare_snapshots(created, {k: v for k, v in got.items() if k not in skip}) == []
+    assert tree_differences(created, {k: v for k, v in got.items() if k not in skip}) == []
 
 
 def _expect_oserror(fn, *args, **kwargs) -> OSError:
@@ -102,7 +98,8 @@ def _expect_oserror(fn, *args, **kwargs) -> OSError:
 
 @pytest.fixture(scope="module")
 def xfs_noreflink():
-    with xfs_without_reflink() as mnt:
+    # XFS made with `-m reflink=0`: FICLONE is EOPNOTSUPP (320 MiB sparse).
+    with filesystem("xfs-noreflink", 320) as mnt:
         yield mnt
 
 
@@ -127,12 +124,12 @@ def test_xfs_without_reflink_refuses_a_strict_reflink_before_writing(xfs_norefli
         dst = base / "dst"
         if merge:
             make_tree(dst, {"keep.txt": b"keep\n", "pkg": {"old.py": b"old\n"}})
-        before = snapshot_without_dir_mtimes(base)
+        before = snapshot(base)
         with pytest.raises(fastlink.ReflinkUnsupportedError) as caught:
             fastlink.clone_or_copy(base / "src", dst, methods="reflink", dirs_exist_ok=merge)
         assert caught.value.errno == errno.EOPNOTSUPP
         assert caught.value.filename and caught.value.filename2
-        assert_same_content(before, snapshot_without_dir_mtimes(base), "the filesystem")
+        assert_trees_equal(before, base, modes="exact", dir_times=False, what="the filesystem")
         assert fastlink_entries(base) == []
     finally:
         remove_tree(base)
@@ -210,10 +207,8 @@ def exfat():
         yield mnt
 
 
-def _data_of(snap: dict) -> dict:
-    """Names, types and bytes only: exFAT keeps no modes, and mtimes only to
-    10 ms."""
-    return {k: (v["type"], v.get("sha256")) for k, v in snap.items()}
+# Names, types and bytes only: exFAT keeps no modes, and mtimes only to 10 ms.
+EXFAT_KEEPS = {"modes": "ignore", "times": False}
 
 
 @pytest.mark.parametrize("merge", [False, True], ids=["new-tree", "merge"])
@@ -228,10 +223,10 @@ def test_exfat_fuse_destination_keeps_the_data_of_a_tree_without_symlinks(
             make_tree(dst, {"keep.txt": b"keep\n"})
         report = fastlink.clone_or_copy(src, dst, dirs_exist_ok=merge)
         assert report.files == tree_counts(expected)["files"], report
-        got = _data_of(snapshot(dst))
+        got = snapshot(dst)
         if merge:
-            assert got.pop(b"keep.txt")[0] == "file"
-        assert got == _data_of(expected)
+            assert got.pop(b"keep.txt")["type"] == "file"
+        assert_trees_equal(expected, got, **EXFAT_KEEPS)
         assert fastlink_entries(exfat) == []
     finally:
         remove_tree(dst.parent)
@@ -258,21 +253,21 @@ def test_exfat_fuse_destination_either_stores_the_odd_entry_or_names_it(
     try:
         if merge:
             make_tree(dst, {"keep.txt": b"keep\n"})
-        before = snapshot_without_dir_mtimes(parent)
+        before = snapshot(parent)
         try:
             fastlink.clone_or_copy(src, dst, dirs_exist_ok=merge)
         except OSError as e:
             assert e.filename == os.fspath(src / "sub" / "odd"), e
             assert os.fsdecode(e.filename2).endswith("odd"), e
             assert os.fsdecode(e.filename2).startswith(os.fspath(parent) + "/"), e
-            assert_same_content(before, snapshot_without_dir_mtimes(parent), "the exFAT dir")
+            assert_trees_equal(before, parent, modes="exact", dir_times=False, what="the exFAT dir")
         else:
             got = snapshot(dst)
             if merge:
                 got.pop(b"keep.txt")
             if odd == "symlink":
                 assert got[b"sub/odd"].get("target") == b"b.txt", got[b"sub/odd"]
-            assert _data_of(got) == _data_of(expected)
+            assert_trees_equal(expected, got, **EXFAT_KEEPS)
         assert fastlink_entries(exfat) == []
     finally:
         remove_tree(parent)
@@ -311,13 +306,13 @@ def test_eio_reading_a_source_file_is_raised_naming_it_and_rolls_back(
     dst = base / "dst" if merge else base / "out" / "dst"
     if merge:
         make_tree(dst, {"keep.txt": b"keep\n", "pkg": {"old.py": b"old\n"}})
-    before = snapshot_without_dir_mtimes(base)
+    before = snapshot(base)
     with faultfs(backing, read_eio=[("big.bin", FAULT_OFFSET_READ)]) as fs:
         err = _expect_oserror(fastlink.clone_or_copy, fs.path, dst, dirs_exist_ok=merge)
         assert err.errno == errno.EIO, err
         assert type(err) is OSError, f"EIO must be a plain OSError, got {type(err).__name__}"
         _assert_names_file(err, fs.path / "big.bin", dst if merge else base)
-    assert_same_content(before, snapshot_without_dir_mtimes(base), "the destination side")
+    assert_trees_equal(before, base, modes="exact", dir_times=False, what="the destination side")
     assert fastlink_entries(base) == []
 
 
@@ -333,12 +328,14 @@ def test_eio_writing_a_destination_file_is_raised_naming_it_and_rolls_back(
         dst = fs.path / "dst" if merge else fs.path / "out" / "dst"
         if merge:
             make_tree(dst, {"keep.txt": b"keep\n", "pkg": {"old.py": b"old\n"}})
-        before = snapshot_without_dir_mtimes(fs.path)
+        before = snapshot(fs.path)
         err = _expect_oserror(fastlink.clone_or_copy, src, dst, dirs_exist_ok=merge)
         assert err.errno == errno.EIO, err
         assert type(err) is OSError, f"EIO must be a plain OSError, got {type(err).__name__}"
         _assert_names_file(err, src / "big.bin", dst if merge else fs.path)
-        assert_same_content(before, snapshot_without_dir_mtimes(fs.path), "the faultfs mount")
+        assert_trees_equal(
+            before, fs.path, modes="exact", dir_times=False, what="the faultfs mount"
+        )
     assert fastlink_entries(backing) == []
 
 
@@ -368,12 +365,14 @@ def test_a_qgroup_limit_raises_edquot_and_leaves_nothing(quota_subvol, xfs, fres
         dst = parent / "dst" if merge else parent / "missing" / "dst"
         if merge:
             make_tree(dst, {"keep.txt": b"keep\n", "d0": {"old.bin": b"old\n"}})
-        before = snapshot_without_dir_mtimes(parent)
+        before = snapshot(parent)
         err = _expect_oserror(fastlink.clone_or_copy, src, dst, dirs_exist_ok=merge)
         assert err.errno == errno.EDQUOT, err
         assert type(err) is OSError, f"EDQUOT must be a plain OSError, got {type(err).__name__}"
         assert err.filename and err.filename2, err
-        assert_same_content(before, snapshot_without_dir_mtimes(parent), "the quota subvolume")
+        assert_trees_equal(
+            before, parent, modes="exact", dir_times=False, what="the quota subvolume"
+        )
         assert fastlink_entries(quota_subvol) == []
     finally:
         remove_tree(parent)

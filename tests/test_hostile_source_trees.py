@@ -34,13 +34,12 @@ from treeutil import (
     File,
     Symlink,
     assert_trees_equal,
-    compare_snapshots,
     fastlink_leftovers,
-    fd_snapshot,
     forget_source,
     make_tree,
     random_bytes,
     snapshot,
+    tree_differences,
 )
 
 PAIRS = [("xfs", "xfs"), ("tmpfs", "btrfs")]
@@ -88,7 +87,7 @@ def _call_with_timeout(fn, *args, on_hang=None, **kwargs):
 
 def _links(root):
     """{relative path: target} for every symlink under root."""
-    return {k: v["target"] for k, v in fd_snapshot(root).items() if v["type"] == "symlink"}
+    return {k: v["target"] for k, v in snapshot(root).items() if v["type"] == "symlink"}
 
 
 # --------------------------------------------------------------------------
@@ -200,7 +199,7 @@ def test_setuid_and_setgid_bits_are_cleared(bases, methods):
     fastlink.clone_or_copy(src, dst, methods=methods)
 
     assert_trees_equal(src_snap, dst)  # compares modes with setuid/setgid masked out
-    for rel, info in fd_snapshot(dst).items():
+    for rel, info in snapshot(dst).items():
         assert not info["mode"] & 0o6000, f"{rel!r} kept {info['mode']:#o}"
 
 
@@ -294,7 +293,7 @@ def test_special_file_in_a_merge_leaves_the_destination_untouched(xfs, fresh_dir
     # Probe the pair first: the probe would touch dst's mtime.
     make_tree(base / "warm", {"f": b"w"})
     fastlink.clone_or_copy(base / "warm", base / "warm-dst")
-    before = fd_snapshot(dst, identity=True)
+    before = snapshot(dst, identity=True)
     cleanup: list = []
     try:
         _make_special(kind, src / "sub" / "zzz-special", cleanup)
@@ -311,7 +310,7 @@ def test_special_file_in_a_merge_leaves_the_destination_untouched(xfs, fresh_dir
             c()
 
     assert kind_ == "error" and isinstance(value, fastlink.SpecialFileError), repr(value)
-    assert compare_snapshots(before, fd_snapshot(dst, identity=True), copy_modes=False) == []
+    assert tree_differences(before, snapshot(dst, identity=True), modes="exact") == []
     assert fastlink_leftovers(base) == []
 
 
@@ -346,7 +345,7 @@ def test_dst_inside_src_is_refused_before_writing(xfs, fresh_dir, how, overwrite
 
     assert caught.value.errno == errno.EINVAL
     assert isinstance(caught.value, fastlink.FastlinkError)
-    assert compare_snapshots(src_snap, snapshot(src), copy_modes=False) == []
+    assert tree_differences(src_snap, snapshot(src), modes="exact") == []
     assert fastlink_leftovers(base) == []
 
 
@@ -366,7 +365,7 @@ def test_src_inside_dst_merge_is_refused_before_writing(xfs, fresh_dir, how, ove
             "pkg": {"mod.py": b"an older install"},
         },
     )
-    before = fd_snapshot(env, identity=True)
+    before = snapshot(env, identity=True)
     if how == "nested":
         src = env / "cache" / "pkg"
     elif how == "direct-child":
@@ -384,7 +383,7 @@ def test_src_inside_dst_merge_is_refused_before_writing(xfs, fresh_dir, how, ove
     assert err.filename and err.filename2
     # Refused before anything was written: the whole of dst (which contains
     # the source) is exactly as it was, directory mtimes included.
-    assert compare_snapshots(before, fd_snapshot(env, identity=True), copy_modes=False) == []
+    assert tree_differences(before, snapshot(env, identity=True), modes="exact") == []
     assert fastlink_leftovers(base) == []
 
 
@@ -435,7 +434,7 @@ def test_a_tree_far_deeper_than_path_max_is_cloned_completely(bases):
     src, dst = src_base / "deep-src", dst_base / "deep-dst"
     deepest = _build_deep_tree(src, DEPTH)
     assert deepest > 10_000 > PATH_MAX
-    src_snap = fd_snapshot(src)
+    src_snap = snapshot(src)
 
     kind, report = _call_with_timeout(fastlink.clone_or_copy, src, dst)
 
@@ -443,7 +442,7 @@ def test_a_tree_far_deeper_than_path_max_is_cloned_completely(bases):
     assert report.dirs == DEPTH + 2  # root, the chain, and the empty leaf dir
     assert report.files == DEPTH // 500 + 1
     assert report.symlinks == 1
-    problems = compare_snapshots(src_snap, fd_snapshot(dst))
+    problems = tree_differences(src_snap, snapshot(dst))
     assert not problems, "deep copy differs:\n" + "\n".join(p[-300:] for p in problems[:10])
 
 
@@ -473,7 +472,7 @@ def test_non_utf8_names_and_targets_are_byte_exact(bases):
 
     assert_trees_equal(src_snap, dst)
     assert sorted(os.listdir(os.fsencode(dst))) == sorted(k for k in spec)
-    assert sorted(fd_snapshot(dst)) == sorted(fd_snapshot(src))
+    assert sorted(snapshot(dst)) == sorted(snapshot(src))
     assert _links(dst) == _links(src)
 
 

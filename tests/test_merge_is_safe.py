@@ -29,12 +29,11 @@ from treeutil import (
     File,
     Symlink,
     assert_trees_equal,
-    compare_snapshots,
     fastlink_leftovers,
-    fd_snapshot,
     make_tree,
     random_bytes,
     snapshot,
+    tree_differences,
 )
 
 METHODS = [None, "copy"]
@@ -58,20 +57,6 @@ def _warm_up_probe(base, methods):
     fastlink.clone_or_copy(base / "warm-src", base / "warm-dst", methods=methods)
 
 
-def _unchanged(before, after, *, dir_mtimes=True):
-    """Problems between two fd_snapshot(identity=True) of a pre-existing tree."""
-    if not dir_mtimes:
-        after = {
-            k: dict(v, mtime_ns=before[k]["mtime_ns"]) if _is_old_dir(before, k, v) else v
-            for k, v in after.items()
-        }
-    return compare_snapshots(before, after, copy_modes=False)
-
-
-def _is_old_dir(before, key, info):
-    return info["type"] == "dir" and key in before
-
-
 def _assert_src_entries_in_dst(src_snap, dst):
     """Every entry of the source is in dst, identical (content, mode, mtime);
     dst may hold more (the pre-existing entries), and pre-existing dirs keep
@@ -87,7 +72,7 @@ def _assert_src_entries_in_dst(src_snap, dst):
         elif d["type"] != s["type"]:
             problems.append(f"{key!r}: {s['type']} in src, {d['type']} in dst")
         elif s["type"] != "dir":
-            problems.extend(compare_snapshots({key: s}, {key: d}))
+            problems.extend(tree_differences({key: s}, {key: d}))
     assert not problems, "\n".join(problems)
 
 
@@ -113,7 +98,7 @@ def test_clash_without_overwrite_is_refused_before_anything_is_written(base, met
     src, dst = base / "src", base / "dst"
     make_tree(src, CLASH_SRC)
     make_tree(dst, CLASH_DST, mtime_seed=1000)
-    before = fd_snapshot(dst, identity=True)
+    before = snapshot(dst, identity=True)
 
     with pytest.raises(FileExistsError) as caught:
         fastlink.clone_or_copy(src, dst, dirs_exist_ok=True, methods=methods, **kwargs)
@@ -124,7 +109,7 @@ def test_clash_without_overwrite_is_refused_before_anything_is_written(base, met
     # directory mtime changed.
     for new in ["a_new_top.txt", "b_newdir", "sub/a_fresh.txt", "sub/z_fresh.txt", "z_new_top.txt"]:
         assert not os.path.lexists(dst / new), f"{new} was written before the clash was refused"
-    assert _unchanged(before, fd_snapshot(dst, identity=True)) == []
+    assert_trees_equal(before, snapshot(dst, identity=True), modes="exact")
     assert (dst / "sub" / "clash.txt").read_bytes() == b"already here"
     assert fastlink_leftovers(base) == []
 
@@ -156,8 +141,8 @@ def test_overwrite_replaces_hardlinked_files_by_rename_and_the_cache_keeps_its_c
     )
     os.link(cache / "pkg.py", dst / "sub" / "pkg.py")
     os.link(cache / "data.bin", dst / "data.bin")
-    cache_before = fd_snapshot(cache, identity=True)
-    dst_before = fd_snapshot(dst, identity=True)
+    cache_before = snapshot(cache, identity=True)
+    dst_before = snapshot(dst, identity=True)
     cache_inodes = {n: os.stat(cache / n).st_ino for n in ["pkg.py", "data.bin"]}
 
     src_snap = make_tree(
@@ -181,7 +166,7 @@ def test_overwrite_replaces_hardlinked_files_by_rename_and_the_cache_keeps_its_c
     # The cache is untouched: same inodes, same bytes, modes and mtimes. Its
     # link count is back to 1: the dst names were replaced (renamed over),
     # not written through (O_TRUNC or in-place writes would change the cache).
-    assert _unchanged(cache_before, fd_snapshot(cache, identity=True)) == []
+    assert_trees_equal(cache_before, snapshot(cache, identity=True), modes="exact")
     for name, ino in cache_inodes.items():
         st = os.stat(cache / name)
         assert st.st_ino == ino
@@ -200,9 +185,9 @@ def test_overwrite_replaces_hardlinked_files_by_rename_and_the_cache_keeps_its_c
     assert_trees_equal(snapshot(src / "newdir"), dst / "newdir")
     # Pre-existing entries the source doesn't have are untouched, and
     # pre-existing directories keep their own mode.
-    after = fd_snapshot(dst, identity=True)
+    after = snapshot(dst, identity=True)
     for rel in [b"unrelated.txt", b"sub/mine.txt", b"keepdir", b"keepdir/k"]:
-        assert compare_snapshots({rel: dst_before[rel]}, {rel: after[rel]}, copy_modes=False) == []
+        assert_trees_equal({rel: dst_before[rel]}, {rel: after[rel]}, modes="exact")
     assert after[b"sub"]["mode"] == dst_before[b"sub"]["mode"]
     assert after[b"sub"]["ino"] == dst_before[b"sub"]["ino"]
     assert fastlink_leftovers(base) == []
@@ -247,7 +232,7 @@ def test_existing_directory_where_source_has_a_file_is_a_directory_error(base, m
         {"a_first.txt": b"1", "newdir": {"f": b"x"}, "thing": b"a file", "z_last.txt": b"2"},
     )
     make_tree(dst, {"thing": {"inside.txt": b"keep me"}, "other": b"o"}, mtime_seed=1000)
-    before = fd_snapshot(dst, identity=True)
+    before = snapshot(dst, identity=True)
 
     with pytest.raises(IsADirectoryError) as caught:
         fastlink.clone_or_copy(src, dst, dirs_exist_ok=True, overwrite=overwrite, methods=methods)
@@ -256,7 +241,7 @@ def test_existing_directory_where_source_has_a_file_is_a_directory_error(base, m
     assert os.fsencode(caught.value.filename2 or b"").endswith(b"thing"), caught.value
     # Rolled back completely. (Directory mtimes are not compared: the
     # contract promises a rollback here, not a refusal before writing.)
-    assert _unchanged(before, fd_snapshot(dst, identity=True), dir_mtimes=False) == []
+    assert_trees_equal(before, snapshot(dst, identity=True), modes="exact", dir_times=False)
     assert (dst / "thing" / "inside.txt").read_bytes() == b"keep me"
     assert fastlink_leftovers(base) == []
 
@@ -290,7 +275,7 @@ def _make_dst_with_link(base, kind):
 @pytest.mark.parametrize("kind", LINK_KINDS)
 def test_overwrite_replaces_a_symlink_itself_and_leaves_its_target_alone(base, methods, kind):
     dst, _stored, real = _make_dst_with_link(base, kind)
-    outside_before = fd_snapshot(base / "outside", identity=True)
+    outside_before = snapshot(base / "outside", identity=True)
     src = base / "src"
     make_tree(src, {"sub": {"conf": File(b"the new config", 0o644)}})
 
@@ -302,7 +287,7 @@ def test_overwrite_replaces_a_symlink_itself_and_leaves_its_target_alone(base, m
     assert conf.read_bytes() == b"the new config"
     # The link's target: same bytes, inode and times; a dangling link's
     # target was not created.
-    assert _unchanged(outside_before, fd_snapshot(base / "outside", identity=True)) == []
+    assert_trees_equal(outside_before, snapshot(base / "outside", identity=True), modes="exact")
     if kind == "dangling":
         assert not os.path.lexists(real)
     else:
@@ -315,8 +300,8 @@ def test_overwrite_replaces_a_symlink_itself_and_leaves_its_target_alone(base, m
 def test_without_overwrite_a_symlink_where_the_source_has_a_file_is_refused(base, kind):
     _warm_up_probe(base, None)
     dst, stored, real = _make_dst_with_link(base, kind)
-    outside_before = fd_snapshot(base / "outside", identity=True)
-    dst_before = fd_snapshot(dst, identity=True)
+    outside_before = snapshot(base / "outside", identity=True)
+    dst_before = snapshot(dst, identity=True)
     src = base / "src"
     make_tree(src, {"new.txt": b"n", "sub": {"conf": b"the new config"}})
 
@@ -325,8 +310,8 @@ def test_without_overwrite_a_symlink_where_the_source_has_a_file_is_refused(base
 
     assert caught.value.errno == errno.EEXIST
     assert os.readlink(os.fsencode(dst / "sub" / "conf")) == stored
-    assert _unchanged(dst_before, fd_snapshot(dst, identity=True)) == []
-    assert _unchanged(outside_before, fd_snapshot(base / "outside", identity=True)) == []
+    assert_trees_equal(dst_before, snapshot(dst, identity=True), modes="exact")
+    assert_trees_equal(outside_before, snapshot(base / "outside", identity=True), modes="exact")
     assert not os.path.lexists(dst / "new.txt")
     if kind == "dangling":
         assert not os.path.lexists(real)

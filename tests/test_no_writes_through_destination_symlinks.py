@@ -26,13 +26,12 @@ from treeutil import (
     File,
     Symlink,
     assert_trees_equal,
-    compare_snapshots,
     fastlink_leftovers,
-    fd_snapshot,
     guard_source,
     make_tree,
     random_bytes,
     snapshot,
+    tree_differences,
 )
 
 SRC_SPEC = {
@@ -75,9 +74,7 @@ def _setup(base, kind):
 
 def _assert_outside_untouched(base, kind, real, outside_before):
     assert (
-        compare_snapshots(
-            outside_before, fd_snapshot(base / "outside", identity=True), copy_modes=False
-        )
+        tree_differences(outside_before, snapshot(base / "outside", identity=True), modes="exact")
         == []
     ), "something was written through the destination's symlink"
     assert os.listdir(base / "outside") == []
@@ -90,7 +87,7 @@ def _assert_outside_untouched(base, kind, real, outside_before):
 def test_symlink_where_source_has_a_dir_is_refused_without_overwrite(xfs, fresh_dir, kind, methods):
     base = fresh_dir(xfs, "dstlink-")
     src, dst, link, stored, real = _setup(base, kind)
-    outside_before = fd_snapshot(base / "outside", identity=True)
+    outside_before = snapshot(base / "outside", identity=True)
 
     with pytest.raises(FileExistsError) as caught:
         fastlink.clone_or_copy(src, dst, dirs_exist_ok=True, methods=methods)
@@ -112,7 +109,7 @@ def test_symlink_where_source_has_a_dir_is_refused_without_overwrite(xfs, fresh_
 def test_overwrite_replaces_the_symlink_with_a_real_directory(xfs, fresh_dir, kind, methods):
     base = fresh_dir(xfs, "dstlink-")
     src, dst, link, _stored, real = _setup(base, kind)
-    outside_before = fd_snapshot(base / "outside", identity=True)
+    outside_before = snapshot(base / "outside", identity=True)
 
     fastlink.clone_or_copy(src, dst, dirs_exist_ok=True, overwrite=True, methods=methods)
 
@@ -138,16 +135,14 @@ def test_symlink_where_source_has_a_file_inside_a_linked_dir_is_not_written(
     src, dst, _link, _stored, _real = _setup(base, "absolute")
     (base / "outside" / "mod.py").write_bytes(b"outside's own mod.py")
     guard_source(base / "outside")
-    outside_before = fd_snapshot(base / "outside", identity=True)
+    outside_before = snapshot(base / "outside", identity=True)
 
     fastlink.clone_or_copy(src, dst, dirs_exist_ok=True, overwrite=True, methods=methods)
 
     assert stat.S_ISDIR(os.lstat(dst / "pkg").st_mode)
     assert (dst / "pkg" / "mod.py").read_bytes() == (src / "pkg" / "mod.py").read_bytes()
     assert (
-        compare_snapshots(
-            outside_before, fd_snapshot(base / "outside", identity=True), copy_modes=False
-        )
+        tree_differences(outside_before, snapshot(base / "outside", identity=True), modes="exact")
         == []
     )
     assert (base / "outside" / "mod.py").read_bytes() == b"outside's own mod.py"
@@ -171,7 +166,7 @@ def test_dst_root_that_is_a_symlink_to_a_directory_is_followed_when_merging(xfs,
     real = base / "real-env"
     assert (real / "already.txt").read_bytes() == b"already"
     merged = {k: v for k, v in snapshot(real).items() if k != b"already.txt"}
-    assert compare_snapshots(src_snap, merged, include_root=False) == []
+    assert tree_differences(src_snap, merged, include_root=False) == []
     assert report.files == 5
     assert fastlink_leftovers(base) == []
 

@@ -20,7 +20,6 @@ an odd first file, and what a later call in the same process does.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import inspect
 import json
@@ -36,19 +35,16 @@ import pytest
 from faultutil import (
     NOBODY,
     OUTCOME_CODE,
-    assert_same_content,
     chown_tree,
     last_json_line,
     python_argv,
     require_root,
-    snapshot_without_dir_mtimes,
 )
-from fieldmounts import bind_mount
+from mounts import bind_mount, tmpfs_at
 from treeutil import (
     FIEMAP_EXTENT_SHARED,
     File,
     assert_trees_equal,
-    compare_snapshots,
     describe_extents,
     fastlink_leftovers,
     fiemap_extents,
@@ -61,6 +57,7 @@ from treeutil import (
     skip_or_fail,
     snapshot,
     tree_counts,
+    tree_differences,
 )
 
 OTHER_UID = 4242  # owns the file nobody may not link under protected_hardlinks
@@ -316,7 +313,7 @@ def test_strict_hardlink_names_the_file_at_the_link_limit_and_rolls_back(
         (dst / "keep.txt").write_bytes(b"installed before\n")
         (dst / "pkg").mkdir()
         (dst / "pkg" / "old.py").write_bytes(b"old\n")
-        before = snapshot_without_dir_mtimes(dst)
+        before = snapshot(dst)
 
     with pytest.raises(fastlink.HardlinkUnsupportedError) as caught:
         fastlink.clone_or_copy(src, dst, methods="hardlink", dirs_exist_ok=shape == "merge")
@@ -326,7 +323,7 @@ def test_strict_hardlink_names_the_file_at_the_link_limit_and_rolls_back(
     assert e.filename == os.fspath(src / ODD_REL[position]), e
     assert e.filename2 == os.fspath(dst / ODD_REL[position]), e
     if shape == "merge":
-        assert_same_content(before, snapshot_without_dir_mtimes(dst), "the merged dst")
+        assert_trees_equal(before, dst, modes="exact", dir_times=False, what="the merged dst")
     else:
         assert not os.path.lexists(dst)
     assert fastlink_leftovers(base) == []
@@ -511,22 +508,6 @@ def test_a_nocow_file_is_copied_and_the_rest_reflinked(btrfs, fresh_dir, case):
 # --------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _tmpfs_at(directory: Path) -> Iterator[None]:
-    """A small tmpfs mounted on the existing `directory` (a mount point
-    inside a destination), unmounted afterwards."""
-    require_root("a tmpfs mount")
-    argv = ["mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", os.fspath(directory)]
-    r = subprocess.run(argv, capture_output=True, text=True)
-    if r.returncode != 0:
-        skip_or_fail(f"{' '.join(argv)} failed: {r.stderr.strip()}")
-    try:
-        yield
-    finally:
-        if subprocess.run(["umount", os.fspath(directory)], capture_output=True).returncode:
-            subprocess.run(["umount", "-l", os.fspath(directory)], capture_output=True)
-
-
 MOUNTED_REL = "data"
 
 
@@ -558,7 +539,7 @@ def test_files_under_a_mount_point_inside_dst_fall_back_to_copy(
     (dst / MOUNTED_REL).mkdir(parents=True)
     kw = {} if method == "reflink" else {"methods": ("hardlink", "copy")}
 
-    with _tmpfs_at(dst / MOUNTED_REL):
+    with tmpfs_at(dst / MOUNTED_REL):
         report = fastlink.clone_or_copy(src, dst, dirs_exist_ok=True, **kw)
 
         fallbacks = getattr(report, "fallbacks", None)
@@ -575,7 +556,7 @@ def test_files_under_a_mount_point_inside_dst_fall_back_to_copy(
         # The mount point is dst's own directory, with its own mode and times.
         want = {k: v for k, v in expected.items() if k != MOUNTED_REL.encode()}
         got = {k: v for k, v in snapshot(dst).items() if k != MOUNTED_REL.encode()}
-        assert compare_snapshots(want, got, include_root=False) == []
+        assert tree_differences(want, got, include_root=False) == []
         for s, d in _pairs(src, dst):
             if s in under_mount:
                 assert os.stat(d).st_dev != os.stat(s).st_dev

@@ -27,16 +27,10 @@ from typing import Callable
 
 import fastlink
 import pytest
-from faultutil import (
-    STAGING_PREFIX,
-    assert_same_content,
-    fastlink_entries,
-    snapshot_without_dir_mtimes,
-)
+from faultutil import STAGING_PREFIX, fastlink_entries
 from treeutil import (
     File,
     assert_trees_equal,
-    fd_snapshot,
     make_fresh_dir,
     make_tree,
     regular_files,
@@ -161,7 +155,7 @@ def assert_monotonic(calls: list[Call]) -> None:
 
 
 class LongTree:
-    """LONG_BATCH (or more) files on XFS; `baseline` is its fd_snapshot."""
+    """LONG_BATCH (or more) files on XFS; `baseline` is its snapshot(identity=True)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -184,7 +178,7 @@ class LongTree:
             finally:
                 os.close(fd)
         self.files += count
-        self.baseline = fd_snapshot(self.path, identity=True)
+        self.baseline = snapshot(self.path, identity=True)
 
 
 @pytest.fixture(scope="module")
@@ -381,7 +375,7 @@ def test_exception_in_callback_propagates_and_leaves_no_destination(
     assert not os.path.lexists(dst)
     assert fastlink_entries(parent) == []
     assert os.listdir(parent) == [], "the missing parent of dst was created and left behind"
-    assert fd_snapshot(long_src.path, identity=True) == long_src.baseline
+    assert snapshot(long_src.path, identity=True) == long_src.baseline
 
 
 def test_exception_from_a_slow_callback_rolls_back_even_after_every_file_was_placed(
@@ -439,7 +433,7 @@ def test_exception_in_callback_rolls_a_merge_back(long_src, btrfs, fresh_dir, ov
     parent = fresh_dir(btrfs)
     dst = parent / "dst"
     _existing_dst(dst, collisions=overwrite)
-    before = snapshot_without_dir_mtimes(dst)
+    before = snapshot(dst)
     raised = CallbackError("stop the merge")
     recorder = Recorder(raise_at_call(2, raised))
 
@@ -457,10 +451,10 @@ def test_exception_in_callback_rolls_a_merge_back(long_src, btrfs, fresh_dir, ov
     assert len(recorder.calls) == 2
     interrupted = recorder.calls[1].progress
     assert interrupted.files_done < interrupted.files_total, "raised too late to test a rollback"
-    assert_same_content(before, snapshot_without_dir_mtimes(dst), "pre-existing dst")
+    assert_trees_equal(before, dst, modes="exact", dir_times=False, what="pre-existing dst")
     assert fastlink_entries(parent) == []
     assert os.listdir(parent) == ["dst"]
-    assert fd_snapshot(long_src.path, identity=True) == long_src.baseline
+    assert snapshot(long_src.path, identity=True) == long_src.baseline
 
 
 def test_exception_in_the_final_call_propagates_after_the_copy_completed(tmp_path):
@@ -553,4 +547,4 @@ def test_non_callable_progress_raises_type_error_and_writes_nothing(tmp_path, pr
         fastlink.clone_or_copy(src, dst, dirs_exist_ok=merge, progress=progress)
 
     # Not even a directory's mtime changed.
-    assert_same_content(before, snapshot(tmp_path), str(tmp_path))
+    assert_trees_equal(before, tmp_path, modes="exact", what=str(tmp_path))

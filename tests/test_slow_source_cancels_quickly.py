@@ -21,7 +21,7 @@ import time
 import fastlink
 import pytest
 from faultutil import last_json_line
-from fieldmounts import faultfs
+from mounts import faultfs
 from treeutil import File, fastlink_leftovers, forget_source, make_tree, random_bytes
 
 MiB = 1 << 20

@@ -1,5 +1,5 @@
 """The test helpers themselves: the source guard sees what it must (and only
-that), and the fd-based snapshot/digest agree with the path-based ones.
+that), and the fd-based snapshot/digest agree with a path-based view.
 
 The guard is only worth something if it would fail a test whose source
 changed; these tests drive the per-test guard (`source_guard` fixture)
@@ -9,6 +9,7 @@ directly, then forget the roots they damaged so the test itself passes.
 from __future__ import annotations
 
 import os
+import stat
 
 import fastlink
 import pytest
@@ -16,7 +17,6 @@ from treeutil import (
     File,
     Symlink,
     content_digest,
-    fd_snapshot,
     forget_source,
     make_tree,
     random_bytes,
@@ -105,15 +105,35 @@ def test_a_tree_used_as_a_source_after_being_a_destination_is_guarded(tmp_path, 
     forget_source(tmp_path / "b")
 
 
-def test_fd_snapshot_agrees_with_snapshot(tmp_path):
+def _by_path(root) -> dict[bytes, dict]:
+    """What os.walk/lstat/readlink see under root: the fd walk must agree."""
+    root_b = os.fsencode(root)
+    paths = [root_b]
+    for dirpath, dirnames, filenames in os.walk(root_b):
+        paths += [os.path.join(dirpath, name) for name in dirnames + filenames]
+    seen = {}
+    for path in paths:
+        st = os.lstat(path)
+        info = {"mode": stat.S_IMODE(st.st_mode), "mtime_ns": st.st_mtime_ns}
+        if stat.S_ISREG(st.st_mode):
+            info.update(type="file", size=st.st_size, digest=content_digest(path))
+        elif stat.S_ISDIR(st.st_mode):
+            info.update(type="dir")
+        else:
+            info.update(type="symlink", target=os.readlink(path))
+        seen[os.path.relpath(path, root_b)] = info  # the root: b"."
+    return seen
+
+
+def test_snapshot_agrees_with_a_path_based_walk(tmp_path):
     root = tmp_path / "t"
     make_tree(root, sample_spec())
-    by_path, by_fd = snapshot(root), fd_snapshot(root)
-    assert sorted(by_path) == sorted(by_fd)
-    for key, info in by_path.items():
-        other = by_fd[key]
-        for field in ("type", "mode", "mtime_ns", "size", "target"):
-            assert info.get(field) == other.get(field), (key, field)
+    assert snapshot(root) == _by_path(root)
+    with_ino = snapshot(root, identity=True)
+    assert {k: os.lstat(root / os.fsdecode(k)).st_ino for k in with_ino} == {
+        k: v.pop("ino") for k, v in with_ino.items()
+    }
+    assert with_ino == _by_path(root)
 
 
 def test_content_digest_depends_on_bytes_only(tmpfs, fresh_dir):
@@ -153,7 +173,7 @@ def test_remove_tree_copes_with_trees_deeper_than_path_max(tmp_path):
             fd = child
     finally:
         os.close(fd)
-    snap = fd_snapshot(root)
+    snap = snapshot(root)
     assert len(snap) == 1 + 2 * 1500
     assert max(len(k) for k in snap) > 4096
     remove_tree(root)
@@ -161,6 +181,6 @@ def test_remove_tree_copes_with_trees_deeper_than_path_max(tmp_path):
 
 
 def test_make_tree_spec_symlink_helper_round_trip(tmp_path):
-    # fd_snapshot reads link targets byte-exact, like snapshot.
+    # snapshot() reads link targets byte-exact.
     make_tree(tmp_path / "t", {b"l\xe9": Symlink(b"t\xff")})
-    assert fd_snapshot(tmp_path / "t")[b"l\xe9"]["target"] == b"t\xff"
+    assert snapshot(tmp_path / "t")[b"l\xe9"]["target"] == b"t\xff"

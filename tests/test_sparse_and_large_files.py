@@ -18,7 +18,7 @@ import os
 
 import fastlink
 import pytest
-from treeutil import compare_snapshots, content_digest, fd_snapshot, random_bytes
+from treeutil import content_digest, random_bytes, snapshot, tree_differences
 
 KIB = 1 << 10
 MIB = 1 << 20
@@ -105,7 +105,7 @@ def test_sparse_files_stay_sparse_and_identical(copy_path):
     _write_sparse(src / "sub" / "mostly-hole.img", 300 * MIB + 1, [(150 * MIB, b"x" * 4096)])
     for name in ["ends-with-data.img", "ends-with-hole.img", "sub/mostly-hole.img"]:
         assert _allocated(src / name) < 16 * MIB, f"{name} is not sparse on the source fs"
-    src_snap = fd_snapshot(src)
+    src_snap = snapshot(src)
 
     report = fastlink.clone_or_copy(src, dst, methods=methods)
 
@@ -113,7 +113,7 @@ def test_sparse_files_stay_sparse_and_identical(copy_path):
     assert report.copied == report.files == 3
     assert report.bytes == 2 * SPARSE_SIZE + 300 * MIB + 1
     # Every byte, size, mode and mtime (content digests cover the holes).
-    assert compare_snapshots(src_snap, fd_snapshot(dst)) == []
+    assert tree_differences(src_snap, snapshot(dst)) == []
     for name, pieces in [
         ("ends-with-data.img", ends_with_data),
         ("ends-with-hole.img", ends_with_hole),
@@ -164,12 +164,12 @@ def test_files_over_2_and_4_gib_copy_exactly(copy_path, size):
     _write_sparse(src / "big.img", size, pieces)
     # Same size, but ending in a hole: the copy must still be `size` long.
     _write_sparse(src / "big-hole-at-end.img", size, pieces[:-1])
-    src_snap = fd_snapshot(src)
+    src_snap = snapshot(src)
 
     report = fastlink.clone_or_copy(src, dst, methods=methods)
 
     assert report.bytes == 2 * size
-    assert compare_snapshots(src_snap, fd_snapshot(dst)) == []
+    assert tree_differences(src_snap, snapshot(dst)) == []
     for name, file_pieces in [("big.img", pieces), ("big-hole-at-end.img", pieces[:-1])]:
         windows = [(off, len(data)) for off, data in file_pieces]
         # And the bytes right at each boundary, whether data or hole.

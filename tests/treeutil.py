@@ -20,7 +20,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Union
+from typing import Any, Callable, Union
 
 import pytest
 
@@ -140,7 +140,7 @@ def make_tree(root: PathLike, spec: dict[Name, Entry], *, mtime_seed: int = 0) -
     guard = _ACTIVE_GUARD
     if guard is not None:
         guard.register(root_b)
-    return _snapshot(root_b)
+    return _walk(root_b)
 
 
 # --------------------------------------------------------------------------
@@ -150,62 +150,32 @@ def make_tree(root: PathLike, spec: dict[Name, Entry], *, mtime_seed: int = 0) -
 ROOT_KEY = b"."
 
 
-def _sha256_file(path: bytes) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _describe(path: bytes, st: os.stat_result) -> dict:
-    info = {"mode": stat.S_IMODE(st.st_mode), "mtime_ns": st.st_mtime_ns}
-    if stat.S_ISREG(st.st_mode):
-        info.update(type="file", size=st.st_size, sha256=_sha256_file(path))
-    elif stat.S_ISDIR(st.st_mode):
-        info.update(type="dir")
-    elif stat.S_ISLNK(st.st_mode):
-        # Symlink modes are always 0o777 on Linux; keep them anyway.
-        info.update(type="symlink", target=os.readlink(path))
-    else:
-        info.update(type=f"other({stat.S_IFMT(st.st_mode):o})")
-    return info
-
-
-def snapshot(root: PathLike) -> dict[bytes, dict]:
+def snapshot(root: PathLike, *, identity: bool = False) -> dict[bytes, dict]:
     """Describe every entry under `root` (never following symlinks).
 
     Keys are paths relative to root as bytes; the root itself is b".".
     If root is a regular file the snapshot has the single key b".".
     The root is followed if it is a symlink, matching fastlink's src rule.
 
-    Side effect for the source guard: snapshotting a tree that no
-    clone_or_copy call has used yet re-baselines the guard for it (tests
-    adjust a tree after make_tree, e.g. chmod u+s, and then snapshot it).
+    Each entry is described the same way: "type" ("file", "dir", "symlink"
+    or "other(<format>)"), "mode" (permission bits) and "mtime_ns"; a file
+    also has "size" and "digest" (content_digest: of the bytes only, so a
+    sparse file and its dense copy agree), a symlink its "target" (bytes,
+    verbatim). The walk is fd-relative (any depth, see below) and does not
+    bump atimes.
+
+    identity=True also records inode numbers ("ino"), to catch an entry
+    replaced by an identical one: for watching a tree (a destination, a
+    directory outside it, a cache) across a call. Such a snapshot only
+    observes. Any other snapshot of a tree that no clone_or_copy call has
+    used yet re-baselines the source guard for it (tests adjust a tree after
+    make_tree, e.g. chmod u+s, and then snapshot it as what a copy must be).
     """
-    guard = _ACTIVE_GUARD
-    if guard is not None:
-        guard.refresh_unused(root)
-    return _snapshot(root)
-
-
-def _snapshot(root: PathLike) -> dict[bytes, dict]:
-    root_b = _b(os.fspath(root))
-    result: dict[bytes, dict] = {ROOT_KEY: _describe(root_b, os.stat(root_b))}
-    if result[ROOT_KEY]["type"] != "dir":
-        return result
-
-    def walk(dir_b: bytes, rel: bytes) -> None:
-        for name in sorted(os.listdir(dir_b)):
-            path = os.path.join(dir_b, name)
-            rel_child = os.path.join(rel, name) if rel else name
-            st = os.lstat(path)
-            result[rel_child] = _describe(path, st)
-            if stat.S_ISDIR(st.st_mode):
-                walk(path, rel_child)
-
-    walk(root_b, b"")
-    return result
+    if not identity:
+        guard = _ACTIVE_GUARD
+        if guard is not None:
+            guard.refresh_unused(root)
+    return _walk(root, identity=identity)
 
 
 def tree_counts(snap: dict[bytes, dict]) -> dict:
@@ -224,64 +194,107 @@ def expected_dst_mode(src_mode: int) -> int:
     return src_mode & ~0o6000
 
 
-def assert_trees_equal(
-    src: PathLike | dict[bytes, dict],
-    dst: PathLike,
+Snapshot = dict[bytes, dict]
+MODES = ("copy", "exact", "ignore")
+
+
+def tree_differences(
+    expected: PathLike | Snapshot,
+    actual: PathLike | Snapshot,
     *,
+    modes: str = "copy",
     times: bool = True,
+    dir_times: bool = True,
     include_root: bool = True,
-) -> None:
-    """Assert that dst is a faithful copy of src.
+) -> list[str]:
+    """Differences between two trees, as readable lines; [] when they match.
 
-    `src` is a path or a snapshot taken earlier (preferably before the copy,
-    e.g. the one make_tree returns). Compares types, contents (sha256),
-    sizes, symlink targets, permission bits (src's setuid/setgid masked out,
-    per the contract) and, if `times`, mtimes in nanoseconds.
-    `include_root=False` ignores the root's own metadata (for merges into a
-    pre-existing dst).
+    Each side is a snapshot (preferably the expected one taken before the
+    call, e.g. the one make_tree returns, so that a call which wrongly
+    touches its source can't hide its own mistakes) or a path, which is
+    snapshot() now. Compared: the set of entries, their types, and every
+    field either side records (size, content digest, symlink target, inode
+    numbers: compare identity=True snapshots with each other); then
+      modes="copy": permission bits as for a copy (expected's setuid/setgid
+        masked out, per the contract; symlink modes ignored), "exact": as
+        they are, "ignore": not at all (e.g. exFAT keeps no modes);
+      times: mtimes in nanoseconds; dir_times=False leaves directories'
+        mtimes out (a merge that creates and removes temp entries in a
+        pre-existing directory changes its mtime, which the contract does
+        not promise to restore);
+      include_root=False leaves the root's own entry out (a merge into a
+        pre-existing dst keeps the root's metadata).
     """
-    a = src if isinstance(src, dict) else snapshot(src)
-    src_label = "<snapshot>" if isinstance(src, dict) else os.fsdecode(os.fspath(src))
-    b = snapshot(dst)
+    if modes not in MODES:
+        raise ValueError(f"modes must be one of {MODES}, not {modes!r}")
+    a = expected if isinstance(expected, dict) else snapshot(expected)
+    b = actual if isinstance(actual, dict) else snapshot(actual)
+    keys = set(a) | set(b)
     if not include_root:
-        a = {k: v for k, v in a.items() if k != ROOT_KEY}
-        b = {k: v for k, v in b.items() if k != ROOT_KEY}
-
+        keys.discard(ROOT_KEY)
     problems: list[str] = []
-    missing = sorted(set(a) - set(b))
-    extra = sorted(set(b) - set(a))
-    for k in missing:
-        problems.append(f"missing in dst: {k!r} ({a[k]['type']})")
-    for k in extra:
-        problems.append(f"unexpected in dst: {k!r} ({b[k]['type']})")
-    for k in sorted(set(a) & set(b)):
-        s, d = a[k], b[k]
-        if s["type"] != d["type"]:
-            problems.append(f"{k!r}: type {s['type']} in src, {d['type']} in dst")
-            continue
-        fields = ["size", "sha256", "target"]
-        for f in fields:
-            if s.get(f) != d.get(f):
-                problems.append(f"{k!r}: {f} differs: src={s.get(f)!r} dst={d.get(f)!r}")
-        if s["type"] != "symlink":
-            want = expected_dst_mode(s["mode"])
-            if d["mode"] != want:
-                problems.append(
-                    f"{k!r}: mode src={s['mode']:#o} expected dst={want:#o} got dst={d['mode']:#o}"
-                )
-        if times and s["mtime_ns"] != d["mtime_ns"]:
-            problems.append(
-                f"{k!r} ({s['type']}): mtime_ns src={s['mtime_ns']} dst={d['mtime_ns']} "
-                f"(diff {d['mtime_ns'] - s['mtime_ns']} ns)"
-            )
+    for k in sorted(keys):
+        if k not in b:
+            problems.append(f"missing: {k!r} ({a[k]['type']})")
+        elif k not in a:
+            problems.append(f"unexpected: {k!r} ({b[k]['type']})")
+        else:
+            problems.extend(_entry_differences(k, a[k], b[k], modes, times, dir_times))
+    return problems
+
+
+def assert_trees_equal(
+    expected: PathLike | Snapshot,
+    actual: PathLike | Snapshot,
+    *,
+    what: str | None = None,
+    **options: Any,
+) -> None:
+    """Assert that tree_differences(expected, actual, **options) is empty:
+    by default that `actual` is a faithful copy of `expected` (names, types,
+    contents, symlink targets, modes as for a copy, mtimes in ns). `what`
+    names the trees in the message (default: expected -> actual)."""
+    problems = tree_differences(expected, actual, **options)
     if problems:
+        if what is None:
+            what = f"{_label(expected)!r} -> {_label(actual)!r}"
         shown = problems[:40]
         more = f"\n... and {len(problems) - 40} more" if len(problems) > 40 else ""
-        raise AssertionError(
-            f"trees differ: {src_label!r} -> {os.fsdecode(os.fspath(dst))!r}\n  "
-            + "\n  ".join(shown)
-            + more
+        raise AssertionError(f"trees differ: {what}\n  " + "\n  ".join(shown) + more)
+
+
+def _label(tree: PathLike | Snapshot) -> str:
+    return "<snapshot>" if isinstance(tree, dict) else os.fsdecode(os.fspath(tree))
+
+
+def _entry_differences(
+    key: bytes,
+    s: dict,
+    d: dict,
+    modes: str,
+    times: bool,
+    dir_times: bool,
+    *,
+    type_only: bool = False,
+) -> list[str]:
+    if s["type"] != d["type"]:
+        return [f"{key!r}: type {s['type']} expected, {d['type']} found"]
+    if type_only:
+        return []
+    problems = []
+    for f in sorted((set(s) | set(d)) - {"type", "mode", "mtime_ns"}):
+        if s.get(f) != d.get(f):
+            problems.append(f"{key!r}: {f} differs: expected {s.get(f)!r}, found {d.get(f)!r}")
+    if modes == "exact" or (modes == "copy" and s["type"] != "symlink"):
+        want = expected_dst_mode(s["mode"]) if modes == "copy" else s["mode"]
+        if d["mode"] != want:
+            problems.append(f"{key!r}: mode expected {want:#o}, found {d['mode']:#o}")
+    if times and (dir_times or s["type"] != "dir") and s["mtime_ns"] != d["mtime_ns"]:
+        problems.append(
+            f"{key!r} ({s['type']}): mtime_ns expected {s['mtime_ns']}, found {d['mtime_ns']} "
+            f"(diff {d['mtime_ns'] - s['mtime_ns']} ns)"
         )
+    return problems
 
 
 # --------------------------------------------------------------------------
@@ -447,7 +460,7 @@ def fastlink_leftovers(*roots: PathLike) -> list[bytes]:
         root_b = _b(os.fspath(root))
         if not os.path.isdir(root_b):
             continue
-        for rel, _info in fd_snapshot(root_b).items():
+        for rel, _info in _walk(root_b).items():
             if os.path.basename(rel).startswith(FASTLINK_WORK_PREFIXES):
                 found.append(os.path.join(root_b, rel))
     return sorted(found)
@@ -582,6 +595,7 @@ def _fd_describe(st: os.stat_result, identity: bool) -> dict:
     elif fmt == stat.S_IFDIR:
         info.update(type="dir")
     elif fmt == stat.S_IFLNK:
+        # Symlink modes are always 0o777 on Linux; keep them anyway.
         info.update(type="symlink")
     else:  # fifo, socket, device: described, never opened
         info.update(type=f"other({fmt:o})")
@@ -603,18 +617,13 @@ def _listdir_fd(fd: int) -> list[bytes]:
     return sorted(os.fsencode(n) for n in os.listdir(fd))
 
 
-def fd_snapshot(
+def _walk(
     root: PathLike, *, identity: bool = False, tolerate_vanishing: bool = False
 ) -> dict[bytes, dict]:
-    """Like snapshot(), but fd-relative: works however deep the tree is.
-
-    Keys are relative bytes paths (root: b"."); values have type, mode,
-    mtime_ns and, per type, size + "digest" (content_digest: sparse-aware,
-    layout-independent; NOT the "sha256" of snapshot()) or symlink "target".
-    identity=True also records inode numbers (to catch a replaced entry).
-    tolerate_vanishing=True leaves out entries that disappear (or change
-    type) while the walk runs, e.g. a concurrent call's temporary files.
-    The root is followed if it is a symlink; nothing below it is.
+    """The walk behind snapshot() (see there), without its side effect on
+    the source guard. tolerate_vanishing=True leaves out entries that
+    disappear (or change type) while the walk runs, e.g. a concurrent
+    call's temporary files.
     """
     root_b = _b(os.fspath(root))
     st = os.stat(root_b)
@@ -675,59 +684,6 @@ def fd_snapshot(
     return result
 
 
-def compare_snapshots(
-    expected: dict[bytes, dict],
-    actual: dict[bytes, dict],
-    *,
-    times: bool = True,
-    include_root: bool = True,
-    copy_modes: bool = True,
-) -> list[str]:
-    """Differences between two snapshots of the same kind (both snapshot()
-    or both fd_snapshot()), as readable lines; [] when they match.
-
-    copy_modes=True compares modes as for a copy (expected's setuid/setgid
-    masked out, symlink modes ignored); False compares them exactly.
-    Inode numbers ("ino") are compared when both sides have them.
-    """
-    problems: list[str] = []
-    keys = set(expected) | set(actual)
-    if not include_root:
-        keys.discard(ROOT_KEY)
-    for k in sorted(keys):
-        if k not in actual:
-            problems.append(f"missing: {k!r} ({expected[k]['type']})")
-            continue
-        if k not in expected:
-            problems.append(f"unexpected: {k!r} ({actual[k]['type']})")
-            continue
-        problems.extend(_entry_differences(k, expected[k], actual[k], times, copy_modes))
-    return problems
-
-
-def _entry_differences(
-    key: bytes, s: dict, d: dict, times: bool, copy_modes: bool, *, type_only: bool = False
-) -> list[str]:
-    if s["type"] != d["type"]:
-        return [f"{key!r}: type {s['type']} expected, {d['type']} found"]
-    if type_only:
-        return []
-    problems = []
-    for f in ("size", "sha256", "digest", "target", "ino"):
-        if f in s and f in d and s[f] != d[f]:
-            problems.append(f"{key!r}: {f} differs: expected {s[f]!r}, found {d[f]!r}")
-    if not (copy_modes and s["type"] == "symlink"):
-        want = expected_dst_mode(s["mode"]) if copy_modes else s["mode"]
-        if d["mode"] != want:
-            problems.append(f"{key!r}: mode expected {want:#o}, found {d['mode']:#o}")
-    if times and s["mtime_ns"] != d["mtime_ns"]:
-        problems.append(
-            f"{key!r} ({s['type']}): mtime_ns expected {s['mtime_ns']}, found {d['mtime_ns']} "
-            f"(diff {d['mtime_ns'] - s['mtime_ns']} ns)"
-        )
-    return problems
-
-
 def remove_tree_fd(path: PathLike) -> None:
     """Remove a directory tree of any depth, fd-relative and iteratively.
 
@@ -785,10 +741,11 @@ def remove_tree_fd(path: PathLike) -> None:
 #    (e.g. a tree built by hand): baseline = taken just before the call;
 #  * guard_source(path): baseline = now (also re-baselines after a test
 #    deliberately changed a source);
-#  * snapshot() of a tree no clone_or_copy call has used yet re-baselines it
-#    (setup like "make_tree, then chmod u+s, then snapshot").
+#  * snapshot() (without identity) of a tree no clone_or_copy call has used
+#    yet re-baselines it (setup like "make_tree, then chmod u+s, then
+#    snapshot"); snapshot(..., identity=True) only observes.
 #
-# Compared (fd_snapshot, identity=True): entry set, types, content digests,
+# Compared (snapshots with identity=True): entry set, types, content digests,
 # sizes, permission bits, mtimes (ns), symlink targets and inode numbers.
 # Not compared: atime, ctime, link counts (a hardlink clone bumps them).
 #
@@ -876,7 +833,7 @@ class SourceGuard:
             path = _abs(root)
             if self._forgotten_covers(path):
                 return
-            self._roots[path] = _Root(self._tick(), fd_snapshot(path, identity=True))
+            self._roots[path] = _Root(self._tick(), _walk(path, identity=True))
 
     def forget(self, root: PathLike) -> None:
         """Stop guarding every root at, inside or above `root`, for good."""
@@ -898,7 +855,7 @@ class SourceGuard:
                     for c in self._calls
                 )
                 if not used and os.path.lexists(r):
-                    self._roots[r] = _Root(self._tick(), fd_snapshot(r, identity=True))
+                    self._roots[r] = _Root(self._tick(), _walk(r, identity=True))
 
     def before_clone(self, args: tuple, kwargs: dict) -> None:
         """Called by the clone_or_copy wrapper with the call's arguments.
@@ -922,7 +879,7 @@ class SourceGuard:
                     if self._forgotten_covers(root):
                         continue
                     try:
-                        snap = fd_snapshot(root, identity=True, tolerate_vanishing=True)
+                        snap = _walk(root, identity=True, tolerate_vanishing=True)
                     except OSError:
                         continue  # missing/unreadable src: fastlink reports that itself
                     self._roots[root] = _Root(self._tick(), snap)
@@ -969,7 +926,7 @@ class SourceGuard:
                     continue
                 ignored, loosened = exemptions
                 try:
-                    current = fd_snapshot(root, identity=True)
+                    current = _walk(root, identity=True)
                 except OSError as e:
                     out.append(f"{os.fsdecode(root)!r}: cannot be read any more: {e}")
                     continue
@@ -1014,7 +971,9 @@ def _guard_differences(
             problems.append(f"appeared: {k!r} ({current[k]['type']})")
         else:
             problems.extend(
-                _entry_differences(k, baseline[k], current[k], True, False, type_only=k in loosened)
+                _entry_differences(
+                    k, baseline[k], current[k], "exact", True, True, type_only=k in loosened
+                )
             )
     return problems
 

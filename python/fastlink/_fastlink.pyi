@@ -16,11 +16,15 @@ __all__ = [
     "SourceInsideDestinationError",
     "SpecialFileError",
     "__version__",
+    "_platform_backend",
     "clone_or_copy",
     "probe",
 ]
 
 __version__: str
+# The platform backend this build has: "linux", "macos" (`make macos-sim`) or
+# "portable". For the test suite; not part of the API.
+_platform_backend: str
 
 _MethodName = Literal["reflink", "hardlink", "copy"]
 _StrPath = str | bytes | os.PathLike[str] | os.PathLike[bytes]

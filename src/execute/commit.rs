@@ -15,7 +15,7 @@ use super::undo::{Committed, Staged, Undo};
 use super::Execution;
 use crate::dirfd;
 use crate::error::{Error, Result};
-use crate::plan::{name_of, Child};
+use crate::plan::{name_of, Child, FileId};
 
 impl Execution<'_> {
     /// Rename every staged entry to its final name. New names never replace
@@ -25,7 +25,8 @@ impl Execution<'_> {
     /// into entry by entry.
     pub(super) fn commit(&self, anchor: BorrowedFd<'_>, undo: &mut Undo) -> Result<()> {
         self.cancel.begin_commit()?;
-        self.anchor_in_place(anchor)?;
+        let held = dirfd::identity(anchor).map_err(|err| self.commit_error(err))?;
+        self.anchor_in_place(held)?;
         let staged = std::mem::take(undo.staged.get_mut().unwrap_or_else(|e| e.into_inner()));
         let mut pending = staged.into_iter();
         while let Some(entry) = pending.next() {
@@ -40,20 +41,21 @@ impl Execution<'_> {
         }
         // Moved during the renames: the tree is not at `dst`, so the call
         // must not report success (the roll-back takes it out again).
-        self.anchor_in_place(anchor)
+        self.anchor_in_place(held)
+    }
+
+    fn commit_error(&self, err: io::Error) -> Error {
+        Error::io(err, self.src_root(), self.dst_root())
     }
 
     /// The anchor (dst for a merge, its parent for a new tree) must still be
     /// the directory its path names. If it was moved or replaced during the
     /// call, renaming into it would put the tree somewhere other than `dst`.
-    fn anchor_in_place(&self, anchor: BorrowedFd<'_>) -> Result<()> {
-        let dst = self.dst_root();
-        let path = self.anchor_path();
-        let fail = |err| Error::io(err, self.src_root(), dst);
-        let at_path = std::fs::metadata(path).map_err(fail)?;
-        let held = dirfd::identity(anchor).map_err(fail)?;
+    fn anchor_in_place(&self, held: FileId) -> Result<()> {
+        let at_path =
+            std::fs::metadata(self.anchor_path()).map_err(|err| self.commit_error(err))?;
         if (at_path.dev(), at_path.ino()) != held {
-            return Err(fail(io::Error::from_raw_os_error(libc::ENOENT)));
+            return Err(self.commit_error(io::Error::from_raw_os_error(libc::ENOENT)));
         }
         Ok(())
     }
@@ -64,7 +66,7 @@ impl Execution<'_> {
         entry: &Staged,
         committed: &mut Vec<Committed>,
     ) -> io::Result<()> {
-        let dir = dirfd::open_dir_beneath(anchor, &entry.dir)?;
+        let dir = dirfd::dir_beneath(anchor, &entry.dir)?;
         let stat = dirfd::lstat_at(dir.as_fd(), &entry.temp)?;
         #[allow(clippy::unnecessary_cast)]
         let id = (stat.st_dev as u64, stat.st_ino as u64);

@@ -31,12 +31,12 @@ use rayon::prelude::*;
 
 use crate::cancel::CancelFlag;
 use crate::destination::{Destination, DirAction, LeafAction};
-use crate::dirfd;
+use crate::dirfd::{self, DirFd};
 use crate::error::{Error, Result};
 use crate::meta;
 use crate::method::Method;
 use crate::plan::{name_of, Plan, RootKind};
-use crate::platform;
+use crate::platform::{Os, Platform};
 use crate::progress::Progress;
 use crate::report::Fallback;
 use place::{temp_name, STAGING_PREFIX};
@@ -108,9 +108,7 @@ impl Counts {
                 method,
                 errno,
                 files,
-                message: Error::method_impossible(method, errno)
-                    .message()
-                    .to_string(),
+                message: method.impossible(errno).message().to_string(),
             })
             .collect()
     }
@@ -131,9 +129,9 @@ enum Unit {
 }
 
 /// The two directory fds a unit works through.
-struct DirPair {
+struct DirPair<'a> {
     src: OwnedFd,
-    dst: OwnedFd,
+    dst: DirFd<'a>,
     /// The destination directory relative to the anchor.
     dst_dir: PathBuf,
 }
@@ -200,7 +198,7 @@ impl Execution<'_> {
             return self.commit(anchor, undo);
         }
         let paths = self.build_paths();
-        if self.clone_whole_tree(&paths[0], undo)? {
+        if self.clone_whole_tree(anchor, &paths[0], undo) {
             counts.add(Method::Reflink, self.plan.files.len());
             let files = self.plan.files.len() as u64;
             self.progress.add_done(files, self.plan.total_bytes());
@@ -240,29 +238,31 @@ impl Execution<'_> {
     /// Where the OS clones a directory hierarchy in one call (macOS), use it
     /// for a new destination. Only when nothing needs changing afterwards:
     /// times are kept by the clone, and no setuid/setgid bit must be cleared.
-    fn clone_whole_tree(&self, staging: &Path, undo: &Undo) -> Result<bool> {
+    ///
+    /// Any failure of the one call (EXDEV, ENOTSUP, but also EACCES on one
+    /// unreadable file or EDEADLK on an iCloud "dataless" one) sends the tree
+    /// down the per-entry path, which falls back per file and names the entry
+    /// that really fails.
+    fn clone_whole_tree(&self, anchor: BorrowedFd<'_>, staging: &Path, undo: &Undo) -> bool {
         let whole_tree_possible = self.methods[0] == Method::Reflink
             && !self.destination.root_existed
             && self.preserve_times
             && !self.plan.dirs.iter().any(|d| d.meta.has_setid_bits())
             && !self.plan.files.iter().any(|f| f.meta.has_setid_bits());
         if !whole_tree_possible {
-            return Ok(false);
+            return false;
         }
-        let staging_path = parent_or_dot(self.dst_root()).join(staging);
-        match platform::clone_tree(self.src_root(), &staging_path) {
-            None => Ok(false),
+        let name = name_of(staging);
+        match Os::clone_tree(self.src_root(), anchor, name) {
+            None => false,
             Some(Ok(())) => {
                 undo.track(self.staged_dir(0, Path::new(""), staging));
-                Ok(true)
+                true
             }
-            Some(Err(err)) => {
-                let errno = err.raw_os_error().unwrap_or(libc::EIO);
-                if Method::Reflink.is_impossible_errno(errno) {
-                    Ok(false)
-                } else {
-                    Err(Error::io(err, self.src_root(), self.dst_root()))
-                }
+            Some(Err(_)) => {
+                // The name is this call's own; nothing of a half-made clone stays.
+                let _ = dirfd::remove_tree_at(anchor, name);
+                false
             }
         }
     }
@@ -369,30 +369,29 @@ impl Execution<'_> {
         units
     }
 
-    fn dir_pair(
+    fn dir_pair<'a>(
         &self,
         src_root: BorrowedFd<'_>,
-        anchor: BorrowedFd<'_>,
+        anchor: BorrowedFd<'a>,
         dir: usize,
         dst_dir: &Path,
-    ) -> Result<DirPair> {
+    ) -> Result<DirPair<'a>> {
         let rel = &self.plan.dirs[dir].rel;
         let fail = |err| Error::io(err, &self.plan.src_path(rel), &self.destination.path(rel));
         Ok(DirPair {
             src: dirfd::open_dir_beneath(src_root, rel).map_err(fail)?,
-            dst: dirfd::open_dir_beneath(anchor, dst_dir).map_err(fail)?,
+            dst: dirfd::dir_beneath(anchor, dst_dir).map_err(fail)?,
             dst_dir: dst_dir.to_path_buf(),
         })
     }
 
     /// A single-file source: its directory, and `dst`'s parent (the anchor).
-    fn root_file_pair(&self, anchor: BorrowedFd<'_>) -> Result<DirPair> {
+    fn root_file_pair<'a>(&self, anchor: BorrowedFd<'a>) -> Result<DirPair<'a>> {
         let fail = |err| Error::io(err, self.src_root(), self.dst_root());
         let src_dir = dirfd::open_dir(parent_or_dot(self.src_root())).map_err(fail)?;
-        let dst = dirfd::open_dir_beneath(anchor, Path::new("")).map_err(fail)?;
         Ok(DirPair {
             src: src_dir,
-            dst,
+            dst: dirfd::DirFd::Borrowed(anchor),
             dst_dir: PathBuf::new(),
         })
     }

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::meta;
 use crate::method::Method;
 use crate::plan::{name_of, FilePlan, SymlinkPlan};
-use crate::platform;
+use crate::platform::{CopyHints, Os, Platform};
 use crate::progress::FileProgress;
 
 /// The prefix of a new tree (or single file) being built beside `dst`:
@@ -43,7 +43,7 @@ impl Execution<'_> {
     /// roll-back when it is a temp name.
     pub(super) fn leaf_target(
         &self,
-        pair: &DirPair,
+        pair: &DirPair<'_>,
         rel: &Path,
         name: &OsStr,
         action: LeafAction,
@@ -78,7 +78,7 @@ impl Execution<'_> {
     /// Any other error is raised.
     pub(super) fn place_file(
         &self,
-        pair: &DirPair,
+        pair: &DirPair<'_>,
         file: &FilePlan,
         action: LeafAction,
         counts: &Counts,
@@ -136,9 +136,9 @@ impl Execution<'_> {
                 return Err(Error::io(err, &src_path(), &dst_path()));
             }
             if i + 1 == self.methods.len() {
-                return Err(
-                    Error::method_impossible(method, errno).with_paths(&src_path(), &dst_path())
-                );
+                return Err(method
+                    .impossible(errno)
+                    .with_paths(&src_path(), &dst_path()));
             }
             counts.fell_back(method, errno);
         }
@@ -158,9 +158,9 @@ impl Execution<'_> {
     ) -> io::Result<u64> {
         let mode = file.meta.safe_mode();
         let (written, seen) = match method {
-            Method::Reflink => (platform::reflink_new(source, dir, name, mode)?, file.size),
+            Method::Reflink => (Os::reflink_new(source, dir, name, mode)?, file.size),
             _ => {
-                let hints = platform::CopyHints {
+                let hints = CopyHints {
                     size: file.size,
                     sparse: file.sparse,
                     // A slow source must not hold up Ctrl-C for a whole file.
@@ -169,18 +169,21 @@ impl Execution<'_> {
                         self.cancel.check_io()
                     },
                 };
-                platform::copy_new(source, dir, name, mode, &hints)?
+                Os::copy_new(source, dir, name, mode, &hints)?
             }
         };
         if self.preserve_times {
             meta::set_file_times(&written, &file.meta)?;
+        } else if method == Method::Reflink && Os::CLONE_KEEPS_SOURCE_TIMES {
+            // What a copy gets, whichever path the file took.
+            meta::set_file_times_now(&written)?;
         }
         Ok(seen)
     }
 
     pub(super) fn place_symlink(
         &self,
-        pair: &DirPair,
+        pair: &DirPair<'_>,
         link: &SymlinkPlan,
         action: LeafAction,
         undo: &Undo,

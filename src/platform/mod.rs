@@ -1,17 +1,54 @@
-//! The per-OS primitives behind one small interface. Everything above this
-//! module is written against these functions only:
+//! Everything that differs between operating systems, behind one interface:
+//! [`Platform`]. Each backend is a unit type implementing it, and the core
+//! above this module calls `Os::…` only, so it names no `target_os`, and a
+//! backend whose signatures drift from the trait does not compile.
 //!
-//! - [`reflink_new`]: create a file (by directory fd and name) as a
-//!   copy-on-write clone of an open source;
-//! - [`copy_new`]: create a file (by directory fd and name) and copy an open
-//!   source's bytes into it, keeping holes, saying how far it has got;
-//! - [`clone_tree`]: clone a whole directory tree in one call, where the OS can.
+//! Backends, chosen by project cfgs (set by build.rs from the target, or by
+//! hand to build a backend on Linux):
+//! - `linux`: FICLONE, sendfile, openat2, O_TMPFILE, RENAME_NOREPLACE;
+//! - `macos` (`fastlink_macos`): clonefileat/fclonefileat, renameatx_np,
+//!   SEEK_DATA copies. `make macos-sim` builds it on Linux with `macos_sim`
+//!   standing in for the macOS calls;
+//! - `portable` (`fastlink_portable`, other unixes): reflink-copy's clone
+//!   and the same hole-aware copy; `make portable-check` compiles it here.
 //!
 //! Errors come back as raw `io::Error`s with their errno intact: whether an
-//! error means "this filesystem cannot" or "this failed" is decided above, from
-//! the errno, in one place (`Method::is_impossible_errno`).
+//! error means "cannot" or "this failed" is decided above, from the errno,
+//! in one place (`Method::is_impossible_errno`).
 
-/// What [`copy_new`] needs to know about a copy besides its two ends.
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use rustix::fs::OFlags;
+
+mod unix;
+
+#[cfg(not(any(fastlink_macos, fastlink_portable)))]
+mod linux;
+#[cfg(not(any(fastlink_macos, fastlink_portable)))]
+pub use linux::Linux as Os;
+
+#[cfg(fastlink_macos)]
+mod macos;
+#[cfg(fastlink_macos)]
+pub use macos::MacOs as Os;
+#[cfg(all(fastlink_macos, target_os = "linux"))]
+mod macos_sim;
+
+#[cfg(all(fastlink_portable, not(fastlink_macos)))]
+mod portable;
+#[cfg(all(fastlink_portable, not(fastlink_macos)))]
+pub use portable::Portable as Os;
+
+#[cfg(not(unix))]
+compile_error!(
+    "fastlink supports Linux and macOS (and builds on other unixes); not this target yet"
+);
+
+/// What [`Platform::copy_new`] needs to know about a copy besides its two ends.
 pub struct CopyHints<'a> {
     /// The planned length; an empty source needs no copy call.
     pub size: u64,
@@ -19,30 +56,61 @@ pub struct CopyHints<'a> {
     pub sparse: bool,
     /// Called with each run of bytes copied, so a large file shows progress
     /// before it is complete. An error from it (the call was cancelled)
-    /// stops the copy and is returned. A platform may also never call it.
-    pub on_copied: &'a dyn Fn(u64) -> std::io::Result<()>,
+    /// stops the copy and is returned.
+    pub on_copied: &'a dyn Fn(u64) -> io::Result<()>,
 }
 
-#[cfg(unix)]
-mod unix;
+/// The operations whose implementation depends on the operating system.
+pub trait Platform {
+    /// The backend's name, for tests that must know which one they run.
+    const NAME: &'static str;
 
-#[cfg(target_os = "linux")]
-mod linux;
-#[cfg(target_os = "linux")]
-pub use linux::{clone_tree, copy_new, reflink_new};
+    /// Create `name` in `dir` (never through a symlink, failing if it
+    /// exists) as a copy-on-write clone of the open `src`, with exactly
+    /// `mode`. On failure nothing is left at `name`.
+    fn reflink_new(src: &File, dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<File>;
 
-#[cfg(target_os = "macos")]
-mod macos;
-#[cfg(target_os = "macos")]
-pub use macos::{clone_tree, copy_new, reflink_new};
+    /// Create `name` in `dir` like [`reflink_new`](Self::reflink_new), and
+    /// copy `src`'s bytes into it as independent data (never shared
+    /// extents), keeping holes. Returns the file and the source length seen.
+    fn copy_new(
+        src: &File,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        mode: u32,
+        hints: &CopyHints<'_>,
+    ) -> io::Result<(File, u64)>;
 
-// Other unixes: the portable clone from reflink-copy and a plain copy.
-#[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
-mod portable;
-#[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
-pub use portable::{clone_tree, copy_new, reflink_new};
+    /// Clone the directory tree `src` (already resolved: not a symlink) to
+    /// the new entry `name` in `dir` in one call, where the OS has one.
+    /// `None`: no such call here. On failure nothing is left at `name`.
+    fn clone_tree(src: &Path, dir: BorrowedFd<'_>, name: &OsStr) -> Option<io::Result<()>>;
 
-#[cfg(windows)]
-mod windows;
-#[cfg(windows)]
-pub use windows::{clone_tree, copy_new, reflink_new};
+    /// Clone `src` into a file that has no name in `dir`, so that a probe
+    /// killed midway leaves nothing behind. `None`: not possible here.
+    fn clone_unnamed(src: &File, dir: BorrowedFd<'_>) -> Option<io::Result<()>>;
+
+    /// Open the relative path `chunk` (shorter than PATH_MAX, no `..`)
+    /// below `base` with `flags`, refusing a symlink anywhere on the way.
+    fn open_beneath(base: BorrowedFd<'_>, chunk: &OsStr, flags: OFlags) -> io::Result<OwnedFd>;
+
+    /// Rename `from` in `from_dir` to `to` in `to_dir`, failing with EEXIST
+    /// instead of replacing an existing `to`. A filesystem that cannot do
+    /// this atomically answers with an errno in [`UNSUPPORTED_ERRNOS`].
+    fn rename_noreplace(
+        from_dir: BorrowedFd<'_>,
+        from: &OsStr,
+        to_dir: BorrowedFd<'_>,
+        to: &OsStr,
+    ) -> io::Result<()>;
+
+    /// A clone carries the source's times (macOS's clonefile does), so a
+    /// caller that does not keep times must reset them to "now" to match
+    /// what a copy gets.
+    const CLONE_KEEPS_SOURCE_TIMES: bool = false;
+}
+
+/// What a kernel or filesystem answers for an operation it does not have.
+/// ENOTSUP and EOPNOTSUPP are one value on Linux and two on macOS.
+pub const UNSUPPORTED_ERRNOS: [i32; 4] =
+    [libc::EINVAL, libc::ENOSYS, libc::ENOTSUP, libc::EOPNOTSUPP];

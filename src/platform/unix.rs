@@ -1,12 +1,19 @@
-//! Helpers shared by the unix primitives: creating a file with an exact mode
-//! relative to a directory fd, and the fd-to-fd clone where the OS has one.
+//! What the unix backends share: creating a file with an exact mode through
+//! a directory fd, the hole-aware copy loop, and the component-wise
+//! `O_NOFOLLOW` walk.
 
+use std::cell::Cell;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{Mode, OFlags, SeekFrom};
+use rustix::io::Errno;
+
+use super::CopyHints;
 
 /// Create `name` in `dir` exclusively, never through a symlink, with exactly `mode`.
 ///
@@ -21,65 +28,248 @@ pub fn create_new_with_mode(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io:
     Ok(File::from(fd))
 }
 
-/// Create `name` in `dir` with `mode` and fill it with `copy`, which returns
-/// the source length it saw. An empty source needs no copy call: a file that
-/// grew since it was planned is caught by the caller's size check.
-pub fn copy_into_new(
-    dir: BorrowedFd<'_>,
-    name: &OsStr,
-    mode: u32,
-    size: u64,
-    copy: impl FnOnce(&mut File) -> io::Result<u64>,
-) -> io::Result<(File, u64)> {
-    let mut file = create_new_with_mode(dir, name, mode)?;
-    let copied = if size == 0 { 0 } else { copy(&mut file)? };
-    Ok((file, copied))
-}
+/// One step of an in-kernel copy: move up to `len` bytes from `src` at
+/// `*offset` to `dst` at its file position, advancing `*offset`.
+pub type KernelCopy = fn(&File, &File, &mut u64, usize) -> rustix::io::Result<usize>;
 
-/// The copy of platforms without a hole-aware in-kernel path: std's
-/// `io::copy`, which uses fcopyfile(3) between two files on macOS.
-#[cfg(not(target_os = "linux"))]
-pub fn std_copy_new(
+/// Create `name` in `dir` with `mode` and copy `src` into it, through
+/// `kernel_copy` where the OS has one (falling back to pread/pwrite where a
+/// pair refuses it) or pread/pwrite alone. Returns the file and the number
+/// of bytes the source turned out to have. A sparse source
+/// (`hints.sparse`) has only its data segments copied (SEEK_DATA/SEEK_HOLE,
+/// as GNU cp does), so the holes stay holes. An empty source needs no copy
+/// call: a file that grew since it was planned is caught by the caller's
+/// size check.
+pub fn copy_new(
     src: &File,
     dir: BorrowedFd<'_>,
     name: &OsStr,
     mode: u32,
-    hints: &super::CopyHints<'_>,
+    hints: &CopyHints<'_>,
+    kernel_copy: Option<KernelCopy>,
 ) -> io::Result<(File, u64)> {
-    copy_into_new(dir, name, mode, hints.size, |file| {
-        let mut reader = src;
-        io::copy(&mut reader, file)
-    })
-}
-
-/// FICLONE straight into a file just created empty. reflink-copy's
-/// `reflink_file` first fstat()s the target to truncate a non-empty one; a
-/// fresh file never needs that, and skipping it saves a syscall per file.
-#[cfg(target_os = "linux")]
-fn clone_file(src: &File, dst: &File) -> io::Result<()> {
-    Ok(rustix::fs::ioctl_ficlone(dst, src)?)
-}
-
-/// The portable clone of reflink-copy, on other unixes.
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
-fn clone_file(src: &File, dst: &File) -> io::Result<()> {
-    reflink_copy::reflink_file(src, dst)
-}
-
-/// Create `name` in `dir` with `mode` and clone `src` into it with the raw
-/// fd-to-fd clone (FICLONE on Linux). reflink-copy's `reflink_file` never
-/// falls back to a copy itself, so its errno tells whether this pair of
-/// filesystems can clone at all. On failure the half-made file is removed,
-/// so the caller can fall back.
-#[cfg(not(target_os = "macos"))]
-pub fn reflink_new(src: &File, dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<File> {
     let file = create_new_with_mode(dir, name, mode)?;
-    match clone_file(src, &file) {
-        Ok(()) => Ok(file),
-        Err(err) => {
-            drop(file);
-            let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
-            Err(err)
+    if hints.size == 0 {
+        return Ok((file, 0));
+    }
+    let copier = Copier {
+        on_copied: hints.on_copied,
+        step: Cell::new(FIRST_STEP),
+        kernel_copy,
+    };
+    let seen = if hints.sparse {
+        copier.copy_data_segments(src, &file, hints.size)?
+    } else {
+        copier.copy_range(src, &file, 0, u64::MAX)?
+    };
+    Ok((file, seen))
+}
+
+/// The bounds of one copy step. Each call is a progress step and a point
+/// where a cancel is noticed, so its size adapts to keep a call near
+/// `STEP_TARGET`: a fast disk grows to the largest step (few syscalls for a
+/// large file), a slow source (FUSE, network) shrinks to the smallest, so
+/// Ctrl-C still acts within a fraction of a second.
+const MIN_STEP: usize = 128 << 10;
+const FIRST_STEP: usize = 256 << 10;
+const MAX_STEP: usize = 64 << 20;
+const STEP_TARGET: Duration = Duration::from_millis(50);
+
+struct Copier<'a> {
+    on_copied: &'a dyn Fn(u64) -> io::Result<()>,
+    /// The size of the next step.
+    step: Cell<usize>,
+    kernel_copy: Option<KernelCopy>,
+}
+
+impl Copier<'_> {
+    /// Copy `[start, end)` of `src` to the same offsets of `dst` (to EOF when
+    /// `end` is u64::MAX). Returns the end offset reached. The kernel copy
+    /// keeps the data in the kernel; a pair that refuses it, or an OS that
+    /// has none, gets a pread/pwrite loop.
+    fn copy_range(&self, src: &File, dst: &File, start: u64, end: u64) -> io::Result<u64> {
+        if let Some(kernel_copy) = self.kernel_copy {
+            if let Some(reached) = self.kernel_loop(kernel_copy, src, dst, start, end)? {
+                return Ok(reached);
+            }
         }
+        self.pread_pwrite(src, dst, start, end)
+    }
+
+    /// Report `bytes` (which may cancel the copy) and size the next step
+    /// from how long this one took.
+    fn stepped(&self, bytes: usize, took: Duration) -> io::Result<()> {
+        let step = self.step.get();
+        if took < STEP_TARGET / 2 && bytes == step {
+            self.step.set((step * 2).min(MAX_STEP));
+        } else if took > STEP_TARGET * 2 {
+            self.step.set((step / 2).max(MIN_STEP));
+        }
+        (self.on_copied)(bytes as u64)
+    }
+
+    /// Copy only the data segments of a sparse source, then set the length so a
+    /// trailing hole is kept. Returns the source length seen.
+    fn copy_data_segments(&self, src: &File, dst: &File, size: u64) -> io::Result<u64> {
+        let mut offset = 0u64;
+        loop {
+            let data = match rustix::fs::seek(src, SeekFrom::Data(offset)) {
+                Ok(data) => data,
+                // No data past `offset`: the rest is a hole.
+                Err(Errno::NXIO) => break,
+                // A filesystem without SEEK_DATA: copy densely.
+                Err(Errno::INVAL | Errno::OPNOTSUPP) if offset == 0 => {
+                    return self.copy_range(src, dst, 0, u64::MAX)
+                }
+                Err(err) => return Err(err.into()),
+            };
+            let hole = rustix::fs::seek(src, SeekFrom::Hole(data))?;
+            offset = self.copy_range(src, dst, data, hole)?;
+            if offset < hole {
+                // EOF inside a data segment: the file shrank while being copied.
+                return Ok(offset);
+            }
+        }
+        let length = rustix::fs::fstat(src)?.st_size as u64;
+        if length != size {
+            return Ok(length);
+        }
+        dst.set_len(length)?;
+        Ok(length)
+    }
+
+    /// The kernel copy from `start` until `end` or EOF; it writes at `dst`'s
+    /// file position, so that is moved to `start` first. `None`: refused
+    /// before any byte moved.
+    fn kernel_loop(
+        &self,
+        kernel_copy: KernelCopy,
+        src: &File,
+        dst: &File,
+        start: u64,
+        end: u64,
+    ) -> io::Result<Option<u64>> {
+        if start != 0 {
+            rustix::fs::seek(dst, SeekFrom::Start(start))?;
+        }
+        let mut off_in = start;
+        while off_in < end {
+            let want = (end - off_in).min(self.step.get() as u64) as usize;
+            let began = Instant::now();
+            match kernel_copy(src, dst, &mut off_in, want) {
+                Ok(0) if off_in == start => return Ok(None),
+                Ok(0) => break,
+                Ok(n) => self.stepped(n, began.elapsed())?,
+                Err(Errno::INTR | Errno::AGAIN) => {}
+                Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if off_in == start => {
+                    return Ok(None)
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(Some(off_in))
+    }
+
+    /// The portable fallback: pread/pwrite at explicit offsets, finishing short
+    /// writes and retrying EINTR.
+    fn pread_pwrite(&self, src: &File, dst: &File, start: u64, end: u64) -> io::Result<u64> {
+        use std::os::unix::fs::FileExt;
+        let mut buffer = vec![0u8; MIN_STEP];
+        let mut offset = start;
+        while offset < end {
+            let want = ((end - offset).min(buffer.len() as u64)) as usize;
+            let began = Instant::now();
+            let n = match src.read_at(&mut buffer[..want], offset) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            };
+            dst.write_all_at(&buffer[..n], offset)?;
+            offset += n as u64;
+            self.stepped(n, began.elapsed())?;
+            if buffer.len() < self.step.get() {
+                buffer.resize(self.step.get(), 0);
+            }
+        }
+        Ok(offset)
+    }
+}
+
+/// Open each component of `chunk` below `base` with `O_NOFOLLOW`: a symlink
+/// on the way is refused (ELOOP on Linux; ENOTDIR on macOS, where
+/// `O_DIRECTORY` is checked first).
+pub fn open_components(base: BorrowedFd<'_>, chunk: &OsStr, flags: OFlags) -> io::Result<OwnedFd> {
+    let mut current: Option<OwnedFd> = None;
+    for name in Path::new(chunk).components() {
+        let dir = current.as_ref().map_or(base, |fd| fd.as_fd());
+        current = Some(rustix::fs::openat(
+            dir,
+            name.as_os_str(),
+            flags | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )?);
+    }
+    current.ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn a_large_copy_reports_its_bytes_chunk_by_chunk() {
+        let tmp = tempfile::tempdir().unwrap();
+        let size = 2 * MAX_STEP as u64 + 12_345;
+        let src_path = tmp.path().join("src");
+        std::fs::write(&src_path, vec![0x5a; size as usize]).unwrap();
+        let src = File::open(&src_path).unwrap();
+        let dir = File::open(tmp.path()).unwrap();
+        let steps = RefCell::new(Vec::new());
+        let hints = CopyHints {
+            size,
+            sparse: false,
+            on_copied: &|bytes| {
+                steps.borrow_mut().push(bytes);
+                Ok(())
+            },
+        };
+
+        let (_, seen) = copy_new(&src, dir.as_fd(), "dst".as_ref(), 0o644, &hints, None).unwrap();
+
+        let steps = steps.into_inner();
+        assert_eq!(seen, size);
+        assert!(steps.len() >= 3, "{steps:?}");
+        assert_eq!(steps.iter().sum::<u64>(), size);
+        assert_eq!(
+            std::fs::metadata(tmp.path().join("dst")).unwrap().len(),
+            size
+        );
+    }
+
+    #[test]
+    fn a_copy_stops_at_the_first_step_its_callback_refuses() {
+        let tmp = tempfile::tempdir().unwrap();
+        let size = 4 * MAX_STEP as u64;
+        let src_path = tmp.path().join("src");
+        std::fs::write(&src_path, vec![1u8; size as usize]).unwrap();
+        let src = File::open(&src_path).unwrap();
+        let dir = File::open(tmp.path()).unwrap();
+        let steps = Cell::new(0);
+        let hints = CopyHints {
+            size,
+            sparse: false,
+            on_copied: &|_| {
+                steps.set(steps.get() + 1);
+                Err(io::Error::from_raw_os_error(libc::ECANCELED))
+            },
+        };
+
+        let err = copy_new(&src, dir.as_fd(), "dst".as_ref(), 0o644, &hints, None).unwrap_err();
+
+        assert_eq!(err.raw_os_error(), Some(libc::ECANCELED));
+        assert_eq!(steps.get(), 1);
     }
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString};
 
@@ -25,21 +25,27 @@ use report::PyReport;
 /// in flight, and the callback runs at most 20 times a second.
 const POLL: Duration = Duration::from_millis(50);
 
-/// Run `job` on a helper thread with the GIL released, waking every `POLL`
-/// to run Python's signal handlers and then `on_poll` (with the GIL held).
-/// When either raises (Ctrl-C, or an exception in a progress callback) the
-/// job is told to stop, waited for (it stops within one file and rolls
-/// back), and the exception is raised. Neither runs once the job has begun
-/// to commit, so a raised exception always means the job was rolled back.
+/// Run `job` on a worker of `pool` (the one the call does its work on) with
+/// the GIL released, waking every `POLL` to run Python's signal handlers and
+/// then `on_poll` (with the GIL held). When either raises (Ctrl-C, or an
+/// exception in a progress callback) the job is told to stop, waited for (it
+/// stops within one copy step and rolls back), and the exception is raised.
+/// Neither runs once the job has begun to commit, so a raised exception
+/// always means the job was rolled back.
+///
+/// The workers live as long as the process: a call starts no thread, and
+/// calls from many Python threads share the pool's workers instead of each
+/// bringing its own.
 fn run_with_gil_released<T: Send>(
     py: Python<'_>,
+    pool: &rayon::ThreadPool,
     cancel: &CancelFlag,
     job: impl FnOnce() -> T + Send,
     mut on_poll: impl FnMut() -> PyResult<()>,
 ) -> PyResult<T> {
-    std::thread::scope(|scope| {
+    pool.in_place_scope(|scope| {
         let (sender, mut receiver) = mpsc::channel();
-        scope.spawn(move || {
+        scope.spawn(move |_| {
             let _ = sender.send(job());
         });
         loop {
@@ -84,9 +90,8 @@ fn extract_path(path: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
     fspath.extract()
 }
 
-/// `threads`: an int or None. The core checks the range; an int that does
-/// not even fit a usize (negative, or huge) gets the same ValueError rather
-/// than an OverflowError.
+/// `threads`: an int or None; its range is the core's to check
+/// ([`crate::thread_count`]). An int past i128 is as far out of range as any.
 fn parse_threads(threads: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
     let Some(threads) = threads else {
         return Ok(None);
@@ -94,12 +99,8 @@ fn parse_threads(threads: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> 
     if !threads.is_instance_of::<PyInt>() || threads.is_instance_of::<PyBool>() {
         return Err(PyTypeError::new_err("threads must be an int or None"));
     }
-    threads.extract::<usize>().map(Some).map_err(|_| {
-        PyValueError::new_err(format!(
-            "threads must be between 1 and {}, not {threads}",
-            crate::MAX_THREADS
-        ))
-    })
+    let wide = threads.extract::<i128>().unwrap_or(i128::MAX);
+    crate::thread_count(wide).map(Some).map_err(to_py_err)
 }
 
 fn parse_methods(methods: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Method>> {
@@ -161,8 +162,10 @@ fn clone_or_copy(
         }
         Ok(())
     };
+    let workers = crate::worker_pool(options.threads).map_err(to_py_err)?;
     let result = run_with_gil_released(
         py,
+        &workers,
         &cancel,
         || crate::clone_or_copy(&src, &dst, &options, &cancel, &counters),
         || report_progress(false),
@@ -195,6 +198,9 @@ fn probe<'py>(
 #[pymodule]
 fn _fastlink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Which platform backend this build has ("linux", "macos" under
+    // `make macos-sim`, "portable"): the test suite checks it.
+    m.add("_platform_backend", crate::platform_backend())?;
     m.add_function(wrap_pyfunction!(clone_or_copy, m)?)?;
     m.add_function(wrap_pyfunction!(probe, m)?)?;
     m.add_class::<PyReport>()?;

@@ -1,0 +1,59 @@
+//! What a caller may ask of a call, and the one place that checks it.
+
+use crate::error::{Error, Result};
+use crate::method::Method;
+use crate::pool::{default_threads, MAX_THREADS};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Ordered preference; the first that works for the filesystem pair is used.
+    pub methods: Vec<Method>,
+    /// Merge into an existing destination directory.
+    pub dirs_exist_ok: bool,
+    /// In a merge, replace existing files and symlinks (by rename, never in place).
+    pub overwrite: bool,
+    /// Keep atime/mtime of files, dirs and symlinks.
+    pub preserve_times: bool,
+    /// Worker threads; `None` for [`default_threads`].
+    pub threads: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            methods: Method::DEFAULT_PREFERENCE.to_vec(),
+            dirs_exist_ok: false,
+            overwrite: false,
+            preserve_times: true,
+            threads: None,
+        }
+    }
+}
+
+impl Options {
+    /// Check everything the caller chose, before anything is read or
+    /// written; returns the number of workers to use.
+    pub(crate) fn validate(&self) -> Result<usize> {
+        if self.methods.is_empty() {
+            return Err(Error::invalid_argument(
+                "methods must name at least one method",
+            ));
+        }
+        match self.threads {
+            Some(n) => thread_count(n as i128),
+            None => Ok(default_threads()),
+        }
+    }
+}
+
+/// A worker count, 1 to [`MAX_THREADS`]. Takes an integer wider than usize,
+/// so that a binding can hand over whatever its caller passed (negative,
+/// or past 2^64) and get the same error.
+pub fn thread_count(threads: i128) -> Result<usize> {
+    match usize::try_from(threads) {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+        _ => Err(Error::invalid_argument(format!(
+            "threads must be between 1 and {MAX_THREADS}, not {threads}"
+        ))),
+    }
+}

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CARGO_TEST_FLAGS ?=
 
 .PHONY: test develop venv cargo-test pytest lint typecheck fmt bench bench-deps bench-smoke clean \
-	macos-sim portable-check
+	macos-sim portable-check wheel wheel-tools wheel-test
 
 test: develop cargo-test pytest
 
@@ -27,6 +27,34 @@ cargo-test:
 
 pytest: develop
 	$(PY) -m pytest tests -q
+
+# The release wheel: one abi3 wheel (CPython >= 3.9) in dist/, tagged manylinux2014
+# (manylinux_2_17_x86_64). zig, from the ziglang wheel, links the extension against
+# glibc 2.17's symbols; auditwheel then shows which glibc versions it needs and the
+# recipe fails unless that is manylinux_2_17. Its own target dir: the zig-linked
+# build would otherwise invalidate `make develop`'s target/release.
+WHEEL_TOOLS := maturin==1.16.0 ziglang==0.17.1 auditwheel==6.8.2
+WHEEL_TARGET_DIR := target/wheel
+WHEEL_TAG := manylinux_2_17_x86_64
+
+wheel-tools: $(PY)
+	$(PY) -m pip install --quiet $(WHEEL_TOOLS)
+
+wheel: wheel-tools
+	rm -f dist/fastlink_fs-*.whl
+	CARGO_TARGET_DIR=$(abspath $(WHEEL_TARGET_DIR)) PATH=$(abspath $(VENV))/bin:$$PATH \
+		$(VENV)/bin/maturin build --release --locked --zig --compatibility manylinux2014 --out dist
+	$(VENV)/bin/auditwheel show dist/fastlink_fs-*.whl | tee $(WHEEL_TARGET_DIR)/auditwheel.txt
+	tr -s ' \n' ' ' < $(WHEEL_TARGET_DIR)/auditwheel.txt \
+		| grep -q 'consistent with the following platform tag: "$(WHEEL_TAG)"' \
+		|| { echo "make wheel: auditwheel does not find the wheel $(WHEEL_TAG)" >&2; exit 1; }
+	ls -l dist/fastlink_fs-*-cp39-abi3-*$(WHEEL_TAG).whl
+
+# dist/'s wheel, installed with the `test` extra into a fresh venv of each CPython
+# 3.9 to 3.13 (pyenv's, else python3.X on PATH; a missing one fails), runs tests/
+# there, all but test_packaging.py. WHEEL_TEST_PYTHONS="3.11 3.13" picks versions.
+wheel-test:
+	.ci/wheel-test
 
 # Every benchmark once, untimed, with the floor built so none is skipped.
 bench-smoke: develop
@@ -90,4 +118,4 @@ portable-check:
 		cargo clippy --all-targets --features python -- -D warnings
 
 clean:
-	rm -rf target $(VENV) $(SIM_VENV)
+	rm -rf target $(VENV) $(SIM_VENV) dist

@@ -40,6 +40,18 @@ if _expected_backend and fastlink._fastlink._platform_backend != _expected_backe
         f"has the {fastlink._fastlink._platform_backend} backend"
     )
 
+# `make wheel-test` runs this suite against a wheel installed in a venv, and
+# sets FASTLINK_REQUIRE_PREFIX to that venv: then any other fastlink (the
+# source tree's python/fastlink, a stale build) stops the run before a test.
+_REQUIRED_PREFIX = os.environ.get("FASTLINK_REQUIRE_PREFIX")
+if _REQUIRED_PREFIX:
+    for _module in (fastlink, fastlink._fastlink):
+        _file = Path(_module.__file__ or "").resolve()
+        if not _file.is_relative_to(Path(_REQUIRED_PREFIX).resolve()):
+            raise pytest.UsageError(
+                f"{_module.__name__} was imported from {_file}, not from {_REQUIRED_PREFIX}"
+            )
+
 # Every call goes through the source guard's wrapper (a no-op outside a
 # test). Installed at import time, before test modules are imported, so
 # `from fastlink import clone_or_copy` in a test module gets it too.

@@ -274,6 +274,7 @@ LEFTOVERS = (
     "target/release/libfastlink.so",
     ".venv/pyvenv.cfg",
     "benches/.corpus/wheels/numpy-2.0.0-cp311-cp311-linux_x86_64.whl",
+    "dist/fastlink_fs-0.1.0-cp39-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
     "python/fastlink/_fastlink.abi3.so",
 )
 
@@ -409,7 +410,7 @@ def test_the_sdist_leaves_out_build_leftovers(sdist_members: list[str]) -> None:
     leaked = [
         name
         for name in sdist_members
-        if name.startswith(("target/", ".venv/", "benches/.corpus/"))
+        if name.startswith(("target/", ".venv/", "benches/.corpus/", "dist/"))
         or name.endswith((".so", ".whl"))
     ]
     assert leaked == []

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
-use super::unix::{self, create_new_with_mode};
+use super::unix;
 use super::{CopyHints, Platform};
 
 pub struct Linux;
@@ -20,17 +20,11 @@ impl Platform for Linux {
     const NAME: &'static str = "linux";
 
     fn reflink_new(src: &File, dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<File> {
-        let file = create_new_with_mode(dir, name, mode)?;
         // FICLONE straight into the new, empty file. reflink-copy's
         // `reflink_file` would first fstat() it to truncate a non-empty one.
-        match rustix::fs::ioctl_ficlone(&file, src) {
-            Ok(()) => Ok(file),
-            Err(err) => {
-                drop(file);
-                let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
-                Err(err.into())
-            }
-        }
+        unix::clone_into_new(src, dir, name, mode, |new, src| {
+            Ok(rustix::fs::ioctl_ficlone(new, src)?)
+        })
     }
 
     /// The bytes go through sendfile, never copy_file_range: on XFS and

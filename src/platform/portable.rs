@@ -10,7 +10,7 @@ use std::path::Path;
 
 use rustix::fs::OFlags;
 
-use super::unix::{self, create_new_with_mode};
+use super::unix;
 use super::{CopyHints, Platform};
 
 pub struct Portable;
@@ -19,15 +19,9 @@ impl Platform for Portable {
     const NAME: &'static str = "portable";
 
     fn reflink_new(src: &File, dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<File> {
-        let file = create_new_with_mode(dir, name, mode)?;
-        match reflink_copy::reflink_file(src, &file) {
-            Ok(()) => Ok(file),
-            Err(err) => {
-                drop(file);
-                let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
-                Err(err)
-            }
-        }
+        unix::clone_into_new(src, dir, name, mode, |new, src| {
+            reflink_copy::reflink_file(src, new)
+        })
     }
 
     fn copy_new(

@@ -28,6 +28,26 @@ pub fn create_new_with_mode(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io:
     Ok(File::from(fd))
 }
 
+/// Create `name` in `dir` with exactly `mode` and make it a clone of `src`
+/// with `clone(new_file, src)`; on failure nothing is left at `name`.
+pub fn clone_into_new(
+    src: &File,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    mode: u32,
+    clone: impl FnOnce(&File, &File) -> io::Result<()>,
+) -> io::Result<File> {
+    let file = create_new_with_mode(dir, name, mode)?;
+    match clone(&file, src) {
+        Ok(()) => Ok(file),
+        Err(err) => {
+            drop(file);
+            let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
+            Err(err)
+        }
+    }
+}
+
 /// One step of an in-kernel copy: move up to `len` bytes from `src` at
 /// `*offset` to `dst` at its file position, advancing `*offset`.
 pub type KernelCopy = fn(&File, &File, &mut u64, usize) -> rustix::io::Result<usize>;

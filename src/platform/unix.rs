@@ -30,6 +30,8 @@ pub fn create_new_with_mode(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io:
 
 /// Create `name` in `dir` with exactly `mode` and make it a clone of `src`
 /// with `clone(new_file, src)`; on failure nothing is left at `name`.
+/// (macOS clones to a new name in one call, fclonefileat, and needs none.)
+#[cfg(not(fastlink_macos))]
 pub fn clone_into_new(
     src: &File,
     dir: BorrowedFd<'_>,

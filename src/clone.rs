@@ -1,6 +1,6 @@
 //! The one entry point: plan, validate, choose, execute, report.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::cancel::CancelFlag;
@@ -13,6 +13,7 @@ use crate::options::Options;
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::report::Report;
+use crate::single_file;
 
 /// Materialize `src` (a tree or a single file) at `dst`: clone where the
 /// filesystems allow it, otherwise fall back along `options.methods`.
@@ -25,21 +26,82 @@ pub fn clone_or_copy(
     cancel: &CancelFlag,
     progress: &Progress,
 ) -> Result<Report> {
+    if let Some(report) = single_file::try_place(src, dst, options, progress) {
+        return Ok(report);
+    }
+    clone_or_copy_planned(src, dst, options, cancel, progress)
+}
+
+/// [`clone_or_copy`] for any shape of call: walk into a plan, check it, and
+/// carry it out. The binding calls it directly (on a worker) once
+/// [`single_file::try_place`] has declined the call in the caller's thread.
+pub(crate) fn clone_or_copy_planned(
+    src: &Path,
+    dst: &Path,
+    options: &Options,
+    cancel: &CancelFlag,
+    progress: &Progress,
+) -> Result<Report> {
     let started = Instant::now();
     let threads = options.validate()?;
+    let plan = Plan::walk_ignoring(src, dst, threads, options.ignore.as_ref())?;
+    carry_out(
+        &plan,
+        dst,
+        options,
+        options.dirs_exist_ok,
+        threads,
+        cancel,
+        progress,
+        started,
+    )
+}
 
-    let plan = Plan::walk(src, dst, threads)?;
-    let destination = Destination::validate(&plan, dst, options.dirs_exist_ok, options.overwrite)?;
-    let choice = choose(&plan, &destination, &options.methods)?;
+/// Materialize the files `files` (relative paths of regular files or
+/// symlinks below `src_root`) at the same relative paths below `dst_root`,
+/// creating the directories on the way with their source modes. `dst_root`
+/// may exist (it is merged into, as with `dirs_exist_ok`) or not (it is
+/// created). Everything else is as for a tree: one probe per pair of
+/// filesystems, a parallel fill, all-or-nothing, the same report and errors.
+pub fn clone_files(
+    src_root: &Path,
+    dst_root: &Path,
+    files: &[PathBuf],
+    options: &Options,
+    cancel: &CancelFlag,
+    progress: &Progress,
+) -> Result<Report> {
+    let started = Instant::now();
+    let threads = options.validate()?;
+    let plan = Plan::from_list(src_root, files, dst_root, threads)?;
+    carry_out(
+        &plan, dst_root, options, true, threads, cancel, progress, started,
+    )
+}
+
+/// Validate, choose, execute and report a plan.
+#[allow(clippy::too_many_arguments)]
+fn carry_out(
+    plan: &Plan,
+    dst: &Path,
+    options: &Options,
+    dirs_exist_ok: bool,
+    threads: usize,
+    cancel: &CancelFlag,
+    progress: &Progress,
+    started: Instant,
+) -> Result<Report> {
+    let destination = Destination::validate(plan, dst, dirs_exist_ok, options.overwrite)?;
+    let choice = choose(plan, &destination, &options.methods)?;
     progress.set_totals(plan.files.len() as u64, plan.total_bytes());
     cancel.check()?;
     let counts = Execution {
-        plan: &plan,
+        plan,
         destination: &destination,
         methods: &choice.methods,
         preserve_times: options.preserve_times,
         overwrite: options.overwrite,
-        dirs_exist_ok: options.dirs_exist_ok,
+        dirs_exist_ok,
         threads,
         cancel,
         progress,

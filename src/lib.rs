@@ -11,6 +11,7 @@ mod destination;
 mod dirfd;
 mod error;
 mod execute;
+mod file_list;
 mod meta;
 mod method;
 mod options;
@@ -20,15 +21,16 @@ mod pool;
 mod probe;
 mod progress;
 mod report;
+mod single_file;
 
 #[cfg(feature = "python")]
 mod python;
 
 pub use cancel::CancelFlag;
-pub use clone::clone_or_copy;
+pub use clone::{clone_files, clone_or_copy};
 pub use error::{Error, ErrorKind, Result};
 pub use method::Method;
-pub use options::{thread_count, Options};
+pub use options::{thread_count, Ignore, IgnoreFn, Options};
 pub use pool::{default_threads, worker_pool, MAX_THREADS};
 pub use probe::{probe, Outcome};
 pub use progress::{Progress, ProgressSnapshot};

@@ -1,5 +1,10 @@
 //! What a caller may ask of a call, and the one place that checks it.
 
+use std::ffi::OsString;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
 use crate::method::Method;
 use crate::pool::{default_threads, MAX_THREADS};
@@ -16,6 +21,23 @@ pub struct Options {
     pub preserve_times: bool,
     /// Worker threads; `None` for [`default_threads`].
     pub threads: Option<usize>,
+    /// Entries to leave out of a tree, as `shutil.copytree`'s `ignore`.
+    pub ignore: Option<Ignore>,
+}
+
+/// `shutil.copytree`'s `ignore`: called once per source directory walked,
+/// with its path and its entries' names, it answers the names to leave out
+/// (files, symlinks or whole directories). An error from it fails the call
+/// before anything is written.
+#[derive(Clone)]
+pub struct Ignore(pub Arc<IgnoreFn>);
+
+pub type IgnoreFn = dyn Fn(&Path, &[OsString]) -> Result<Vec<OsString>> + Send + Sync;
+
+impl fmt::Debug for Ignore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Ignore(..)")
+    }
 }
 
 impl Default for Options {
@@ -26,6 +48,7 @@ impl Default for Options {
             overwrite: false,
             preserve_times: true,
             threads: None,
+            ignore: None,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! source fastlink cannot handle (a fifo, a socket, a device) is refused
 //! before the destination is touched.
 
-use std::ffi::OsStr;
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, Metadata};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -15,6 +16,7 @@ use rustix::fs::{FileType, Stat};
 
 use crate::dirfd;
 use crate::error::{Error, Result};
+use crate::options::Ignore;
 
 /// A point in time as the kernel stores it, so nanoseconds survive the round trip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +51,7 @@ impl EntryMeta {
 
     // Stat's field types differ between architectures, so the casts stay.
     #[allow(clippy::unnecessary_cast)]
-    fn of_stat(stat: &Stat) -> Self {
+    pub(crate) fn of_stat(stat: &Stat) -> Self {
         EntryMeta {
             mode: stat.st_mode as u32 & 0o7777,
             atime: Timestamp {
@@ -150,7 +152,18 @@ pub struct Plan {
 impl Plan {
     /// Walk `src` (following it if it is itself a symlink, never following
     /// anything inside it). `dst` only names the destination in errors.
+    #[cfg(test)]
     pub fn walk(src: &Path, dst: &Path, threads: usize) -> Result<Plan> {
+        Plan::walk_ignoring(src, dst, threads, None)
+    }
+
+    /// [`walk`](Self::walk), leaving out what `ignore` names in each directory.
+    pub fn walk_ignoring(
+        src: &Path,
+        dst: &Path,
+        threads: usize,
+        ignore: Option<&Ignore>,
+    ) -> Result<Plan> {
         let fail = |err| Error::io(err, src, dst);
         // One lstat for the usual root; a symlink root is followed.
         let mut root_meta = fs::symlink_metadata(src).map_err(fail)?;
@@ -192,7 +205,7 @@ impl Plan {
             meta: EntryMeta::of(&root_meta),
             id: (root_meta.dev(), root_meta.ino()),
         });
-        plan.walk_dirs(dst, threads)?;
+        plan.walk_dirs(dst, threads, ignore)?;
         Ok(plan)
     }
 
@@ -201,7 +214,7 @@ impl Plan {
     /// opened relative to the root without following symlinks. Appending each
     /// directory's entries together keeps parents before children and
     /// siblings (and each directory's files) adjacent.
-    fn walk_dirs(&mut self, dst: &Path, threads: usize) -> Result<()> {
+    fn walk_dirs(&mut self, dst: &Path, threads: usize, ignore: Option<&Ignore>) -> Result<()> {
         let root_fd =
             dirfd::open_dir(&self.src_root).map_err(|err| Error::io(err, &self.src_root, dst))?;
         let pool = crate::pool::pool(threads)?;
@@ -210,7 +223,7 @@ impl Plan {
             let listings: Vec<Listing> = pool.install(|| {
                 level
                     .par_iter()
-                    .map(|&parent| self.read_dir(root_fd.as_fd(), parent, dst))
+                    .map(|&parent| self.read_dir(root_fd.as_fd(), parent, dst, ignore))
                     .collect::<Result<_>>()
             })?;
             let mut next = Vec::new();
@@ -234,11 +247,24 @@ impl Plan {
 
     /// Read one directory: its entries, each with an lstat.
     #[allow(clippy::unnecessary_cast)]
-    fn read_dir(&self, root_fd: BorrowedFd<'_>, parent: usize, dst: &Path) -> Result<Listing> {
+    fn read_dir(
+        &self,
+        root_fd: BorrowedFd<'_>,
+        parent: usize,
+        dst: &Path,
+        ignore: Option<&Ignore>,
+    ) -> Result<Listing> {
         let rel_dir = &self.dirs[parent].rel;
         let fail = |err| Error::io(err, &self.src_root.join(rel_dir), &dst.join(rel_dir));
         let dir_fd = dirfd::open_dir_beneath(root_fd, rel_dir).map_err(fail)?;
-        let (dir, names) = dirfd::list_owned_dir(dir_fd).map_err(fail)?;
+        let (dir, mut names) = dirfd::list_owned_dir(dir_fd).map_err(fail)?;
+        if let Some(Ignore(ignore)) = ignore {
+            let listed: Vec<OsString> = names.iter().map(|(name, _)| name.clone()).collect();
+            let skip: HashSet<OsString> = ignore(&self.src_path(rel_dir), &listed)?
+                .into_iter()
+                .collect();
+            names.retain(|(name, _)| !skip.contains(name.as_os_str()));
+        }
         let dir_fd = dir.fd().map_err(|err| fail(err.into()))?;
         let mut listing = Listing::default();
         for (name, _) in names {
@@ -368,11 +394,11 @@ pub fn join_rel(root: &Path, rel: &Path) -> PathBuf {
 
 /// Fewer 512-byte blocks than the size needs means holes (or compression);
 /// either way only the data segments need copying.
-fn is_sparse(blocks: u64, size: u64) -> bool {
+pub(crate) fn is_sparse(blocks: u64, size: u64) -> bool {
     blocks.saturating_mul(512) < size
 }
 
-fn special_kind_name(file_type: FileType) -> &'static str {
+pub(crate) fn special_kind_name(file_type: FileType) -> &'static str {
     match file_type {
         FileType::Fifo => "fifo",
         FileType::Socket => "socket",

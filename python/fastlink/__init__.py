@@ -16,6 +16,7 @@ from fastlink._fastlink import (
     SourceInsideDestinationError,
     SpecialFileError,
     __version__,
+    clone_files,
     clone_or_copy,
     probe,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "SourceInsideDestinationError",
     "SpecialFileError",
     "__version__",
+    "clone_files",
     "clone_or_copy",
     "probe",
 ]

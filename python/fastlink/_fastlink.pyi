@@ -1,8 +1,8 @@
 """Type stubs for the fastlink extension module."""
 
 import os
-from collections.abc import Callable, Sequence
-from typing import Literal, final
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal, final
 
 __all__ = [
     "CrossDeviceError",
@@ -122,6 +122,7 @@ def clone_or_copy(
     preserve_times: bool = True,
     threads: int | None = None,
     progress: Callable[[Progress], object] | None = None,
+    ignore: Callable[[Any, list[Any]], Iterable[Any]] | None = None,
 ) -> Report:
     """Materialize `src` (a tree or a file) at `dst`.
 
@@ -145,6 +146,36 @@ def clone_or_copy(
     `HardlinkUnsupportedError` when no allowed method is possible (nothing is
     left at `dst`), `ValueError` for bad arguments, and builtin `OSError`
     subclasses for real I/O errors.
+
+    `ignore` is `shutil.copytree`'s: called once per source directory with its
+    path and the names in it (str, or bytes when `src` is bytes), it returns
+    the names to leave out; `shutil.ignore_patterns(...)` works. An exception
+    it raises fails the call before anything is written, and is re-raised.
+    A single small file is placed in the calling thread, with no staging: it
+    is built without a name and linked in complete.
+    """
+
+def clone_files(
+    src: _StrPath,
+    dst: _StrPath,
+    files: Iterable[_StrPath],
+    *,
+    methods: _MethodName | Sequence[_MethodName] | None = None,
+    overwrite: bool = False,
+    preserve_times: bool = True,
+    threads: int | None = None,
+    progress: Callable[[Progress], object] | None = None,
+) -> Report:
+    """Materialize the listed `files` of `src` at the same paths below `dst`.
+
+    `files` are relative paths (a wheel's RECORD, conda's paths.json) of
+    regular files or symlinks below `src`, plain names only (no "..", "."
+    or leading "/": `ValueError`). The directories on the way are created
+    with their source modes; `dst` may exist (it is merged into) or not.
+    A listed directory is `IsADirectoryError`, a symlink on the way
+    `NotADirectoryError`. Everything else is as for `clone_or_copy` on a
+    tree: one probe per pair of filesystems, a parallel fill, all or
+    nothing, the same report and errors.
     """
 
 def probe(src: _StrPath, dst_dir: _StrPath) -> dict[_MethodName, bool]:

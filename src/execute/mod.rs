@@ -25,7 +25,7 @@ use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
@@ -129,6 +129,55 @@ enum Unit {
         first: usize,
         end: usize,
     },
+}
+
+impl Unit {
+    fn parent(&self) -> usize {
+        let (Unit::Files { parent, .. } | Unit::Symlinks { parent, .. }) = *self;
+        parent
+    }
+}
+
+/// Each directory's [`DirPair`], opened by the first of its units to start
+/// and closed when the last is done: a directory's fds are opened once
+/// however many units it has, and only directories being filled hold fds
+/// (a tree of 100,000 directories must not meet the fd limit).
+struct SharedDirPairs<'a> {
+    slots: Vec<(Mutex<Option<Arc<DirPair<'a>>>>, AtomicUsize)>,
+}
+
+impl<'a> SharedDirPairs<'a> {
+    fn new(dirs: usize, units: &[Unit]) -> Self {
+        let slots: Vec<_> = (0..dirs)
+            .map(|_| (Mutex::new(None), AtomicUsize::new(0)))
+            .collect();
+        for unit in units {
+            slots[unit.parent()].1.fetch_add(1, Ordering::Relaxed);
+        }
+        SharedDirPairs { slots }
+    }
+
+    fn acquire(
+        &self,
+        dir: usize,
+        open: impl FnOnce() -> Result<DirPair<'a>>,
+    ) -> Result<Arc<DirPair<'a>>> {
+        let mut slot = self.slots[dir].0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pair) = &*slot {
+            return Ok(Arc::clone(pair));
+        }
+        let pair = Arc::new(open()?);
+        *slot = Some(Arc::clone(&pair));
+        Ok(pair)
+    }
+
+    /// One unit of `dir` is done; the last one closes its fds.
+    fn release(&self, dir: usize) {
+        let (slot, units_left) = &self.slots[dir];
+        if units_left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        }
+    }
 }
 
 /// The two directory fds a unit works through.
@@ -327,28 +376,33 @@ impl Execution<'_> {
         let src_root = dirfd::open_dir(self.src_root())
             .map_err(|err| Error::io(err, self.src_root(), self.dst_root()))?;
         let units = self.units();
+        let pairs = SharedDirPairs::new(self.plan.dirs.len(), &units);
         let pool = crate::pool::pool(self.threads)?;
         pool.install(|| {
             units.par_iter().try_for_each(|unit| {
-                let (Unit::Files { parent, .. } | Unit::Symlinks { parent, .. }) = *unit;
-                let pair = self.dir_pair(src_root.as_fd(), anchor, parent, &paths[parent])?;
+                let parent = unit.parent();
+                let pair = pairs.acquire(parent, || {
+                    self.dir_pair(src_root.as_fd(), anchor, parent, &paths[parent])
+                })?;
+                let pair = &*pair;
                 match *unit {
                     Unit::Files { first, end, .. } => {
                         for i in first..end {
                             self.cancel.check()?;
                             let action = self.destination.file_actions[i];
                             let file = &self.plan.files[i];
-                            self.place_file(&pair, file, action, counts, undo)?;
+                            self.place_file(pair, file, action, counts, undo)?;
                         }
                     }
                     Unit::Symlinks { first, end, .. } => {
                         for i in first..end {
                             self.cancel.check()?;
                             let action = self.destination.symlink_actions[i];
-                            self.place_symlink(&pair, &self.plan.symlinks[i], action, undo)?;
+                            self.place_symlink(pair, &self.plan.symlinks[i], action, undo)?;
                         }
                     }
                 }
+                pairs.release(parent);
                 Ok(())
             })
         })

@@ -22,9 +22,7 @@ impl Platform for Linux {
     fn reflink_new(src: &File, dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<File> {
         // FICLONE straight into the new, empty file. reflink-copy's
         // `reflink_file` would first fstat() it to truncate a non-empty one.
-        unix::clone_into_new(src, dir, name, mode, |new, src| {
-            Ok(rustix::fs::ioctl_ficlone(new, src)?)
-        })
+        unix::clone_into_new(src, dir, name, mode, Self::clone_into)
     }
 
     /// The bytes go through sendfile, never copy_file_range: on XFS and
@@ -49,6 +47,45 @@ impl Platform for Linux {
         let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
         let unnamed = rustix::fs::openat(dir, ".", flags, Mode::from_raw_mode(0o600)).ok()?;
         Some(rustix::fs::ioctl_ficlone(&unnamed, src).map_err(io::Error::from))
+    }
+
+    /// O_TMPFILE (XFS, btrfs, ext4, tmpfs, overlayfs; not every FUSE
+    /// filesystem). Its mode is trimmed like open(2)'s, hence the fchmod.
+    fn create_unnamed(dir: &Path, mode: u32) -> Option<io::Result<File>> {
+        let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+        let mode = Mode::from_raw_mode(mode as _);
+        Some(
+            rustix::fs::openat(rustix::fs::CWD, dir, flags, mode)
+                .and_then(|fd| rustix::fs::fchmod(&fd, mode).map(|()| File::from(fd)))
+                .map_err(io::Error::from),
+        )
+    }
+
+    /// linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH, and the kernel says
+    /// ENOENT without it; open(2)'s documented alternative is the file's
+    /// /proc/self/fd link. Which one this process may use is learnt once.
+    fn link_unnamed(file: &File, path: &Path) -> io::Result<()> {
+        use rustix::fs::{linkat, AtFlags, CWD};
+        use std::os::fd::AsRawFd;
+        static EMPTY_PATH_REFUSED: AtomicBool = AtomicBool::new(false);
+        if !EMPTY_PATH_REFUSED.load(Ordering::Relaxed) {
+            match linkat(file, "", CWD, path, AtFlags::EMPTY_PATH) {
+                Err(Errno::NOENT) => {}
+                done => return Ok(done?),
+            }
+        }
+        let by_proc = format!("/proc/self/fd/{}", file.as_raw_fd());
+        linkat(CWD, by_proc.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW)?;
+        EMPTY_PATH_REFUSED.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn clone_into(dst: &File, src: &File) -> io::Result<()> {
+        Ok(rustix::fs::ioctl_ficlone(dst, src)?)
+    }
+
+    fn copy_into(src: &File, dst: &File, hints: &CopyHints<'_>) -> io::Result<u64> {
+        unix::copy_into(src, dst, hints, Some(sendfile_step))
     }
 
     /// One openat2 with RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH where the

@@ -122,6 +122,24 @@ impl Platform for MacOs {
         None
     }
 
+    /// macOS has no O_TMPFILE: single files are staged and renamed.
+    fn create_unnamed(_dir: &Path, _mode: u32) -> Option<io::Result<File>> {
+        None
+    }
+
+    fn link_unnamed(_file: &File, _path: &Path) -> io::Result<()> {
+        Err(io::Error::from_raw_os_error(libc::ENOTSUP))
+    }
+
+    /// clonefile clones only to a new name (see `reflink_new`).
+    fn clone_into(_dst: &File, _src: &File) -> io::Result<()> {
+        Err(io::Error::from_raw_os_error(libc::ENOTSUP))
+    }
+
+    fn copy_into(src: &File, dst: &File, hints: &CopyHints<'_>) -> io::Result<u64> {
+        unix::copy_into(src, dst, hints, None)
+    }
+
     fn open_beneath(base: BorrowedFd<'_>, chunk: &OsStr, flags: OFlags) -> io::Result<OwnedFd> {
         unix::open_components(base, chunk, flags)
     }

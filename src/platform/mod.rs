@@ -90,6 +90,26 @@ pub trait Platform {
     /// killed midway leaves nothing behind. `None`: not possible here.
     fn clone_unnamed(src: &File, dir: BorrowedFd<'_>) -> Option<io::Result<()>>;
 
+    /// A new, empty regular file with exactly `mode` and no name, in the
+    /// directory at `dir`: it is filled, then named with
+    /// [`link_unnamed`](Self::link_unnamed), so nothing half-made ever has a
+    /// name and a process killed midway leaves nothing behind. `None`: this
+    /// OS has no nameless files; any error: this filesystem or directory
+    /// cannot (the caller then stages under a temp name).
+    fn create_unnamed(dir: &Path, mode: u32) -> Option<io::Result<File>>;
+
+    /// Give `file` (from [`create_unnamed`](Self::create_unnamed)) the name
+    /// `path`, failing with EEXIST rather than replace what is there.
+    fn link_unnamed(file: &File, path: &Path) -> io::Result<()>;
+
+    /// Make the new, empty `dst` a copy-on-write clone of `src`; an errno in
+    /// the reflink "cannot" list where this OS clones only to a new name.
+    fn clone_into(dst: &File, src: &File) -> io::Result<()>;
+
+    /// Copy `src` into the new, empty `dst` as [`copy_new`](Self::copy_new)
+    /// does; returns the source length seen.
+    fn copy_into(src: &File, dst: &File, hints: &CopyHints<'_>) -> io::Result<u64>;
+
     /// Open the relative path `chunk` (shorter than PATH_MAX, no `..`)
     /// below `base` with `flags`, refusing a symlink anywhere on the way.
     fn open_beneath(base: BorrowedFd<'_>, chunk: &OsStr, flags: OFlags) -> io::Result<OwnedFd>;

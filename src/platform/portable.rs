@@ -19,9 +19,7 @@ impl Platform for Portable {
     const NAME: &'static str = "portable";
 
     fn reflink_new(src: &File, dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<File> {
-        unix::clone_into_new(src, dir, name, mode, |new, src| {
-            reflink_copy::reflink_file(src, new)
-        })
+        unix::clone_into_new(src, dir, name, mode, Self::clone_into)
     }
 
     fn copy_new(
@@ -40,6 +38,23 @@ impl Platform for Portable {
 
     fn clone_unnamed(_src: &File, _dir: BorrowedFd<'_>) -> Option<io::Result<()>> {
         None
+    }
+
+    /// No portable nameless file: single files are staged and renamed.
+    fn create_unnamed(_dir: &Path, _mode: u32) -> Option<io::Result<File>> {
+        None
+    }
+
+    fn link_unnamed(_file: &File, _path: &Path) -> io::Result<()> {
+        Err(io::Error::from_raw_os_error(libc::ENOTSUP))
+    }
+
+    fn clone_into(dst: &File, src: &File) -> io::Result<()> {
+        reflink_copy::reflink_file(src, dst)
+    }
+
+    fn copy_into(src: &File, dst: &File, hints: &CopyHints<'_>) -> io::Result<u64> {
+        unix::copy_into(src, dst, hints, None)
     }
 
     fn open_beneath(base: BorrowedFd<'_>, chunk: &OsStr, flags: OFlags) -> io::Result<OwnedFd> {

@@ -71,20 +71,32 @@ pub fn copy_new(
     kernel_copy: Option<KernelCopy>,
 ) -> io::Result<(File, u64)> {
     let file = create_new_with_mode(dir, name, mode)?;
+    let seen = copy_into(src, &file, hints, kernel_copy)?;
+    Ok((file, seen))
+}
+
+/// Copy `src` into the new, empty `dst` as [`copy_new`] does; returns the
+/// number of bytes the source turned out to have.
+pub fn copy_into(
+    src: &File,
+    dst: &File,
+    hints: &CopyHints<'_>,
+    kernel_copy: Option<KernelCopy>,
+) -> io::Result<u64> {
     if hints.size == 0 {
-        return Ok((file, 0));
+        return Ok(0);
     }
     let copier = Copier {
         on_copied: hints.on_copied,
         step: Cell::new(FIRST_STEP),
         kernel_copy,
+        planned_end: hints.size,
     };
-    let seen = if hints.sparse {
-        copier.copy_data_segments(src, &file, hints.size)?
+    if hints.sparse {
+        copier.copy_data_segments(src, dst, hints.size)
     } else {
-        copier.copy_range(src, &file, 0, u64::MAX)?
-    };
-    Ok((file, seen))
+        copier.copy_range(src, dst, 0, u64::MAX)
+    }
 }
 
 /// The bounds of one copy step. Each call is a progress step and a point
@@ -102,9 +114,19 @@ struct Copier<'a> {
     /// The size of the next step.
     step: Cell<usize>,
     kernel_copy: Option<KernelCopy>,
+    /// The planned length. A step that comes back short exactly there has
+    /// met EOF, so no further call is made only to read 0 (a file that grew
+    /// meanwhile fills the step instead, and is copied on).
+    planned_end: u64,
 }
 
 impl Copier<'_> {
+    /// Whether a step that moved `moved` of `wanted` bytes, ending at
+    /// `reached`, ended at EOF.
+    fn met_planned_eof(&self, moved: usize, wanted: usize, reached: u64) -> bool {
+        moved < wanted && reached == self.planned_end
+    }
+
     /// Copy `[start, end)` of `src` to the same offsets of `dst` (to EOF when
     /// `end` is u64::MAX). Returns the end offset reached. The kernel copy
     /// keeps the data in the kernel; a pair that refuses it, or an OS that
@@ -176,12 +198,22 @@ impl Copier<'_> {
         }
         let mut off_in = start;
         while off_in < end {
-            let want = (end - off_in).min(self.step.get() as u64) as usize;
+            let mut want = (end - off_in).min(self.step.get() as u64);
+            if off_in < self.planned_end {
+                // One byte past the planned end: a short step then proves EOF.
+                want = want.min(self.planned_end - off_in + 1);
+            }
+            let want = want as usize;
             let began = Instant::now();
             match kernel_copy(src, dst, &mut off_in, want) {
                 Ok(0) if off_in == start => return Ok(None),
                 Ok(0) => break,
-                Ok(n) => self.stepped(n, began.elapsed())?,
+                Ok(n) => {
+                    self.stepped(n, began.elapsed())?;
+                    if self.met_planned_eof(n, want, off_in) {
+                        break;
+                    }
+                }
                 Err(Errno::INTR | Errno::AGAIN) => {}
                 Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if off_in == start => {
                     return Ok(None)
@@ -210,6 +242,9 @@ impl Copier<'_> {
             dst.write_all_at(&buffer[..n], offset)?;
             offset += n as u64;
             self.stepped(n, began.elapsed())?;
+            if self.met_planned_eof(n, want, offset) {
+                break;
+            }
             if buffer.len() < self.step.get() {
                 buffer.resize(self.step.get(), 0);
             }

@@ -6,16 +6,17 @@ mod exceptions;
 mod progress;
 mod report;
 
+use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
-use std::sync::mpsc;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString};
 
-use crate::{CancelFlag, Method, Options, Outcome, Progress};
+use crate::{CancelFlag, Ignore, Method, Options, Outcome, Progress, Report};
 use exceptions::to_py_err;
 use progress::PyProgress;
 use report::PyReport;
@@ -83,6 +84,10 @@ fn run_with_gil_released<T: Send>(
 /// names that are not valid UTF-8 exact; str goes through the filesystem
 /// encoding (surrogateescape), as `os.fsencode` would.
 fn extract_path(path: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
+    if let Ok(text) = path.cast::<PyString>() {
+        // os.fspath of a str is the str: skip the call.
+        return text.extract();
+    }
     let fspath = path.py().import("os")?.call_method1("fspath", (path,))?;
     if let Ok(raw) = fspath.cast::<PyBytes>() {
         return Ok(PathBuf::from(std::ffi::OsStr::from_bytes(raw.as_bytes())));
@@ -122,25 +127,164 @@ fn parse_methods(methods: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Method>> {
     Method::parse_preference(names.iter().map(String::as_str)).map_err(to_py_err)
 }
 
+/// The Python-side state of one call: its counters, its cancel flag, the
+/// progress callback, and the first exception raised by a callback the core
+/// called (`ignore`), which is re-raised as it was.
+struct Call<'py> {
+    py: Python<'py>,
+    progress: Option<&'py Bound<'py, PyAny>>,
+    cancel: CancelFlag,
+    counters: Progress,
+    raised: Arc<Mutex<Option<PyErr>>>,
+}
+
+impl<'py> Call<'py> {
+    fn new(py: Python<'py>, progress: Option<&'py Bound<'py, PyAny>>) -> PyResult<Self> {
+        if progress.is_some_and(|callback| !callback.is_callable()) {
+            return Err(PyTypeError::new_err("progress must be callable or None"));
+        }
+        Ok(Call {
+            py,
+            progress,
+            cancel: CancelFlag::new(),
+            counters: Progress::new(),
+            raised: Arc::default(),
+        })
+    }
+
+    /// Run `job` on the worker pool with the GIL released, calling the
+    /// progress callback as it goes and once more at the end.
+    fn run(
+        &self,
+        threads: Option<usize>,
+        job: impl FnOnce(&CancelFlag, &Progress) -> crate::Result<Report> + Send,
+    ) -> PyResult<PyReport> {
+        let mut last_reported = None;
+        let mut report_progress = |always: bool| -> PyResult<()> {
+            let Some(callback) = self.progress else {
+                return Ok(());
+            };
+            let now = self.counters.snapshot();
+            if always || last_reported != Some(now) {
+                last_reported = Some(now);
+                callback.call1((PyProgress::from(now),))?;
+            }
+            Ok(())
+        };
+        let workers = crate::worker_pool(threads).map_err(to_py_err)?;
+        let (cancel, counters) = (&self.cancel, &self.counters);
+        let result = run_with_gil_released(
+            self.py,
+            &workers,
+            cancel,
+            || job(cancel, counters),
+            || report_progress(false),
+        )?;
+        let report = self.finish(result)?;
+        // The promised final call, so a bar can end at 100%.
+        report_progress(true)?;
+        Ok(report)
+    }
+
+    fn finish(&self, result: crate::Result<Report>) -> PyResult<PyReport> {
+        if let Some(raised) = self.raised.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return Err(raised);
+        }
+        result.map(PyReport::from).map_err(to_py_err)
+    }
+
+    /// The final progress call of a call that did not need [`run`](Self::run).
+    fn report_done(&self) -> PyResult<()> {
+        match self.progress {
+            Some(callback) => callback
+                .call1((PyProgress::from(self.counters.snapshot()),))
+                .map(drop),
+            None => Ok(()),
+        }
+    }
+
+    /// `ignore` as the core calls it: from a worker, taking the GIL.
+    fn ignore(
+        &self,
+        ignore: Option<&Bound<'_, PyAny>>,
+        as_bytes: bool,
+    ) -> PyResult<Option<Ignore>> {
+        let Some(ignore) = ignore.filter(|ignore| !ignore.is_none()) else {
+            return Ok(None);
+        };
+        if !ignore.is_callable() {
+            return Err(PyTypeError::new_err("ignore must be callable or None"));
+        }
+        let callback = ignore.clone().unbind();
+        let raised = Arc::clone(&self.raised);
+        Ok(Some(Ignore(Arc::new(
+            move |dir: &Path, names: &[OsString]| {
+                Python::attach(|py| {
+                    call_ignore(py, &callback, dir, names, as_bytes).map_err(|err| {
+                        raised
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_or_insert(err);
+                        crate::Error::invalid_argument("ignore raised an exception")
+                    })
+                })
+            },
+        ))))
+    }
+}
+
+/// `ignore(dir, names)` with str arguments (bytes when `src` was bytes),
+/// and the names it answers, str or bytes.
+fn call_ignore(
+    py: Python<'_>,
+    ignore: &Py<PyAny>,
+    dir: &Path,
+    names: &[OsString],
+    as_bytes: bool,
+) -> PyResult<Vec<OsString>> {
+    let to_py = |name: &std::ffi::OsStr| -> PyResult<Bound<'_, PyAny>> {
+        Ok(if as_bytes {
+            PyBytes::new(py, name.as_bytes()).into_any()
+        } else {
+            name.into_pyobject(py)?.into_any()
+        })
+    };
+    let listed = PyList::empty(py);
+    for name in names {
+        listed.append(to_py(name)?)?;
+    }
+    let skipped = ignore.call1(py, (to_py(dir.as_os_str())?, listed))?;
+    let mut answer = Vec::new();
+    for item in skipped.bind(py).try_iter()? {
+        let item = item?;
+        if let Ok(raw) = item.cast::<PyBytes>() {
+            answer.push(OsString::from(std::ffi::OsStr::from_bytes(raw.as_bytes())));
+        } else if let Ok(text) = item.extract::<OsString>() {
+            answer.push(text);
+        }
+    }
+    Ok(answer)
+}
+
 /// Clone `src` to `dst` with the first method in `methods` that the pair of
 /// filesystems allows, and report what was done.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)] // mirrors the Python signature
-#[pyo3(signature = (src, dst, *, methods=None, dirs_exist_ok=false, overwrite=false, preserve_times=true, threads=None, progress=None))]
-fn clone_or_copy(
-    py: Python<'_>,
-    src: &Bound<'_, PyAny>,
-    dst: &Bound<'_, PyAny>,
-    methods: Option<&Bound<'_, PyAny>>,
+#[pyo3(signature = (src, dst, *, methods=None, dirs_exist_ok=false, overwrite=false, preserve_times=true, threads=None, progress=None, ignore=None))]
+fn clone_or_copy<'py>(
+    py: Python<'py>,
+    src: &Bound<'py, PyAny>,
+    dst: &Bound<'py, PyAny>,
+    methods: Option<&Bound<'py, PyAny>>,
     dirs_exist_ok: bool,
     overwrite: bool,
     preserve_times: bool,
-    threads: Option<&Bound<'_, PyAny>>,
-    progress: Option<&Bound<'_, PyAny>>,
+    threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&'py Bound<'py, PyAny>>,
+    ignore: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<PyReport> {
-    if progress.is_some_and(|callback| !callback.is_callable()) {
-        return Err(PyTypeError::new_err("progress must be callable or None"));
-    }
+    let call = Call::new(py, progress)?;
+    let src_is_bytes = src.is_instance_of::<PyBytes>();
     let (src, dst) = (extract_path(src)?, extract_path(dst)?);
     let options = Options {
         methods: parse_methods(methods)?,
@@ -148,32 +292,59 @@ fn clone_or_copy(
         overwrite,
         preserve_times,
         threads: parse_threads(threads)?,
+        ignore: call.ignore(ignore, src_is_bytes)?,
     };
-    let (cancel, counters) = (CancelFlag::new(), Progress::new());
-    let mut last_reported = None;
-    let mut report_progress = |always: bool| -> PyResult<()> {
-        let Some(callback) = progress else {
-            return Ok(());
-        };
-        let now = counters.snapshot();
-        if always || last_reported != Some(now) {
-            last_reported = Some(now);
-            callback.call1((PyProgress::from(now),))?;
-        }
-        Ok(())
+    // A single small file is placed in this thread (the GIL released): a
+    // hand-off to a worker would cost more than the work.
+    let placed = py.detach(|| crate::single_file::try_place(&src, &dst, &options, &call.counters));
+    if let Some(report) = placed {
+        call.report_done()?;
+        return Ok(PyReport::from(report));
+    }
+    call.run(options.threads, |cancel, counters| {
+        crate::clone::clone_or_copy_planned(&src, &dst, &options, cancel, counters)
+    })
+}
+
+/// Clone the files `files` (relative paths) from below `src` to the same
+/// paths below `dst`, and report what was done.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)] // mirrors the Python signature
+#[pyo3(signature = (src, dst, files, *, methods=None, overwrite=false, preserve_times=true, threads=None, progress=None))]
+fn clone_files<'py>(
+    py: Python<'py>,
+    src: &Bound<'py, PyAny>,
+    dst: &Bound<'py, PyAny>,
+    files: &Bound<'py, PyAny>,
+    methods: Option<&Bound<'py, PyAny>>,
+    overwrite: bool,
+    preserve_times: bool,
+    threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&'py Bound<'py, PyAny>>,
+) -> PyResult<PyReport> {
+    let call = Call::new(py, progress)?;
+    let (src, dst) = (extract_path(src)?, extract_path(dst)?);
+    if files.is_instance_of::<PyString>() || files.is_instance_of::<PyBytes>() {
+        return Err(PyTypeError::new_err(
+            "files must be an iterable of paths, not a single str or bytes",
+        ));
+    }
+    let files: Vec<PathBuf> = files
+        .try_iter()
+        .map_err(|_| PyTypeError::new_err("files must be an iterable of paths"))?
+        .map(|item| extract_path(&item?))
+        .collect::<PyResult<_>>()?;
+    let options = Options {
+        methods: parse_methods(methods)?,
+        dirs_exist_ok: true,
+        overwrite,
+        preserve_times,
+        threads: parse_threads(threads)?,
+        ignore: None,
     };
-    let workers = crate::worker_pool(options.threads).map_err(to_py_err)?;
-    let result = run_with_gil_released(
-        py,
-        &workers,
-        &cancel,
-        || crate::clone_or_copy(&src, &dst, &options, &cancel, &counters),
-        || report_progress(false),
-    )?;
-    let report = result.map_err(to_py_err)?;
-    // The promised final call, so a bar can end at 100%.
-    report_progress(true)?;
-    Ok(PyReport::from(report))
+    call.run(options.threads, |cancel, counters| {
+        crate::clone_files(&src, &dst, &files, &options, cancel, counters)
+    })
 }
 
 /// Which methods work between `src` and the directory `dst_dir`.
@@ -202,6 +373,7 @@ fn _fastlink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // `make macos-sim`, "portable"): the test suite checks it.
     m.add("_platform_backend", crate::platform_backend())?;
     m.add_function(wrap_pyfunction!(clone_or_copy, m)?)?;
+    m.add_function(wrap_pyfunction!(clone_files, m)?)?;
     m.add_function(wrap_pyfunction!(probe, m)?)?;
     m.add_class::<PyReport>()?;
     m.add_class::<PyProgress>()?;

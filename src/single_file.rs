@@ -1,0 +1,190 @@
+//! The shape of call an installer makes once per file (pip, pdm, conda):
+//! one small regular file to a new name. It runs in the caller's thread,
+//! with no plan, staging or rename:
+//! - a hard link is one `linkat`, which is already all-or-nothing;
+//! - a clone or copy is built in a nameless file (O_TMPFILE) and named with
+//!   `linkat` once complete, so nothing half-made ever has a name, and a
+//!   process killed midway leaves nothing at all.
+//!
+//! The file is its own probe: the preferred method is tried on it, and a
+//! refusal that speaks for the pair of filesystems passes to the next
+//! method, as the planned path's probe would. Anything else (dst exists,
+//! missing parents, a refusal of this one file, any error) hands the call,
+//! untouched, to the planned path, which decides it as for any tree. So this
+//! path changes how fast a call is, never what it does.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::Instant;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, CWD};
+
+use crate::meta;
+use crate::method::Method;
+use crate::options::Options;
+use crate::plan::{is_sparse, EntryMeta};
+use crate::platform::{CopyHints, Os, Platform};
+use crate::progress::Progress;
+use crate::report::{Report, Skipped};
+
+/// Larger files take the planned path, whose copy can be cancelled between
+/// steps: a file this size is copied well within a second even from a slow
+/// source, so Ctrl-C still acts about as fast.
+pub const MAX_BYTES: u64 = 1 << 20;
+
+/// Place the single file `src` at the new name `dst`, or `None` when the
+/// call is not of that shape or meets anything unusual; nothing has been
+/// written then, and the planned path must take the call.
+pub fn try_place(src: &Path, dst: &Path, options: &Options, progress: &Progress) -> Option<Report> {
+    let started = Instant::now();
+    options.validate().ok()?;
+    let parent = parent_of(dst)?;
+    let mut source: Option<(File, Stat)> = None;
+    let mut unnamed: Option<File> = None;
+    let mut skipped = Vec::new();
+    for (i, &method) in options.methods.iter().enumerate() {
+        let is_last = i + 1 == options.methods.len();
+        let (attempt, size) = match method {
+            Method::Hardlink => {
+                let stat = match &source {
+                    Some((_, stat)) => *stat,
+                    None => rustix::fs::statat(CWD, src, AtFlags::SYMLINK_NOFOLLOW).ok()?,
+                };
+                let meta = takeable(&stat)?;
+                if meta.has_setid_bits() {
+                    return None;
+                }
+                let linked = rustix::fs::linkat(CWD, src, CWD, dst, AtFlags::empty());
+                (linked.map_err(io::Error::from), stat.st_size as u64)
+            }
+            Method::Reflink | Method::Copy => {
+                if source.is_none() {
+                    source = Some(open_source(src)?);
+                }
+                let (file, stat) = source.as_ref().expect("opened above");
+                let meta = takeable(stat)?;
+                if unnamed.is_none() {
+                    unnamed = Some(Os::create_unnamed(parent, meta.safe_mode())?.ok()?);
+                }
+                let new = unnamed.as_ref().expect("created above");
+                let size = stat.st_size as u64;
+                (fill(method, file, new, size, &meta, options), size)
+            }
+        };
+        let err = match attempt {
+            Ok(()) => {
+                if let Some(new) = &unnamed {
+                    if method != Method::Hardlink {
+                        Os::link_unnamed(new, dst).ok()?;
+                    }
+                }
+                progress.set_totals(1, size);
+                progress.add_done(1, size);
+                return Some(report(method, size, skipped, started));
+            }
+            Err(err) => err,
+        };
+        let errno = err.raw_os_error()?;
+        if is_last || !method.is_pair_wide_errno(errno, same_device(src, parent, errno)?) {
+            return None;
+        }
+        skipped.push(Skipped {
+            method,
+            errno,
+            message: method.impossible(errno).message().to_string(),
+        });
+    }
+    None
+}
+
+/// The directory `dst` is to be created in; `None` for a name this path
+/// does not handle (a trailing slash, `.` or `..`).
+fn parent_of(dst: &Path) -> Option<&Path> {
+    let bytes = dst.as_os_str().as_bytes();
+    if bytes.ends_with(b"/") || bytes.ends_with(b"/.") || bytes == b"." {
+        return None;
+    }
+    dst.file_name()?;
+    match dst.parent()? {
+        p if p.as_os_str().is_empty() => Some(Path::new(".")),
+        p => Some(p),
+    }
+}
+
+/// The source, opened never through a symlink (a symlinked `src` is the
+/// planned path's to follow). O_NONBLOCK: a fifo must not hang the open.
+fn open_source(src: &Path) -> Option<(File, Stat)> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(CWD, src, flags, Mode::empty()).ok()?;
+    let stat = rustix::fs::fstat(&fd).ok()?;
+    Some((File::from(fd), stat))
+}
+
+/// The metadata to recreate, for a small, dense regular file.
+// Stat's field types differ between architectures, so the casts stay.
+#[allow(clippy::unnecessary_cast)]
+fn takeable(stat: &Stat) -> Option<EntryMeta> {
+    let size = stat.st_size as u64;
+    let regular = FileType::from_raw_mode(stat.st_mode as _) == FileType::RegularFile;
+    (regular && size <= MAX_BYTES && !is_sparse(stat.st_blocks as u64, size))
+        .then(|| EntryMeta::of_stat(stat))
+}
+
+/// Clone or copy `src` into the nameless `new`, and set its times.
+fn fill(
+    method: Method,
+    src: &File,
+    new: &File,
+    size: u64,
+    meta: &EntryMeta,
+    options: &Options,
+) -> io::Result<()> {
+    if method == Method::Reflink {
+        Os::clone_into(new, src)?;
+    } else {
+        let hints = CopyHints {
+            size,
+            sparse: false,
+            on_copied: &|_| Ok(()),
+        };
+        if Os::copy_into(src, new, &hints)? != size {
+            // The source changed size: the planned path reports that.
+            return Err(io::Error::from_raw_os_error(libc::EAGAIN));
+        }
+    }
+    if options.preserve_times {
+        meta::set_file_times(new, meta)?;
+    } else if method == Method::Reflink && Os::CLONE_KEEPS_SOURCE_TIMES {
+        meta::set_file_times_now(new)?;
+    }
+    Ok(())
+}
+
+/// Whether src and dst's directory are one device; asked only for EXDEV,
+/// the one errno whose meaning depends on it. `None` if it cannot be told.
+fn same_device(src: &Path, parent: &Path, errno: i32) -> Option<bool> {
+    if errno != libc::EXDEV {
+        return Some(true);
+    }
+    let dev = |path: &Path| rustix::fs::stat(path).ok().map(|stat| stat.st_dev);
+    Some(dev(src)? == dev(parent)?)
+}
+
+fn report(method: Method, size: u64, skipped: Vec<Skipped>, started: Instant) -> Report {
+    let one_if = |m: Method| usize::from(method == m);
+    Report {
+        method,
+        files: 1,
+        dirs: 0,
+        symlinks: 0,
+        bytes: size,
+        reflinked: one_if(Method::Reflink),
+        hardlinked: one_if(Method::Hardlink),
+        copied: one_if(Method::Copy),
+        skipped,
+        fallbacks: Vec::new(),
+        elapsed: started.elapsed(),
+    }
+}

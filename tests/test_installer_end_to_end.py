@@ -21,9 +21,7 @@ cache does.
 
 from __future__ import annotations
 
-import base64
 import errno
-import hashlib
 import importlib.util
 import json
 import os
@@ -32,7 +30,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +47,7 @@ from treeutil import (
     snapshot,
     tree_counts,
 )
+from wheelutil import write_wheel
 
 
 def _load_corpus():
@@ -192,27 +190,9 @@ PAYLOAD: dict[str, tuple[bytes, int]] = {
 }
 
 
-def _record_hash(content: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=")
-    return f"sha256={digest.decode()}"
-
-
 def build_wheel(directory: Path) -> Path:
     """A real wheel: the payload, plus a RECORD listing every file's sha256."""
-    record = "".join(
-        f"{name},{_record_hash(content)},{len(content)}\n" for name, (content, _) in PAYLOAD.items()
-    )
-    record += f"{DIST_INFO}/RECORD,,\n"
-    members = {**PAYLOAD, f"{DIST_INFO}/RECORD": (record.encode(), 0o644)}
-    wheel = directory / WHEEL_NAME
-    with zipfile.ZipFile(wheel, "w") as zf:
-        for name, (content, mode) in members.items():
-            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
-            info.create_system = 3  # unix: external_attr carries st_mode
-            info.external_attr = (stat.S_IFREG | mode) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, content)
-    return wheel
+    return write_wheel(directory / WHEEL_NAME, PAYLOAD, DIST_INFO)
 
 
 @pytest.fixture(scope="module")

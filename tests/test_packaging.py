@@ -362,12 +362,15 @@ def test_the_wheel_holds_the_package_stubs_extension_and_licenses(wheel: Path) -
         assert f"{dist_info}/licenses/{name}" in names
 
 
-def test_the_wheel_declares_the_fastlink_console_script(wheel: Path) -> None:
+def test_the_wheel_declares_the_fastlink_console_script_and_virtualenv_seeder(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         (path,) = [n for n in zf.namelist() if n.endswith(".dist-info/entry_points.txt")]
         entry_points = configparser.ConfigParser()
         entry_points.read_string(zf.read(path).decode())
     assert dict(entry_points["console_scripts"]) == {"fastlink": "fastlink._cli:main"}
+    # `virtualenv --seeder fastlink`: only virtualenv loads it (it is not a dependency).
+    seeder = "fastlink.virtualenv_seeder:FastlinkFromAppData"
+    assert dict(entry_points["virtualenv.seed"]) == {"fastlink": seeder}
 
 
 def test_the_wheel_installs_into_a_fresh_venv_and_imports(
@@ -506,10 +509,10 @@ def test_metadata_has_no_runtime_dependencies_and_rich_only_for_the_cli_extra(
     assert [(r.name, str(r.specifier)) for r in cli] == [("rich", ">=13")]
 
 
-def test_the_test_extra_brings_what_the_cli_tests_and_stubtest_need(
+def test_the_test_extra_brings_what_the_cli_seeder_tests_and_stubtest_need(
     metadata: email.message.Message,
 ) -> None:
     requirements = [Requirement(line) for line in metadata.get_all("Requires-Dist", [])]
     for extra in ["test", "dev"]:
         names = {r.name for r in requirements if r.marker and r.marker.evaluate({"extra": extra})}
-        assert {"pytest", "pexpect", "rich", "mypy"} <= names, (extra, names)
+        assert {"pytest", "pexpect", "rich", "mypy", "virtualenv", "tox"} <= names, (extra, names)

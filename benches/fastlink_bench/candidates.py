@@ -1,13 +1,13 @@
 """The candidates of the main comparison: how each one is set up (untimed) and timed.
 
-fastlink is timed in-process; cp, the floor and uv as whole processes (the floor by the
-seconds it reports itself, process start excluded).
+fastlink and copytree are timed in-process; cp and the floor as whole processes (the
+floor by the seconds it reports itself, process start excluded). The comparison with
+uv, both as whole processes, is installs.py.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import time
@@ -22,13 +22,6 @@ if TYPE_CHECKING:
 
 def prepare(h: Harness, w: Workload, p: BenchPath, cand: str, dst: Path) -> Path:
     """Untimed set-up of one run; returns the tree to verify afterwards."""
-    if cand == "uv":
-        h.uv_for(p.src_fs).venv(dst)
-        return dst
-    if cand == "fastlink-install":
-        sp = dst / "lib" / "python3.11" / "site-packages"
-        sp.mkdir(parents=True)
-        return sp
     return dst
 
 
@@ -43,21 +36,6 @@ def timed(
         r = h.fastlink.clone_or_copy(src, dst, methods=p.fastlink_methods, threads=threads)
         t = time.perf_counter() - t0
         return t, t, report_info(r)
-    if cand == "fastlink-install":
-        reports = []
-        t0 = time.perf_counter()
-        for wd in w.wheel_dirs[p.src_fs]:
-            reports.append(
-                h.fastlink.clone_or_copy(wd, dst, methods=p.fastlink_methods, dirs_exist_ok=True)
-            )
-        t = time.perf_counter() - t0
-        info = {
-            "methods": sorted({r.method for r in reports}),
-            "files": sum(r.files for r in reports),
-            "bytes": sum(r.bytes for r in reports),
-            "calls": len(reports),
-        }
-        return t, t, info
     if cand == "cp":
         argv = [*p.cp_argv, str(src), str(dst)]
         t0 = time.perf_counter()
@@ -85,25 +63,6 @@ def timed(
             raise RuntimeError(f"floor printed no JSON: {proc.stdout[-500:]!r}")
         rep = json.loads(lines[-1])
         return float(rep["seconds"]), wall, {"floor": rep}
-    if cand == "uv":
-        t0 = time.perf_counter()
-        proc = h.uv_for(p.src_fs).install(dst, h.wheels_on[p.src_fs], p.uv_link_mode)
-        t = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise RuntimeError(f"uv exited {proc.returncode}: {proc.stderr.strip()[-800:]}")
-        out = (proc.stderr + proc.stdout).strip()
-        m = re.search(r"Installed (\d+) packages? in ([\d.]+)(ms|s)\b", out)
-        if m:
-            info["uv_reported_s"] = float(m.group(2)) / (1000 if m.group(3) == "ms" else 1)
-        odd = [
-            ln
-            for ln in out.splitlines()
-            if ln.strip()
-            and not re.match(r"\s*(Prepared|Installed|Resolved|Audited|Using Python|\+)", ln)
-        ]
-        if odd:
-            info["uv_output"] = odd[:10]
-        return t, t, info
     raise ValueError(cand)
 
 

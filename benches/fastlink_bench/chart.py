@@ -10,11 +10,9 @@ from .summary import medians
 
 CHART_COLORS = {
     "fastlink": "#d62728",
-    "fastlink-install": "#ff9896",
     "cp": "#1f77b4",
     "copytree": "#7f7f7f",
     "floor": "#2ca02c",
-    "uv": "#9467bd",
 }
 
 

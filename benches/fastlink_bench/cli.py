@@ -18,6 +18,7 @@ import corpus  # benches/corpus.py
 from .config import CANDIDATES, FS_NAMES, PATH_BY_KEY, RESULTS_DIR, SMOKE_RESULTS_DIR
 from .harness import Harness
 from .report import write_outputs
+from .sections import ONLY_CHOICES
 from .system import bench_requirements, log, parse_size
 
 DESCRIPTION = "fastlink benchmark harness: fastlink against cp, shutil.copytree, uv and a floor."
@@ -35,9 +36,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--thread-rounds", type=int, help="rounds of the thread sweep (default 3)")
     ap.add_argument("--threads-list", default="1,2,4,8,16")
-    ap.add_argument("--workloads", help="comma list of workload keys to run")
+    ap.add_argument(
+        "--only",
+        help=f"comma list of the parts to run (default all): {','.join(ONLY_CHOICES)}",
+    )
+    ap.add_argument("--workloads", help="comma list of the main comparison's workload keys")
     ap.add_argument("--paths", help=f"comma list of: {','.join(PATH_BY_KEY)}")
     ap.add_argument("--candidates", help=f"comma list of: {','.join(CANDIDATES)}")
+    ap.add_argument(
+        "--install-rounds", type=int, default=7, help="rounds of uv and packages (default 7)"
+    )
+    ap.add_argument(
+        "--install-workers", type=int, default=4, help="fastlink's install threads (default 4)"
+    )
+    ap.add_argument(
+        "--per-file-calls", type=int, default=300, help="calls per per-file round (default 300)"
+    )
+    ap.add_argument("--per-file-rounds", type=int, default=7, help="(default 7)")
+    ap.add_argument("--seeding-rounds", type=int, default=7, help="(default 7)")
     ap.add_argument("--no-floor", action="store_true", help="measure without the floor program")
     ap.add_argument("--no-uv", action="store_true", help="measure without uv")
     ap.add_argument("--skip-threads", action="store_true")
@@ -62,6 +78,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             ap.error(f"--image-size: unknown filesystem {fs!r}")
         sizes[fs] = parse_size(size)
     args.image_size = sizes
+    if args.only:
+        bad = set(args.only.split(",")) - set(ONLY_CHOICES)
+        if bad:
+            ap.error(f"--only: unknown part(s): {', '.join(sorted(bad))}")
     if args.paths:
         bad = set(args.paths.split(",")) - set(PATH_BY_KEY)
         if bad:

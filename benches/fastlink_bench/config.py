@@ -104,28 +104,21 @@ SMOKE_WORKLOADS = (
 )
 SCALING_KINDS = ("synth",)
 
-CANDIDATES = ("fastlink", "fastlink-install", "cp", "copytree", "floor", "uv")
+CANDIDATES = ("fastlink", "cp", "copytree", "floor")
 CANDIDATE_LABELS = {
     "fastlink": "fastlink",
-    "fastlink-install": "fastlink-install",
     "cp": "cp -a",
     "copytree": "copytree",
     "floor": "floor",
-    "uv": "uv",
 }
 CANDIDATE_DESCRIPTIONS = {
     "fastlink": '`fastlink.clone_or_copy(src, dst)` (`methods="hardlink"` on the hardlink '
     "path), timed in-process",
-    "fastlink-install": "corpus only: one `clone_or_copy(wheel_dir, site_packages, "
-    "dirs_exist_ok=True)` per unpacked wheel into a fresh site-packages — the counterpart "
-    "of uv's install",
     "cp": "`cp -a --reflink=auto` (`cp -al` on the hardlink path), process included",
     "copytree": "`shutil.copytree(src, dst, symlinks=True)` (not on the hardlink path)",
     "floor": "benches/floor, the lower bound: a Rust program doing only a getdents64 walk, "
     "mkdirat, and per file FICLONE / linkat / copy_file_range (sendfile across filesystem "
     "types) on N threads; no metadata (modes, times), no checks, no staging or rollback; "
     "timed by its own reported seconds (walk + mkdir + file work, process start excluded)",
-    "uv": "corpus only: `uv pip install --offline --no-deps --link-mode=clone|hardlink|copy` "
-    "of the 6 wheels into a fresh venv, cache warm on the source filesystem",
 }
 PEERS = ("cp", "copytree", "floor")

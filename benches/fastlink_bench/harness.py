@@ -33,10 +33,10 @@ from .config import (
     WorkloadSpec,
 )
 from .mounts import Mounts
+from .sections import ONLY_CHOICES, SECTIONS, Section
 from .sources import Workload, build_workload, warm_sources
 from .system import (
     default_threads,
-    du,
     fmt_bytes,
     log,
     machine_info,
@@ -46,7 +46,7 @@ from .system import (
     used_bytes,
     versions,
 )
-from .tools import Uv, find_uv, setup_floor
+from .tools import find_uv, setup_floor
 from .trees import make_synthetic
 
 
@@ -61,7 +61,6 @@ class Harness:
         self.uv: str | None = None
         self.uv_skip_reason = ""
         self.wheels: list[Path] = []
-        self.wheels_on: dict[str, list[Path]] = {}
         self.samples: list[dict[str, Any]] = []
         self.skips: list[dict[str, str]] = []
         self.problems: list[str] = []
@@ -69,6 +68,8 @@ class Harness:
         self.verification: list[dict[str, Any]] = []
         self.rss: list[dict[str, Any]] = []
         self.workloads: dict[str, dict[str, Any]] = {}
+        self.sections: dict[str, dict[str, Any]] = {}  # sections.py's, by key
+        self.only: set[str] = set(args.only.split(",")) if args.only else set(ONLY_CHOICES)
         self.pending_rm: list[Path] = []
         self.started = datetime.datetime.now(datetime.timezone.utc)
         self.threads_default = default_threads()
@@ -85,8 +86,15 @@ class Harness:
         import fastlink
 
         self.fastlink = fastlink
-        self.setup_floor()
+        if "main" in self.only:
+            self.setup_floor()
+        else:
+            self.floor_skip_reason = "the main comparison was not run (--only)"
+        if self.only & {"uv", "packages"}:
+            self.uv, self.uv_skip_reason = find_uv(no_uv=self.args.no_uv, smoke=self.smoke)
         specs = SMOKE_WORKLOADS if self.smoke else FULL_WORKLOADS
+        if "main" not in self.only:
+            specs = ()
         if self.args.workloads:
             wanted = set(self.args.workloads.split(","))
             unknown = wanted - {s.key for s in specs}
@@ -144,26 +152,6 @@ class Harness:
             no_floor=self.args.no_floor, smoke=self.smoke
         )
 
-    def uv_for(self, fs: str) -> Uv:
-        """uv with its cache on *fs*, where the wheels it installs are too."""
-        assert self.uv is not None
-        return Uv(self.uv, self.mnt(fs) / "uv-cache", self.mnt(fs))
-
-    def setup_uv(self, w: Workload) -> None:
-        self.uv, self.uv_skip_reason = find_uv(no_uv=self.args.no_uv, smoke=self.smoke)
-        if self.uv is None:
-            return
-        # One warm uv cache per source filesystem, filled by one (untimed) install.
-        for fs in sorted({p.src_fs for p in w.paths}):
-            uv = self.uv_for(fs)
-            venv = self.mnt(fs) / "uv-warm-venv"
-            uv.venv(venv)
-            proc = uv.install(venv, self.wheels_on[fs], "copy")
-            if proc.returncode != 0:
-                raise RuntimeError(f"uv warm-up install failed: {proc.stderr.strip()}")
-            rm_rf(venv)
-            log(f"  uv cache on {fs} warmed: {uv.cache} ({fmt_bytes(du(uv.cache))})")
-
     # ---- workloads -----------------------------------------------------------------
     def paths_for(self, spec: WorkloadSpec) -> list[BenchPath]:
         keys = [p.key for p in PATHS]
@@ -178,16 +166,11 @@ class Harness:
         return int(given or spec.rounds)
 
     def candidates_for(self, w: Workload, p: BenchPath) -> list[str]:
-        out = ["fastlink"]
-        if w.spec.kind == "corpus":
-            out.append("fastlink-install")
-        out.append("cp")
+        out = ["fastlink", "cp"]
         if p.op != "hardlink":
             out.append("copytree")
         if self.floor is not None:
             out.append("floor")
-        if w.spec.kind == "corpus" and self.uv is not None:
-            out.append("uv")
         if self.args.candidates:
             sel = set(self.args.candidates.split(","))
             out = [c for c in out if c in sel]
@@ -199,10 +182,6 @@ class Harness:
             reasons["copytree"] = "copytree cannot hard-link"
         if self.floor is None:
             reasons["floor"] = self.floor_skip_reason
-        if w.spec.kind != "corpus":
-            reasons["uv"] = reasons["fastlink-install"] = "corpus only"
-        elif self.uv is None:
-            reasons["uv"] = self.uv_skip_reason
         return reasons
 
     def flush_pending(self) -> None:
@@ -253,13 +232,11 @@ class Harness:
         if "method" in sample["info"]:
             shown += f"  method={sample['info']['method']}"
         log(f"    r{rnd + 1} {p.key:<15} {cand + suffix:<17}{shown}")
-        if cand in ("fastlink", "fastlink-install"):
-            methods = info.get("methods") or [info.get("method")]
-            if any(m != p.expected_method for m in methods):
-                self.problem(
-                    f"{w.spec.key} {p.key} {cand}{suffix}: fastlink used {methods}, "
-                    f"expected {p.expected_method!r}"
-                )
+        if cand == "fastlink" and info.get("method") != p.expected_method:
+            self.problem(
+                f"{w.spec.key} {p.key} {cand}{suffix}: fastlink used {info.get('method')!r}, "
+                f"expected {p.expected_method!r}"
+            )
         if rnd == 0:
             os.sync()
             sample["space_used_bytes"] = used_bytes(self.mnt(p.dst_fs)) - used_before
@@ -326,14 +303,15 @@ class Harness:
             if spec.kind == "big":
                 continue  # last: 2 x 4 GiB of sources push everything else out of the cache
             self.run_spec(spec)
+        for section in SECTIONS:
+            if section.key in self.only:
+                self.run_section(section)
         for spec in self.specs:
             if spec.kind == "big":
                 self.run_spec(spec)
 
     def run_spec(self, spec: WorkloadSpec) -> None:
         w = build_workload(self, spec)
-        if spec.kind == "corpus":
-            self.setup_uv(w)
         warm_sources(self, w)
         self.run_workload(w)
         if spec.kind == "corpus" and not self.args.skip_threads:
@@ -341,6 +319,16 @@ class Harness:
         rss_key = "synth-200" if self.smoke else "synth-100k"
         if spec.key == rss_key and not self.args.skip_rss:
             self.run_rss(w)
+
+    def run_section(self, section: Section) -> None:
+        t0 = time.perf_counter()
+        try:
+            section.run(self)
+        except Exception as e:
+            self.problem(f"{section.key}: {type(e).__name__}: {e}")
+        finally:
+            self.flush_pending()
+        log(f"  {section.key} done in {time.perf_counter() - t0:.0f}s")
 
     def close(self) -> None:
         if self.mounts is not None:
@@ -365,6 +353,12 @@ class Harness:
                 "rounds": self.args.rounds,
                 "rounds_large": self.args.rounds_large,
                 "thread_rounds": self.args.thread_rounds,
+                "only": sorted(self.only),
+                "install_rounds": self.args.install_rounds,
+                "install_workers": self.args.install_workers,
+                "per_file_calls": self.args.per_file_calls,
+                "per_file_rounds": self.args.per_file_rounds,
+                "seeding_rounds": self.args.seeding_rounds,
                 "threads_list": self.args.threads_list,
                 "fastlink_default_threads": self.threads_default,
                 "floor_threads": self.threads_default,
@@ -376,6 +370,7 @@ class Harness:
             },
             "paths": [dataclasses.asdict(p) | {"label": p.label} for p in PATHS],
             "workloads": self.workloads,
+            "sections": self.sections,
             "samples": self.samples,
             "skips": self.skips,
             "verification": self.verification,

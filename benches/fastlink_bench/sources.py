@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,6 @@ class Workload:
     manifest: dict[str, dict[bytes, tuple[Any, ...]]]  # fs name -> manifest
     paths: list[BenchPath]
     rounds: int
-    wheel_dirs: dict[str, list[Path]] = dataclasses.field(default_factory=dict)
     build_s: float = 0.0
 
 
@@ -71,15 +69,6 @@ def build_workload(h: Harness, spec: WorkloadSpec) -> Workload:
         paths=paths,
         rounds=h.rounds_for(spec),
     )
-    if spec.kind == "corpus":
-        stems = [corpus.wheel_stem(wh) for wh in h.wheels]
-        w.wheel_dirs = {fs: [root / s for s in stems] for fs, root in srcs.items()}
-        for fs in srcs:
-            d = h.mnt(fs) / "wheels"
-            d.mkdir(exist_ok=True)
-            for wh in h.wheels:
-                shutil.copy2(wh, d / wh.name)
-            h.wheels_on[fs] = [d / wh.name for wh in h.wheels]
     w.build_s = time.perf_counter() - t0
     h.workloads[spec.key] = {
         "title": spec.title,
@@ -100,9 +89,6 @@ def build_workload(h: Harness, spec: WorkloadSpec) -> Workload:
 def warm_sources(h: Harness, w: Workload) -> None:
     t0 = time.perf_counter()
     n = sum(warm(p) for p in w.src.values())
-    if w.spec.kind == "corpus" and h.uv:
-        for fs in w.src:
-            n += warm(h.mnt(fs) / "uv-cache")
     log(f"  page cache warmed: {fmt_bytes(n)} read in {time.perf_counter() - t0:.1f}s")
 
 

@@ -100,8 +100,11 @@ def make_deep(root: Path, levels: int) -> None:
         raise RuntimeError("deep tree is too close to PATH_MAX for cp/copytree")
 
 
-def make_fake_wheels(dest: Path, count: int = 2, files: int = 25) -> list[Path]:
-    """Tiny valid pure-Python wheels (smoke mode: no download)."""
+def make_fake_wheels(
+    dest: Path, count: int = 2, files: int = 25, *, console_script: bool = False
+) -> list[Path]:
+    """Tiny valid pure-Python wheels (smoke mode: no download); with *console_script*
+    each declares one, so an installer writes a script to bin/."""
     dest.mkdir(parents=True, exist_ok=True)
     rng = random.Random(f"wheels-{SEED}")
     wheels = []
@@ -117,6 +120,11 @@ def make_fake_wheels(dest: Path, count: int = 2, files: int = 25) -> list[Path]:
         entries[f"{info}/METADATA"] = (
             f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
         )
+        if console_script:
+            entries[f"{name}/__main__.py"] = b"def main():\n    return 0\n"
+            entries[f"{info}/entry_points.txt"] = (
+                f"[console_scripts]\n{name} = {name}.__main__:main\n".encode()
+            )
         entries[f"{info}/WHEEL"] = (
             b"Wheel-Version: 1.0\nGenerator: fastlink-bench\nRoot-Is-Purelib: true\n"
             b"Tag: py3-none-any\n"

@@ -30,6 +30,7 @@ def render_markdown(data: dict[str, Any], chart_link: bool = False) -> str:
     m = data["machine"]
     v = data["versions"]
     wl = data["workloads"]
+    secs = data.get("sections", {})
     path_keys = [p["key"] for p in data["paths"]]
     L: list[str] = []
     add = L.append
@@ -50,6 +51,14 @@ def render_markdown(data: dict[str, Any], chart_link: bool = False) -> str:
         add(f"**This run was aborted: {data['aborted']}. The tables are incomplete.**")
 
     # Headline: the targets, then the corpus against cp, copytree and the floor
+    if "sections" not in data:
+        add("")
+        add(
+            "This run predates the installer-shaped sections (per-file calls, fastlink "
+            "against uv with both timed as whole processes, 91 packages, virtualenv "
+            "seeding): `make bench` measures them now. Its in-process comparison with uv "
+            "was not like for like and is no longer shown; the samples stay in bench.json."
+        )
     L += render_targets(data)
     if "corpus" in wl:
         c = wl["corpus"]
@@ -63,7 +72,8 @@ def render_markdown(data: dict[str, Any], chart_link: bool = False) -> str:
             f"{plural(c['rounds'], 'round')}. Each cell is fastlink's median time divided by the "
             "other tool's (**< 1: fastlink is faster**; against the floor, > 1 is fastlink's "
             "overhead over the bare syscalls). fastlink is timed in-process here, one call "
-            "for the whole tree; against uv, both as whole processes, see below."
+            "for the whole tree"
+            + ("; against uv, both as whole processes, see below." if "uv" in secs else ".")
         )
         add("")
         add("| path | fastlink (s) | ÷ cp -a | ÷ copytree | ÷ floor |")

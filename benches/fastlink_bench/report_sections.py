@@ -181,8 +181,10 @@ def render_seeding(data: dict[str, Any]) -> list[str]:
     ]
     for label, x in meds.items():
         L.append(f"| {label} | {fmt_s(x)} | {fmt_ratio(x, ref)} |")
-    for note in res.get("notes", []):
-        L.append(f"- {note}")
+    notes = res.get("notes", [])
+    if notes:
+        L.append("")
+        L += [f"- {note}" for note in notes]
     return L
 
 

@@ -310,6 +310,8 @@ def render_markdown(data: dict[str, Any], chart_link: bool = False) -> str:
         "`make bench` (as root or with sudo: installs the `bench` extra, builds "
         f"benches/floor, runs `benches/run_benchmarks.py`; {data['wall_s'] / 60:.0f} min "
         "here); "
+        '`make bench BENCH_ARGS="--only per-file,uv,packages,seeding"` runs only the '
+        "installer-shaped sections (`--only main` only the rest); "
         "`python benches/run_benchmarks.py --report-only` re-renders this file and the chart "
         "from `benches/results/bench.json`."
     )

@@ -51,7 +51,7 @@ def output_errors(w: Workload, p: BenchPath, cand: str, dst: Path, sample: dict)
 def verify_site_packages(sp: Path, wheel_dirs: list[Path], *, exact: bool) -> list[str]:
     """Every file of the unpacked wheels is in *sp* with its size.
 
-    exact (fastlink-install): the same files and bytes, nothing else. Otherwise (uv):
+    exact (fastlink as installer): the same files and bytes, nothing else. Otherwise (uv):
     `*.data/` trees (installed elsewhere) and RECORD files (rewritten) are not compared.
     """
     if not exact:  # uv: sp is the venv

@@ -61,9 +61,10 @@ bench-smoke: develop
 	cargo build --release --quiet --manifest-path benches/floor/Cargo.toml
 	$(PY) -m pytest benches -q --benchmark-disable
 
-# The full benchmark run (~25 min on 2 cores): loop-mounts XFS/btrfs/ext4/tmpfs, so it
+# The full benchmark run (~20 min on 2 cores): loop-mounts XFS/btrfs/ext4/tmpfs, so it
 # runs as root (through sudo when needed). It builds benches/floor itself and writes
-# BENCHMARKS.md, benches/results/ and docs/benchmarks.png. Extra flags: BENCH_ARGS=...
+# BENCHMARKS.md, benches/results/ and docs/benchmarks.png. Extra flags: BENCH_ARGS=...,
+# e.g. BENCH_ARGS="--only per-file,uv,packages,seeding" for the installer-shaped parts.
 # NO_DEVELOP=1 measures the fastlink already installed in .venv instead of rebuilding it.
 BENCH_ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)

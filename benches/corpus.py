@@ -113,7 +113,7 @@ def find_cached(pin: str, cache_dir: Path = DEFAULT_CACHE_DIR) -> Path | None:
     return None
 
 
-def _pip() -> list[str]:
+def pip_command() -> list[str]:
     """A pip to run: this interpreter's if it has one, else pip3/pip from PATH."""
     if importlib.util.find_spec("pip") is not None:
         return [sys.executable, "-m", "pip"]
@@ -124,7 +124,7 @@ def _pip() -> list[str]:
     raise CorpusError("no pip available (neither `python -m pip` nor pip/pip3 on PATH)")
 
 
-def _target_args() -> list[str]:
+def target_args() -> list[str]:
     args = [
         "--only-binary=:all:",
         "--python-version",
@@ -146,7 +146,7 @@ def _version_key(v: str) -> tuple:
 def nearest_versions(name: str, version: str, n: int = 3) -> list[str]:
     """Versions of *name* that have wheels for our target tags, nearest to *version* first."""
     proc = subprocess.run(
-        [*_pip(), "index", "versions", name, *_target_args()],
+        [*pip_command(), "index", "versions", name, *target_args()],
         capture_output=True,
         text=True,
     )
@@ -189,11 +189,11 @@ def ensure_wheels(
                 file=sys.stderr,
             )
         cmd = [
-            *_pip(),
+            *pip_command(),
             "download",
             "--no-deps",
             "--disable-pip-version-check",
-            *_target_args(),
+            *target_args(),
             "-d",
             str(cache_dir),
             *missing,
@@ -210,12 +210,12 @@ def ensure_wheels(
                     continue
                 one = subprocess.run(
                     [
-                        *_pip(),
+                        *pip_command(),
                         "download",
                         "--no-deps",
                         "--disable-pip-version-check",
                         "-q",
-                        *_target_args(),
+                        *target_args(),
                         "-d",
                         str(cache_dir),
                         pin,

@@ -1,5 +1,6 @@
 """End to end: `run_benchmarks.py --smoke` mounts the filesystems, runs every workload,
-path and candidate once on tiny trees, verifies them, and renders the report.
+path and candidate once on tiny trees (fake wheels, no download), verifies them, and
+renders the report; `--only` runs just the parts it names.
 
 Root only (loop mounts): skipped otherwise, and skipped without the mkfs tools unless
 CI is set, where a missing tool fails the test instead.
@@ -22,12 +23,7 @@ SCRIPT = HERE / "run_benchmarks.py"
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the smoke run loop-mounts filesystems: root only")
 def test_smoke_run_end_to_end(tmp_path: Path) -> None:
-    missing = [t for t in ("mkfs.xfs", "mkfs.btrfs", "mkfs.ext4") if shutil.which(t) is None]
-    if missing:
-        msg = f"missing {', '.join(missing)}"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+    _require_mkfs()
     out = tmp_path / "results"
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--smoke", "--out-dir", str(out)],
@@ -53,14 +49,35 @@ def test_smoke_run_end_to_end(tmp_path: Path) -> None:
     assert all(s["seconds"] is not None and s["seconds"] >= 0 for s in data["samples"])
     assert {s["candidate"] for s in data["samples"] if s["workload"] == "corpus"} >= {
         "fastlink",
-        "fastlink-install",
         "copytree",
     }
     assert any(s["section"] == "threads" for s in data["samples"])
     assert data["rss"] and all(r["maxrss_kib"] > 0 for r in data["rss"])
 
+    # The installer-shaped sections: per-file calls at both directory sizes against
+    # their peers; fastlink as a whole process against uv (when uv is installed) on the
+    # fake corpus and the fake "91 packages"; seeding run, or skipped with a note.
+    assert set(data["sections"]) == {"per-file", "uv", "packages", "seeding"}
+    for size in (10, 10_000):
+        for pk, peer in (("xfs-reflink", "copy2"), ("xfs-btrfs-copy", "copy2")):
+            assert (f"per-file-{size}", pk, "fastlink") in runs
+            assert (f"per-file-{size}", pk, peer) in runs
+        assert (f"per-file-{size}", "xfs-hardlink", "link") in runs
+    install_cands = {"fastlink"} | ({"uv"} if data["config"]["uv"] else set())
+    for wk in ("uv", "packages"):
+        for pk in ("xfs-reflink", "xfs-hardlink", "xfs-btrfs-copy"):
+            for cand in install_cands:
+                assert (wk, pk, cand) in runs
+        assert (wk, "xfs-reflink", "fastlink-no-times") in runs
+    seeding = data["sections"]["seeding"]
+    assert "skipped" in seeding or seeding["result"].get("medians")
+
     md = (out / "BENCHMARKS.md").read_text()
-    assert "## Headline: the 6-wheel corpus" in md
+    assert "## Headline: issue 11's targets in this run" in md
+    assert "## The 6-wheel corpus against cp, copytree and the floor" in md
+    assert "## Per-file calls" in md
+    assert "## fastlink against uv, whole processes: 91 packages" in md
+    assert "## virtualenv seeding" in md
     assert "| xfs → xfs reflink |" in md
 
     # The report is a function of bench.json alone.
@@ -74,6 +91,34 @@ def test_smoke_run_end_to_end(tmp_path: Path) -> None:
     )
     assert again.returncode == 0, again.stderr
     assert (out / "BENCHMARKS.md").read_text() == md
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the smoke run loop-mounts filesystems: root only")
+def test_only_runs_just_the_named_parts(tmp_path: Path) -> None:
+    _require_mkfs()
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke", "--only", "per-file", "--out-dir", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    data = json.loads((out / "bench.json").read_text())
+    assert data["problems"] == []
+    assert {s["section"] for s in data["samples"]} == {"per-file"}
+    assert data["workloads"] == {} and set(data["sections"]) == {"per-file"}
+    assert "A partial run" in (out / "BENCHMARKS.md").read_text()
+
+
+def _require_mkfs() -> None:
+    missing = [t for t in ("mkfs.xfs", "mkfs.btrfs", "mkfs.ext4") if shutil.which(t) is None]
+    if missing:
+        msg = f"missing {', '.join(missing)}"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
 
 
 def _mounts() -> list[str]:

@@ -1,0 +1,57 @@
+"""fastlink as an installer process, the counterpart of `uv pip install`: place each
+unpacked wheel tree into one site-packages, from a thread pool (uv installs wheels in
+parallel too). Run as a whole process and timed from outside, start-up included:
+
+    python install_proc.py [--workers N] [--methods M] [--no-preserve-times] SITE TREE...
+
+Every call merges into SITE (dirs_exist_ok=True) and they all share fastlink's one
+worker pool. Prints one JSON line: what the reports add up to. Standalone on purpose
+(no harness imports): it measures `import fastlink` and the calls, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import fastlink
+
+
+def main(argv: list[str]) -> int:
+    workers, methods, preserve_times = 4, None, True
+    while argv and argv[0].startswith("--"):
+        flag = argv.pop(0)
+        if flag == "--workers":
+            workers = int(argv.pop(0))
+        elif flag == "--methods":
+            methods = argv.pop(0)
+        elif flag == "--no-preserve-times":
+            preserve_times = False
+        else:
+            print(f"install_proc.py: unknown flag {flag}", file=sys.stderr)
+            return 2
+    site, trees = argv[0], argv[1:]
+
+    def place(tree: str) -> fastlink.Report:
+        return fastlink.clone_or_copy(
+            tree, site, methods=methods, dirs_exist_ok=True, preserve_times=preserve_times
+        )
+
+    with ThreadPoolExecutor(workers) as pool:
+        reports = list(pool.map(place, trees))
+    out = {
+        "calls": len(reports),
+        "methods": sorted({r.method for r in reports}),
+        "files": sum(r.files for r in reports),
+        "bytes": sum(r.bytes for r in reports),
+        "reflinked": sum(r.reflinked for r in reports),
+        "hardlinked": sum(r.hardlinked for r in reports),
+        "copied": sum(r.copied for r in reports),
+    }
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

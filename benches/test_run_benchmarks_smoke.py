@@ -56,7 +56,7 @@ def test_smoke_run_end_to_end(tmp_path: Path) -> None:
 
     # The installer-shaped sections: per-file calls at both directory sizes against
     # their peers; fastlink as a whole process against uv (when uv is installed) on the
-    # fake corpus and the fake "91 packages"; seeding run, or skipped with a note.
+    # fake corpus and the fake "91 packages"; seeding with the real virtualenv.
     assert set(data["sections"]) == {"per-file", "uv", "packages", "seeding"}
     for size in (10, 10_000):
         for pk, peer in (("xfs-reflink", "copy2"), ("xfs-btrfs-copy", "copy2")):
@@ -70,7 +70,8 @@ def test_smoke_run_end_to_end(tmp_path: Path) -> None:
                 assert (wk, pk, cand) in runs
         assert (wk, "xfs-reflink", "fastlink-no-times") in runs
     seeding = data["sections"]["seeding"]
-    assert "skipped" in seeding or seeding["result"].get("medians")
+    assert "skipped" not in seeding, seeding
+    assert set(seeding["result"]["medians"]) == {"fastlink", "app-data copy", "app-data symlink"}
 
     md = (out / "BENCHMARKS.md").read_text()
     assert "## Headline: issue 11's targets in this run" in md

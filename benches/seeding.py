@@ -111,9 +111,7 @@ def measure_seeding(workdir: Path, rounds: int) -> dict[str, Any]:
         "virtualenv": virtualenv.__version__,
         "python": sys.version.split()[0],
         # What benches/fastlink_bench/seeding_hook.py renders.
-        "medians": {
-            name: statistics.median(samples[name]) for name in CANDIDATES if samples[name]
-        },
+        "medians": {name: statistics.median(samples[name]) for name in CANDIDATES if samples[name]},
         "notes": [
             f"virtualenv {virtualenv.__version__}, whole-process `python -m virtualenv`, "
             f"{rounds} rounds interleaved; reflink possible from app-data: "

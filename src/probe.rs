@@ -15,7 +15,7 @@ use crate::dirfd;
 use crate::error::{Error, Result};
 use crate::method::Method;
 use crate::plan::name_of;
-use crate::platform::{Os, Platform};
+use crate::platform::{NewMode, Os, Platform};
 
 /// What a probe found for one method on one pair of filesystems.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +182,7 @@ fn link_into(method: Method, sample: &Sample, dir: &Path) -> io::Result<()> {
             if let Some(cloned) = Os::clone_unnamed(&src, dir_fd.as_fd()) {
                 return cloned;
             }
-            Os::reflink_new(&src, dir_fd.as_fd(), &target, 0o600)?;
+            Os::reflink_new(&src, dir_fd.as_fd(), &target, NewMode::set_after(0o600))?;
         }
         Method::Hardlink => dirfd::hardlink_at(src_dir.as_fd(), src_name, dir_fd.as_fd(), &target)?,
         Method::Copy => return Ok(()),

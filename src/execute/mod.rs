@@ -36,7 +36,7 @@ use crate::error::{Error, Result};
 use crate::meta;
 use crate::method::Method;
 use crate::plan::{name_of, Plan, RootKind};
-use crate::platform::{Os, Platform};
+use crate::platform::{NewMode, Os, Platform};
 use crate::progress::Progress;
 use crate::report::Fallback;
 use place::{temp_name, STAGING_PREFIX};
@@ -186,6 +186,47 @@ struct DirPair<'a> {
     dst: DirFd<'a>,
     /// The destination directory relative to the anchor.
     dst_dir: PathBuf,
+    /// Set when only this umask trims the modes of files created in `dst`.
+    umask: Option<u32>,
+}
+
+/// What trims the mode of entries this call creates: for each planned
+/// directory, whether it is created by this call below the anchor (itself
+/// without a default ACL) so that only the umask does, and that umask. A
+/// file whose mode the umask leaves whole then needs no fchmod, nor a
+/// directory its final chmod; everything else gets one.
+struct CreationTrims {
+    umask: Option<u32>,
+    umask_only: Vec<bool>,
+}
+
+impl CreationTrims {
+    fn of(execution: &Execution<'_>, umask: Option<u32>) -> Self {
+        let actions = &execution.destination.dir_actions;
+        let mut umask_only: Vec<bool> = Vec::with_capacity(actions.len());
+        for (i, dir) in execution.plan.dirs.iter().enumerate() {
+            let only = match (actions[i], dir.parent) {
+                (DirAction::Existing, _) => false,
+                // A new tree's root, built in the anchor.
+                (_, None) => true,
+                // A new subtree of a merge: only directly in `dst`, the anchor.
+                (_, Some(parent)) if actions[parent] == DirAction::Existing => parent == 0,
+                (_, Some(parent)) => umask_only[parent],
+            };
+            umask_only.push(only);
+        }
+        CreationTrims { umask, umask_only }
+    }
+
+    /// The umask, if it alone trims what is created in directory `dir`.
+    fn umask_in(&self, dir: usize) -> Option<u32> {
+        self.umask.filter(|_| self.umask_only[dir])
+    }
+
+    /// Whether directory `dir`, created with `mode | 0o700`, came out `mode`.
+    fn dir_is_exact(&self, dir: usize, mode: u32) -> bool {
+        mode & 0o700 == 0o700 && NewMode::under_umask(mode, self.umask_in(dir)).exact_on_create
+    }
 }
 
 impl Execution<'_> {
@@ -251,9 +292,10 @@ impl Execution<'_> {
             self.progress.add_done(files, self.plan.total_bytes());
             return self.commit(anchor, undo);
         }
+        let trims = CreationTrims::of(self, Os::creation_umask(anchor));
         self.create_dirs(anchor, &paths, undo)?;
-        self.fill(anchor, &paths, counts, undo)?;
-        self.finish_dirs(anchor, &paths)?;
+        self.fill(anchor, &paths, &trims, counts, undo)?;
+        self.finish_dirs(anchor, &paths, &trims)?;
         self.commit(anchor, undo)
     }
 
@@ -370,6 +412,7 @@ impl Execution<'_> {
         &self,
         anchor: BorrowedFd<'_>,
         paths: &[PathBuf],
+        trims: &CreationTrims,
         counts: &Counts,
         undo: &Undo,
     ) -> Result<()> {
@@ -382,7 +425,8 @@ impl Execution<'_> {
             units.par_iter().try_for_each(|unit| {
                 let parent = unit.parent();
                 let pair = pairs.acquire(parent, || {
-                    self.dir_pair(src_root.as_fd(), anchor, parent, &paths[parent])
+                    let umask = trims.umask_in(parent);
+                    self.dir_pair(src_root.as_fd(), anchor, parent, &paths[parent], umask)
                 })?;
                 let pair = &*pair;
                 match *unit {
@@ -427,6 +471,7 @@ impl Execution<'_> {
         anchor: BorrowedFd<'a>,
         dir: usize,
         dst_dir: &Path,
+        umask: Option<u32>,
     ) -> Result<DirPair<'a>> {
         let rel = &self.plan.dirs[dir].rel;
         let fail = |err| Error::io(err, &self.plan.src_path(rel), &self.destination.path(rel));
@@ -434,6 +479,7 @@ impl Execution<'_> {
             src: dirfd::open_dir_beneath(src_root, rel).map_err(fail)?,
             dst: dirfd::dir_beneath(anchor, dst_dir).map_err(fail)?,
             dst_dir: dst_dir.to_path_buf(),
+            umask,
         })
     }
 
@@ -445,12 +491,18 @@ impl Execution<'_> {
             src: src_dir,
             dst: dirfd::DirFd::Borrowed(anchor),
             dst_dir: PathBuf::new(),
+            umask: None,
         })
     }
 
     /// Children are complete, so the final mode (maybe read-only) and the
     /// times (which creating children changed) can be set now.
-    fn finish_dirs(&self, anchor: BorrowedFd<'_>, paths: &[PathBuf]) -> Result<()> {
+    fn finish_dirs(
+        &self,
+        anchor: BorrowedFd<'_>,
+        paths: &[PathBuf],
+        trims: &CreationTrims,
+    ) -> Result<()> {
         let mut parent_fd: Option<(usize, OwnedFd)> = None;
         for (i, dir) in self.plan.dirs.iter().enumerate().rev() {
             if self.destination.dir_actions[i] == DirAction::Existing {
@@ -476,7 +528,10 @@ impl Execution<'_> {
             // Created as mode | 0o700, then trimmed by the umask or a default
             // ACL of its parent, either of which may change between calls:
             // the exact mode is always set again.
-            meta::set_mode_at(fd.as_fd(), name, dir.meta.safe_mode()).map_err(fail)?;
+            // (Unless only the umask applies and it left the mode whole.)
+            if !trims.dir_is_exact(i, dir.meta.safe_mode()) {
+                meta::set_mode_at(fd.as_fd(), name, dir.meta.safe_mode()).map_err(fail)?;
+            }
             if self.preserve_times {
                 meta::set_times_at(fd.as_fd(), name, &dir.meta).map_err(fail)?;
             }

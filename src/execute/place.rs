@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::meta;
 use crate::method::Method;
 use crate::plan::{name_of, FilePlan, SymlinkPlan};
-use crate::platform::{CopyHints, Os, Platform};
+use crate::platform::{CopyHints, NewMode, Os, Platform};
 use crate::progress::FileProgress;
 
 /// The prefix of a new tree (or single file) being built beside `dst`:
@@ -107,8 +107,7 @@ impl Execution<'_> {
                         opened = Some(source);
                     }
                     let source = opened.as_ref().expect("opened above");
-                    let dst_dir = pair.dst.as_fd();
-                    match self.write_file(method, source, dst_dir, &target, file, &share) {
+                    match self.write_file(method, source, pair, &target, file, &share) {
                         Ok(seen) if seen != file.size => {
                             return Err(Error::source_changed(
                                 &src_path(),
@@ -151,12 +150,13 @@ impl Execution<'_> {
         &self,
         method: Method,
         source: &File,
-        dir: BorrowedFd<'_>,
+        pair: &DirPair<'_>,
         name: &OsStr,
         file: &FilePlan,
         share: &FileProgress<'_>,
     ) -> io::Result<u64> {
-        let mode = file.meta.safe_mode();
+        let dir = pair.dst.as_fd();
+        let mode = NewMode::under_umask(file.meta.safe_mode(), pair.umask);
         let (written, seen) = match method {
             Method::Reflink => (Os::reflink_new(source, dir, name, mode)?, file.size),
             _ => {

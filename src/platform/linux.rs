@@ -12,14 +12,19 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
 use super::unix;
-use super::{CopyHints, Platform};
+use super::{CopyHints, NewMode, Platform};
 
 pub struct Linux;
 
 impl Platform for Linux {
     const NAME: &'static str = "linux";
 
-    fn reflink_new(src: &File, dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<File> {
+    fn reflink_new(
+        src: &File,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        mode: NewMode,
+    ) -> io::Result<File> {
         // FICLONE straight into the new, empty file. reflink-copy's
         // `reflink_file` would first fstat() it to truncate a non-empty one.
         unix::clone_into_new(src, dir, name, mode, Self::clone_into)
@@ -32,7 +37,7 @@ impl Platform for Linux {
         src: &File,
         dir: BorrowedFd<'_>,
         name: &OsStr,
-        mode: u32,
+        mode: NewMode,
         hints: &CopyHints<'_>,
     ) -> io::Result<(File, u64)> {
         unix::copy_new(src, dir, name, mode, hints, Some(sendfile_step))
@@ -78,6 +83,10 @@ impl Platform for Linux {
         linkat(CWD, by_proc.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW)?;
         EMPTY_PATH_REFUSED.store(true, Ordering::Relaxed);
         Ok(())
+    }
+
+    fn creation_umask(dir: BorrowedFd<'_>) -> Option<u32> {
+        unix::umask_without_default_acl(dir)
     }
 
     fn clone_into(dst: &File, src: &File) -> io::Result<()> {

@@ -19,7 +19,7 @@ use std::path::Path;
 use rustix::fs::{Mode, OFlags};
 
 use super::unix;
-use super::{CopyHints, Platform};
+use super::{CopyHints, NewMode, Platform};
 
 /// <sys/clonefile.h>: clone a symlink itself rather than what it names.
 pub const CLONE_NOFOLLOW: u32 = 0x0001;
@@ -65,7 +65,12 @@ impl Platform for MacOs {
 
     /// fclonefileat copies the source's mode (and times, xattrs and ACLs):
     /// the exact mode is set afterwards.
-    fn reflink_new(src: &File, dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<File> {
+    fn reflink_new(
+        src: &File,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        mode: NewMode,
+    ) -> io::Result<File> {
         let c_name = c_name(name)?;
         let flags = CLONE_NOFOLLOW | CLONE_NOOWNERCOPY;
         // SAFETY: valid fds and a NUL-terminated name.
@@ -78,7 +83,7 @@ impl Platform for MacOs {
             OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .and_then(|fd| rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode as _)).map(|()| fd));
+        .and_then(|fd| rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode.bits as _)).map(|()| fd));
         match opened {
             Ok(fd) => Ok(File::from(fd)),
             Err(err) => {
@@ -92,7 +97,7 @@ impl Platform for MacOs {
         src: &File,
         dir: BorrowedFd<'_>,
         name: &OsStr,
-        mode: u32,
+        mode: NewMode,
         hints: &CopyHints<'_>,
     ) -> io::Result<(File, u64)> {
         unix::copy_new(src, dir, name, mode, hints, None)
@@ -132,6 +137,11 @@ impl Platform for MacOs {
     }
 
     /// clonefile clones only to a new name (see `reflink_new`).
+    /// Other ACL models (macOS's inherited extended ACLs): always chmod.
+    fn creation_umask(_dir: BorrowedFd<'_>) -> Option<u32> {
+        None
+    }
+
     fn clone_into(_dst: &File, _src: &File) -> io::Result<()> {
         Err(io::Error::from_raw_os_error(libc::ENOTSUP))
     }

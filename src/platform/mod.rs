@@ -60,6 +60,36 @@ pub struct CopyHints<'a> {
     pub on_copied: &'a dyn Fn(u64) -> io::Result<()>,
 }
 
+/// The mode a new file must end with, and whether creating it with that mode
+/// already gives exactly that (no umask bit or default ACL in the way), so
+/// that the fchmod otherwise needed after open(2) can be left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewMode {
+    pub bits: u32,
+    pub exact_on_create: bool,
+}
+
+impl NewMode {
+    /// A mode that must be set after creation to be sure of it.
+    pub fn set_after(bits: u32) -> Self {
+        NewMode {
+            bits,
+            exact_on_create: false,
+        }
+    }
+
+    /// `bits` for a file created where only `umask` trims modes (see
+    /// [`Platform::creation_umask`]); exact on creation when the umask
+    /// takes none of them and there is nothing beyond the rwx bits.
+    pub fn under_umask(bits: u32, umask: Option<u32>) -> Self {
+        let exact = umask.is_some_and(|umask| bits & !0o777 == 0 && bits & umask == 0);
+        NewMode {
+            bits,
+            exact_on_create: exact,
+        }
+    }
+}
+
 /// The operations whose implementation depends on the operating system.
 pub trait Platform {
     /// The backend's name, for tests that must know which one they run.
@@ -68,7 +98,12 @@ pub trait Platform {
     /// Create `name` in `dir` (never through a symlink, failing if it
     /// exists) as a copy-on-write clone of the open `src`, with exactly
     /// `mode`. On failure nothing is left at `name`.
-    fn reflink_new(src: &File, dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<File>;
+    fn reflink_new(
+        src: &File,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        mode: NewMode,
+    ) -> io::Result<File>;
 
     /// Create `name` in `dir` like [`reflink_new`](Self::reflink_new), and
     /// copy `src`'s bytes into it as independent data (never shared
@@ -77,7 +112,7 @@ pub trait Platform {
         src: &File,
         dir: BorrowedFd<'_>,
         name: &OsStr,
-        mode: u32,
+        mode: NewMode,
         hints: &CopyHints<'_>,
     ) -> io::Result<(File, u64)>;
 
@@ -109,6 +144,12 @@ pub trait Platform {
     /// Copy `src` into the new, empty `dst` as [`copy_new`](Self::copy_new)
     /// does; returns the source length seen.
     fn copy_into(src: &File, dst: &File, hints: &CopyHints<'_>) -> io::Result<u64>;
+
+    /// The umask that trims the mode of what is created in `dir` (and in new
+    /// directories below it), when that is all that does: `dir` has no
+    /// default ACL. Learnt once per call from a nameless file; `None` when it
+    /// cannot be told, and every new entry then gets a chmod.
+    fn creation_umask(dir: BorrowedFd<'_>) -> Option<u32>;
 
     /// Open the relative path `chunk` (shorter than PATH_MAX, no `..`)
     /// below `base` with `flags`, refusing a symlink anywhere on the way.

@@ -11,14 +11,19 @@ use std::path::Path;
 use rustix::fs::OFlags;
 
 use super::unix;
-use super::{CopyHints, Platform};
+use super::{CopyHints, NewMode, Platform};
 
 pub struct Portable;
 
 impl Platform for Portable {
     const NAME: &'static str = "portable";
 
-    fn reflink_new(src: &File, dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<File> {
+    fn reflink_new(
+        src: &File,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        mode: NewMode,
+    ) -> io::Result<File> {
         unix::clone_into_new(src, dir, name, mode, Self::clone_into)
     }
 
@@ -26,7 +31,7 @@ impl Platform for Portable {
         src: &File,
         dir: BorrowedFd<'_>,
         name: &OsStr,
-        mode: u32,
+        mode: NewMode,
         hints: &CopyHints<'_>,
     ) -> io::Result<(File, u64)> {
         unix::copy_new(src, dir, name, mode, hints, None)
@@ -47,6 +52,11 @@ impl Platform for Portable {
 
     fn link_unnamed(_file: &File, _path: &Path) -> io::Result<()> {
         Err(io::Error::from_raw_os_error(libc::ENOTSUP))
+    }
+
+    /// Other ACL models (macOS's inherited extended ACLs): always chmod.
+    fn creation_umask(_dir: BorrowedFd<'_>) -> Option<u32> {
+        None
     }
 
     fn clone_into(dst: &File, src: &File) -> io::Result<()> {

@@ -13,19 +13,42 @@ use std::time::{Duration, Instant};
 use rustix::fs::{Mode, OFlags, SeekFrom};
 use rustix::io::Errno;
 
-use super::CopyHints;
+use super::{CopyHints, NewMode};
 
 /// Create `name` in `dir` exclusively, never through a symlink, with exactly `mode`.
 ///
 /// `open(2)` trims the mode by the umask, or, under a default ACL on `dir`,
 /// by that ACL instead; either may differ between two calls of one process.
 /// An installer must reproduce the source's bits (exec bits included), so a
-/// `fchmod` always follows: one syscall is cheaper than knowing.
-pub fn create_new_with_mode(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<File> {
+/// `fchmod` follows unless the caller knows open(2) gives them exactly.
+pub fn create_new_with_mode(dir: BorrowedFd<'_>, name: &OsStr, mode: NewMode) -> io::Result<File> {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let fd = rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(mode as _))?;
-    rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode as _))?;
+    let bits = Mode::from_raw_mode(mode.bits as _);
+    let fd = rustix::fs::openat(dir, name, flags, bits)?;
+    if !mode.exact_on_create {
+        rustix::fs::fchmod(&fd, bits)?;
+    }
     Ok(File::from(fd))
+}
+
+/// [`Platform::creation_umask`](super::Platform::creation_umask) where
+/// POSIX ACLs are xattrs (Linux): none by default on `dir`, and then a
+/// nameless file created 0777 shows what the umask takes away.
+#[cfg(not(any(fastlink_macos, fastlink_portable)))]
+pub fn umask_without_default_acl(dir: BorrowedFd<'_>) -> Option<u32> {
+    // A setgid directory passes its bit to new subdirectories.
+    if rustix::fs::fstat(dir).ok()?.st_mode as u32 & 0o2000 != 0 {
+        return None;
+    }
+    let mut none: [u8; 0] = [];
+    match rustix::fs::fgetxattr(dir, "system.posix_acl_default", &mut none[..]) {
+        Err(Errno::NODATA | Errno::OPNOTSUPP) => {}
+        _ => return None,
+    }
+    let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+    let probe = rustix::fs::openat(dir, ".", flags, Mode::from_raw_mode(0o777)).ok()?;
+    let mode = rustix::fs::fstat(&probe).ok()?.st_mode as u32;
+    Some(0o777 & !mode)
 }
 
 /// Create `name` in `dir` with exactly `mode` and make it a clone of `src`
@@ -36,7 +59,7 @@ pub fn clone_into_new(
     src: &File,
     dir: BorrowedFd<'_>,
     name: &OsStr,
-    mode: u32,
+    mode: NewMode,
     clone: impl FnOnce(&File, &File) -> io::Result<()>,
 ) -> io::Result<File> {
     let file = create_new_with_mode(dir, name, mode)?;
@@ -66,7 +89,7 @@ pub fn copy_new(
     src: &File,
     dir: BorrowedFd<'_>,
     name: &OsStr,
-    mode: u32,
+    mode: NewMode,
     hints: &CopyHints<'_>,
     kernel_copy: Option<KernelCopy>,
 ) -> io::Result<(File, u64)> {
@@ -294,7 +317,15 @@ mod tests {
             },
         };
 
-        let (_, seen) = copy_new(&src, dir.as_fd(), "dst".as_ref(), 0o644, &hints, None).unwrap();
+        let (_, seen) = copy_new(
+            &src,
+            dir.as_fd(),
+            "dst".as_ref(),
+            NewMode::set_after(0o644),
+            &hints,
+            None,
+        )
+        .unwrap();
 
         let steps = steps.into_inner();
         assert_eq!(seen, size);
@@ -324,7 +355,15 @@ mod tests {
             },
         };
 
-        let err = copy_new(&src, dir.as_fd(), "dst".as_ref(), 0o644, &hints, None).unwrap_err();
+        let err = copy_new(
+            &src,
+            dir.as_fd(),
+            "dst".as_ref(),
+            NewMode::set_after(0o644),
+            &hints,
+            None,
+        )
+        .unwrap_err();
 
         assert_eq!(err.raw_os_error(), Some(libc::ECANCELED));
         assert_eq!(steps.get(), 1);

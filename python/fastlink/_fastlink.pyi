@@ -17,6 +17,7 @@ __all__ = [
     "SpecialFileError",
     "__version__",
     "_platform_backend",
+    "clone_files",
     "clone_or_copy",
     "probe",
 ]

@@ -189,9 +189,11 @@ def test_an_exception_it_raises_comes_out_unchanged_and_nothing_is_written(xfs, 
 @pytest.mark.parametrize("not_callable", [3, "*.pyc", ["*.pyc"]])
 def test_an_ignore_that_is_not_callable_is_a_type_error(tmp_path, not_callable):
     make_tree(tmp_path / "src", {"a.py": b""})
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="ignore must be callable"):
         fastlink.clone_or_copy(tmp_path / "src", tmp_path / "dst", ignore=not_callable)
     assert not os.path.lexists(tmp_path / "dst")
+    fastlink.clone_or_copy(tmp_path / "src", tmp_path / "dst", ignore=None)  # as copytree's
+    assert os.listdir(tmp_path / "dst") == ["a.py"]
 
 
 def test_a_merge_with_ignore_is_copytree_with_dirs_exist_ok(xfs):

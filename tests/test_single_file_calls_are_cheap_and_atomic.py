@@ -248,3 +248,33 @@ def test_an_unprivileged_process_places_single_files_without_staging(xfs, fresh_
     assert sorted(os.listdir(base / "dst")) == sorted(f"f{i}.py" for i in range(10))
     for i in range(10):
         assert_trees_equal(expected, base / "dst" / f"f{i}.py", modes="exact")
+
+
+REPLACE_CHILD = textwrap.dedent(
+    """
+    import sys, fastlink
+    src, dst, methods = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+    for i in range(20):
+        fastlink.clone_or_copy(src, f"{dst}/f{i}.py", methods=methods)
+    fastlink.clone_or_copy(src, f"{dst}/f0.py", methods=methods, overwrite=True)
+    mark("calls")
+    for i in range(20):
+        r = fastlink.clone_or_copy(src, f"{dst}/f{i}.py", methods=methods, overwrite=True)
+    mark("end")
+    print(r.method)
+    """
+)
+
+
+@pytest.mark.parametrize("methods", ["reflink", "copy"])
+def test_replacing_an_existing_file_clones_or_copies_it_once(xfs, fresh_dir, methods):
+    # An upgrade or a reinstall: overwrite=True over files already there.
+    base = fresh_dir(xfs)
+    make_tree(base / "src", {"mod.py": File(random_bytes(SIZE, 4))})
+    (base / "dst").mkdir()
+    trace = traced(
+        REPLACE_CHILD, os.fspath(base / "src" / "mod.py"), os.fspath(base / "dst"), methods
+    )
+    assert trace.stdout.split() == [methods]
+    work = "FICLONE" if methods == "reflink" else "sendfile"
+    assert len(trace.matching("calls", work)) == 20, trace.describe("calls")

@@ -41,6 +41,11 @@ pub fn try_place(src: &Path, dst: &Path, options: &Options, progress: &Progress)
     let started = Instant::now();
     options.validate().ok()?;
     let parent = parent_of(dst)?;
+    if options.overwrite && rustix::fs::statat(CWD, dst, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+        // Replacing is the planned path's (by rename). Found only by the
+        // final link, the file would be cloned or copied twice.
+        return None;
+    }
     let mut stat: Option<Stat> = None;
     let mut opened: Option<File> = None;
     let mut unnamed: Option<File> = None;

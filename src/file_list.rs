@@ -79,7 +79,7 @@ impl Plan {
                 .collect()
         };
         let (dir_stats, entry_stats) = pool.install(|| (stat_all(&dir_rels), stat_all(&entries)));
-        let (dir_stats, entry_stats) = (dir_stats?, entry_stats?);
+        let dir_stats = dir_stats?;
 
         let mut plan = Plan {
             src_root: src_root.to_path_buf(),
@@ -94,8 +94,12 @@ impl Plan {
             symlinks: Vec::new(),
             dev: root_stat.st_dev as u64,
         };
+        // The directories on the way are judged before the entries: an entry
+        // below a symlink or a file is refused as that (ENOTDIR naming it),
+        // whatever its own lstat, which went through it, met (ENOENT below
+        // a dangling link).
         plan.add_dirs(&dir_stats, src_root, dst_root)?;
-        plan.add_entries(root_fd.as_fd(), &entry_stats, src_root, dst_root)?;
+        plan.add_entries(root_fd.as_fd(), &entry_stats?, src_root, dst_root)?;
         Ok(plan)
     }
 

@@ -41,36 +41,41 @@ pub fn try_place(src: &Path, dst: &Path, options: &Options, progress: &Progress)
     let started = Instant::now();
     options.validate().ok()?;
     let parent = parent_of(dst)?;
-    let mut source: Option<(File, Stat)> = None;
+    if options.overwrite && rustix::fs::statat(CWD, dst, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+        // Replacing is the planned path's (by rename). Found only by the
+        // final link, the file would be cloned or copied twice.
+        return None;
+    }
+    let mut stat: Option<Stat> = None;
+    let mut opened: Option<File> = None;
     let mut unnamed: Option<File> = None;
     let mut skipped = Vec::new();
     for (i, &method) in options.methods.iter().enumerate() {
         let is_last = i + 1 == options.methods.len();
-        let (attempt, size) = match method {
+        if stat.is_none() {
+            stat = Some(rustix::fs::statat(CWD, src, AtFlags::SYMLINK_NOFOLLOW).ok()?);
+        }
+        let stat = stat.as_ref().expect("stat'ed above");
+        let meta = takeable(stat)?;
+        let size = stat.st_size as u64;
+        let attempt = match method {
             Method::Hardlink => {
-                let stat = match &source {
-                    Some((_, stat)) => *stat,
-                    None => rustix::fs::statat(CWD, src, AtFlags::SYMLINK_NOFOLLOW).ok()?,
-                };
-                let meta = takeable(&stat)?;
                 if meta.has_setid_bits() {
                     return None;
                 }
                 let linked = rustix::fs::linkat(CWD, src, CWD, dst, AtFlags::empty());
-                (linked.map_err(io::Error::from), stat.st_size as u64)
+                linked.map_err(io::Error::from)
             }
             Method::Reflink | Method::Copy => {
-                if source.is_none() {
-                    source = Some(open_source(src)?);
+                if opened.is_none() {
+                    opened = Some(open_source(src)?);
                 }
-                let (file, stat) = source.as_ref().expect("opened above");
-                let meta = takeable(stat)?;
+                let file = opened.as_ref().expect("opened above");
                 if unnamed.is_none() {
                     unnamed = Some(Os::create_unnamed(parent, meta.safe_mode())?.ok()?);
                 }
                 let new = unnamed.as_ref().expect("created above");
-                let size = stat.st_size as u64;
-                (fill(method, file, new, size, &meta, options), size)
+                fill(method, file, new, size, &meta, options)
             }
         };
         let err = match attempt {
@@ -113,13 +118,16 @@ fn parent_of(dst: &Path) -> Option<&Path> {
     }
 }
 
-/// The source, opened never through a symlink (a symlinked `src` is the
-/// planned path's to follow). O_NONBLOCK: a fifo must not hang the open.
-fn open_source(src: &Path) -> Option<(File, Stat)> {
+/// The source, once an lstat has shown it to be a small regular file:
+/// opening anything else can act (a tape rewinds, a watchdog arms, a fifo's
+/// waiting writer wakes), and the planned path refuses those unopened. The
+/// lstat costs what the fstat after an open would. Never through a symlink
+/// (a symlinked `src` is the planned path's to follow); O_NONBLOCK in case
+/// a fifo was swapped in since.
+fn open_source(src: &Path) -> Option<File> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let fd = rustix::fs::openat(CWD, src, flags, Mode::empty()).ok()?;
-    let stat = rustix::fs::fstat(&fd).ok()?;
-    Some((File::from(fd), stat))
+    Some(File::from(fd))
 }
 
 /// The metadata to recreate, for a small, dense regular file.

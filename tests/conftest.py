@@ -56,6 +56,10 @@ if _REQUIRED_PREFIX:
 # test). Installed at import time, before test modules are imported, so
 # `from fastlink import clone_or_copy` in a test module gets it too.
 fastlink.clone_or_copy = treeutil.guarded_clone_or_copy(fastlink.clone_or_copy)
+# clone_files(src_root, dst_root, files) too: its roots are a tree call's.
+# (getattr: the suite is also run against builds older than clone_files.)
+if hasattr(fastlink, "clone_files"):
+    fastlink.clone_files = treeutil.guarded_clone_or_copy(fastlink.clone_files)
 
 settings.register_profile(
     "ci",

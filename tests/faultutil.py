@@ -212,3 +212,53 @@ def run_unprivileged(src, dst, *, unreadable=(), unwritable=(), **kwargs) -> dic
         )
     assert r.returncode == 0, f"child crashed: rc={r.returncode} stderr={r.stderr}"
     return last_json_line(r.stdout)
+
+
+# --------------------------------------------------------------------------
+# A syscall the kernel refuses: seccomp, in a child process
+# --------------------------------------------------------------------------
+
+# machine -> (AUDIT_ARCH_*, {syscall name: number})
+_SECCOMP_ARCH = {
+    "x86_64": (0xC000003E, {"linkat": 265}),
+    "aarch64": (0xC00000B7, {"linkat": 37}),
+}
+
+
+def refuse_syscall(name, arg, mask, errno_):
+    """Make every later `name` syscall of this process whose argument `arg`
+    has a bit of `mask` set fail with `errno_`, as an older or stricter
+    kernel would refuse it (a seccomp filter: it cannot be undone)."""
+    import ctypes
+    import platform
+    import struct
+
+    audit_arch, numbers = _SECCOMP_ARCH[platform.machine()]
+    ld_abs, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06
+    allow, fail = 0x7FFF0000, 0x00050000 | errno_
+    program = [
+        (ld_abs, 0, 0, 4),  # seccomp_data.arch
+        (jeq, 0, 4, audit_arch),
+        (ld_abs, 0, 0, 0),  # seccomp_data.nr
+        (jeq, 0, 2, numbers[name]),
+        (ld_abs, 0, 0, 16 + 8 * arg),  # the low half of args[arg]
+        (jset, 1, 0, mask),
+        (ret, 0, 0, allow),
+        (ret, 0, 0, fail),
+    ]
+    code = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *op) for op in program))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = SockFprog(len(program), ctypes.addressof(code))
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) or libc.prctl(
+        pr_set_seccomp, seccomp_mode_filter, ctypes.byref(fprog), 0, 0
+    ):
+        raise OSError(ctypes.get_errno(), "installing the seccomp filter failed")
+
+
+# The same, as source for a child process.
+REFUSE_SYSCALL_CODE = f"_SECCOMP_ARCH = {_SECCOMP_ARCH!r}\n\n" + inspect.getsource(refuse_syscall)

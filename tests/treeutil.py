@@ -1001,7 +1001,8 @@ def guard_source(root: PathLike) -> None:
 
 
 def guarded_clone_or_copy(fn: Callable) -> Callable:
-    """Wrap fastlink.clone_or_copy so the active guard sees every call."""
+    """Wrap fastlink.clone_or_copy (or clone_files, whose roots come first
+    too) so the active guard sees every call."""
     if getattr(fn, "_source_guard_wrapper", False):
         return fn
 

@@ -23,7 +23,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, CWD};
 
 use crate::meta;
 use crate::method::Method;
-use crate::options::Options;
+use crate::options::{thread_count, Options};
 use crate::plan::{is_sparse, EntryMeta};
 use crate::platform::{CopyHints, Os, Platform};
 use crate::progress::Progress;
@@ -39,7 +39,14 @@ pub const MAX_BYTES: u64 = 1 << 20;
 /// written then, and the planned path must take the call.
 pub fn try_place(src: &Path, dst: &Path, options: &Options, progress: &Progress) -> Option<Report> {
     let started = Instant::now();
-    options.validate().ok()?;
+    // What `Options::validate` checks, without choosing a default thread
+    // count (it reads cgroup files, and nothing here runs on a worker).
+    let threads_valid = options
+        .threads
+        .is_none_or(|n| thread_count(n as i128).is_ok());
+    if options.methods.is_empty() || !threads_valid {
+        return None;
+    }
     let parent = parent_of(dst)?;
     if options.overwrite && rustix::fs::statat(CWD, dst, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
         // Replacing is the planned path's (by rename). Found only by the

@@ -4,7 +4,7 @@ uv: `uv pip install --offline --no-deps --link-mode=clone|hardlink|copy` of the 
 files into a fresh venv, its cache warm on the source filesystem (XFS). fastlink:
 `python install_proc.py`, which imports fastlink and calls
 `clone_or_copy(tree, site_packages, dirs_exist_ok=True)` for each unpacked wheel tree
-(on the same XFS) from a ThreadPoolExecutor. Both write into a fresh venv made by
+(on the same XFS) from a few threads. Both write into a fresh venv made by
 `uv venv` (untimed), `sync` before every timed run, candidates interleaved per round.
 
 Two workloads: "uv", the 6-wheel corpus; "packages", jupyterlab's 91-wheel closure.

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,19 +22,25 @@ HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "run_benchmarks.py"
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="the smoke run loop-mounts filesystems: root only")
-def test_smoke_run_end_to_end(tmp_path: Path) -> None:
-    _require_mkfs()
-    out = tmp_path / "results"
+def _smoke_run(out: Path, *extra: str) -> dict[str, Any]:
+    """One `run_benchmarks.py --smoke` into `out`; its bench.json."""
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--out-dir", str(out)],
+        [sys.executable, str(SCRIPT), "--smoke", *extra, "--out-dir", str(out)],
         capture_output=True,
         text=True,
         timeout=240,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    data = json.loads((out / "bench.json").read_text())
+    data: dict[str, Any] = json.loads((out / "bench.json").read_text())
+    return data
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the smoke run loop-mounts filesystems: root only")
+def test_smoke_run_end_to_end(tmp_path: Path) -> None:
+    _require_mkfs()
+    out = tmp_path / "results"
+    data = _smoke_run(out)
     assert data["mode"] == "smoke"
     assert data["problems"] == []
     assert not any(m.startswith("/tmp/fastlink-bench-") for m in _mounts()), "left mounted"
@@ -98,15 +105,7 @@ def test_smoke_run_end_to_end(tmp_path: Path) -> None:
 def test_only_runs_just_the_named_parts(tmp_path: Path) -> None:
     _require_mkfs()
     out = tmp_path / "results"
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--only", "per-file", "--out-dir", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    data = json.loads((out / "bench.json").read_text())
+    data = _smoke_run(out, "--only", "per-file")
     assert data["problems"] == []
     assert {s["section"] for s in data["samples"]} == {"per-file"}
     assert data["workloads"] == {} and set(data["sections"]) == {"per-file"}

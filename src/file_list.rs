@@ -15,7 +15,7 @@ use rustix::fs::{FileType, Stat};
 
 use crate::dirfd;
 use crate::error::{Error, Result};
-use crate::plan::{is_sparse, DirPlan, EntryMeta, FilePlan, Plan, RootKind, SymlinkPlan};
+use crate::plan::{DirPlan, EntryMeta, FilePlan, Plan, RootKind, SymlinkPlan};
 
 /// Check that `rel` names an entry strictly below a root: relative, with
 /// only plain names (no `..`, `.` or empty component), so nothing it names
@@ -167,14 +167,10 @@ impl Plan {
             let fail = |err| Error::io(err, &src.join(rel), &dst.join(rel));
             let meta = EntryMeta::of_stat(stat);
             match FileType::from_raw_mode(stat.st_mode as _) {
-                FileType::RegularFile => self.files.push(FilePlan {
-                    rel: rel.to_path_buf(),
-                    parent,
-                    meta,
-                    size: stat.st_size as u64,
-                    sparse: is_sparse(stat.st_blocks as u64, stat.st_size as u64),
-                    dev: stat.st_dev as u64,
-                }),
+                FileType::RegularFile => {
+                    self.files
+                        .push(FilePlan::of_stat(rel.to_path_buf(), parent, stat))
+                }
                 FileType::Symlink => {
                     let target = rustix::fs::readlinkat(root_fd, *rel, Vec::new())
                         .map_err(|err| fail(err.into()))?;

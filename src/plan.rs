@@ -106,6 +106,21 @@ pub struct FilePlan {
     pub dev: u64,
 }
 
+impl FilePlan {
+    /// The plan of the regular file `rel` (in directory `parent`) from its lstat.
+    #[allow(clippy::unnecessary_cast)] // Stat's field types differ between architectures.
+    pub(crate) fn of_stat(rel: PathBuf, parent: usize, stat: &Stat) -> Self {
+        FilePlan {
+            rel,
+            parent,
+            meta: EntryMeta::of_stat(stat),
+            size: stat.st_size as u64,
+            sparse: is_sparse(stat.st_blocks as u64, stat.st_size as u64),
+            dev: stat.st_dev as u64,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct SymlinkPlan {
     pub rel: PathBuf,
@@ -278,14 +293,7 @@ impl Plan {
                         .dirs
                         .push((rel, meta, (stat.st_dev as u64, stat.st_ino as u64)))
                 }
-                FileType::RegularFile => listing.files.push(FilePlan {
-                    rel,
-                    parent,
-                    meta,
-                    size: stat.st_size as u64,
-                    sparse: is_sparse(stat.st_blocks as u64, stat.st_size as u64),
-                    dev: stat.st_dev as u64,
-                }),
+                FileType::RegularFile => listing.files.push(FilePlan::of_stat(rel, parent, &stat)),
                 FileType::Symlink => {
                     let target = rustix::fs::readlinkat(dir_fd, &name, Vec::new())
                         .map_err(|err| fail(err.into()))?;

@@ -43,6 +43,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
+from procutil import run_or_fail
 from treeutil import skip_or_fail
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,21 +61,7 @@ StrPath = Union[str, "os.PathLike[str]"]
 
 def run(argv: Sequence[StrPath], *, cwd: Path, env: Mapping[str, str]) -> str:
     """Run a command; fail the test with the tail of its output if it fails."""
-    args = [os.fspath(a) for a in argv]
-    proc = subprocess.run(
-        args,
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=BUILD_TIMEOUT,
-    )
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stdout.splitlines()[-60:])
-        pytest.fail(f"`{' '.join(args)}` exited {proc.returncode}:\n{tail}", pytrace=False)
-    return proc.stdout
+    return run_or_fail(argv, cwd=cwd, env=env, timeout=BUILD_TIMEOUT)
 
 
 def cargo_version(manifest: Path) -> str:

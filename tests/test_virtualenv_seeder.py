@@ -26,14 +26,13 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
-import subprocess
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Union
 
-import pytest
+from procutil import run_or_fail
 from treeutil import (
     describe_extents,
     is_fully_shared,
@@ -84,21 +83,7 @@ def isolated_environ(**extra: str) -> dict[str, str]:
 
 def run(argv: Sequence[StrPath], *, cwd: StrPath | None = None, **env: str) -> str:
     """Run a command in isolated_environ(**env); its output, or the test fails with it."""
-    args = [os.fspath(a) for a in argv]
-    proc = subprocess.run(
-        args,
-        cwd=cwd,
-        env=isolated_environ(**env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stdout.splitlines()[-40:])
-        pytest.fail(f"`{' '.join(args)}` exited {proc.returncode}:\n{tail}", pytrace=False)
-    return proc.stdout
+    return run_or_fail(argv, cwd=cwd, env=isolated_environ(**env), timeout=TIMEOUT_S, tail_lines=40)
 
 
 def create_env(dest: Path, app_data: Path, *args: str, **env: str) -> str:

@@ -1,0 +1,120 @@
+"""A tree call makes no syscall it can show it does not need (issue 11, item 2):
+- no fchmod for a file (nor a final chmod for a directory) whose mode open(2)
+  already gives exactly, because only the umask trims it and leaves it whole;
+  wherever the umask or a default ACL would trim it, one, so modes stay exact;
+- one directory's two fds once, however many 64-file units its files make;
+- one sendfile per file of a copy whose size is known (no second call to
+  read 0 at EOF).
+
+Counts from strace (tests/syscalls.py), never timings.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+from syscalls import traced
+from test_modes_are_exact_under_umask_and_acls import DEFAULT_ACLS, _set_default_acl
+from treeutil import File, Symlink, assert_trees_equal, make_tree, random_bytes
+
+FILES_IN_BIG_DIR = 300  # five 64-file units
+TREE_CHILD = textwrap.dedent(
+    """
+    import os, sys, fastlink
+    src, dst, methods, umask = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4], 8)
+    os.umask(umask)
+    mark("call")
+    r = fastlink.clone_or_copy(src, dst, methods=methods.split(","), dirs_exist_ok=True)
+    mark("end")
+    print(r.method, r.files)
+    """
+)
+
+
+def _tree(root: Path) -> int:
+    """A package tree: 0644 modules, a 0755 script, 0755 directories, one big
+    directory and a symlink. Returns the number of regular files."""
+    big = {
+        f"m{i:03d}.py": File(random_bytes(100 + i, 10 + i), 0o644) for i in range(FILES_IN_BIG_DIR)
+    }
+    spec: dict = {
+        "pkg": {
+            "__init__.py": File(b"", 0o644),
+            "link.py": Symlink("sub/mod.py"),
+            "sub": {
+                "mod.py": File(random_bytes(3000, 1), 0o644),
+                "data.bin": File(random_bytes(70_000, 2), 0o644),
+            },
+        },
+        "bin": {"run.sh": File(b"#!/bin/sh\n", 0o755)},
+        "big": big,
+    }
+    make_tree(root, spec)
+    return 4 + FILES_IN_BIG_DIR
+
+
+def _call(src: Path, dst: Path, methods: str, umask: int):
+    trace = traced(TREE_CHILD, os.fspath(src), os.fspath(dst), methods, f"{umask:o}")
+    return trace, trace.names("call")
+
+
+@pytest.fixture
+def src(xfs, fresh_dir) -> tuple[Path, int]:
+    root = fresh_dir(xfs, "tree-src-") / "tree"
+    return root, _tree(root)
+
+
+@pytest.mark.parametrize("shape", ["new-tree", "merge"])
+def test_no_fchmod_where_the_umask_leaves_the_modes_whole(src, xfs, fresh_dir, shape):
+    root, files = src
+    dst = fresh_dir(xfs, "tree-dst-") / "out"
+    if shape == "merge":
+        dst.mkdir()
+    trace, names = _call(root, dst, "reflink", 0o022)
+    assert trace.stdout.split() == ["reflink", str(files)]
+    assert names["fchmod"] == 0 and names["fchmodat"] == 0, trace.describe("call")
+    # A merge leaves the existing dst directory itself as it was.
+    assert_trees_equal(root, dst, include_root=shape == "new-tree")
+
+
+@pytest.mark.parametrize("umask", [0o077, 0o027])
+def test_every_file_the_umask_would_trim_gets_a_fchmod(src, xfs, fresh_dir, umask):
+    root, files = src
+    dst = fresh_dir(xfs, "tree-dst-") / "out"
+    trace, names = _call(root, dst, "reflink", umask)
+    # Every file and directory has group or other bits the umask takes.
+    assert names["fchmod"] == files, trace.describe("call")
+    assert names["fchmodat"] == 5, trace.describe("call")  # the 5 directories
+    assert_trees_equal(root, dst)
+
+
+@pytest.mark.parametrize("acl", list(DEFAULT_ACLS))
+def test_a_default_acl_on_the_destination_means_a_chmod_for_everything(src, xfs, fresh_dir, acl):
+    root, files = src
+    parent = fresh_dir(xfs, "tree-dst-")
+    _set_default_acl(parent, DEFAULT_ACLS[acl])
+    trace, names = _call(root, parent / "out", "reflink", 0o022)
+    assert names["fchmod"] == files, trace.describe("call")
+    assert_trees_equal(root, parent / "out")
+
+
+def test_a_directory_of_many_units_opens_its_fds_once(src, xfs, fresh_dir):
+    root, _ = src
+    dst = fresh_dir(xfs, "tree-dst-") / "out"
+    trace, _ = _call(root, dst, "reflink", 0o022)
+    big = [c for c in trace.matching("call", "openat2") if c.text.split(",")[1].endswith('big"')]
+    # The walk's open, then the fill's source and destination fds: once each,
+    # not once per 64-file unit.
+    assert len(big) == 3, "\n".join(map(str, big))
+
+
+def test_a_copy_makes_one_sendfile_per_non_empty_file(src, xfs, btrfs, fresh_dir):
+    root, files = src
+    dst = fresh_dir(btrfs, "tree-dst-") / "out"
+    trace, names = _call(root, dst, "copy", 0o022)
+    assert trace.stdout.split() == ["copy", str(files)]
+    assert names["sendfile"] == files - 1, trace.describe("call")  # __init__.py is empty
+    assert_trees_equal(root, dst)

@@ -93,6 +93,8 @@ impl Plan {
             files: Vec::new(),
             symlinks: Vec::new(),
             dev: root_stat.st_dev as u64,
+            // Only the listed entries, never the rest of the source.
+            whole_tree: false,
         };
         // The directories on the way are judged before the entries: an entry
         // below a symlink or a file is refused as that (ENOTDIR naming it),

@@ -162,6 +162,10 @@ pub struct Plan {
     pub symlinks: Vec<SymlinkPlan>,
     /// The source root's device.
     pub dev: u64,
+    /// The plan holds everything below the root: nothing was ignored or left
+    /// unlisted, so one call that clones the whole source tree (macOS) makes
+    /// exactly this plan.
+    pub whole_tree: bool,
 }
 
 impl Plan {
@@ -193,6 +197,7 @@ impl Plan {
             files: Vec::new(),
             symlinks: Vec::new(),
             dev: root_meta.dev(),
+            whole_tree: ignore.is_none(),
         };
         if root_meta.is_file() {
             // Entries are opened without following symlinks, so a root that

@@ -26,6 +26,9 @@ from faultutil import REFUSE_SYSCALL_CODE, unprivileged_prefix
 from syscalls import THREAD_STARTS, traced
 from treeutil import File, assert_trees_equal, make_tree, random_bytes, snapshot
 
+# Syscall by syscall, this is the Linux backend (`make macos-sim` deselects it).
+pytestmark = pytest.mark.linux_backend
+
 # case -> (source fs, destination fs, methods, the method used, syscalls per call at most)
 CASES = {
     "hardlink": ("xfs", "xfs", "hardlink", "hardlink", 4),

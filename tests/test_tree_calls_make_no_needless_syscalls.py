@@ -20,6 +20,9 @@ from syscalls import traced
 from test_modes_are_exact_under_umask_and_acls import DEFAULT_ACLS, _set_default_acl
 from treeutil import File, Symlink, assert_trees_equal, make_tree, random_bytes
 
+# Syscall by syscall, this is the Linux backend (`make macos-sim` deselects it).
+pytestmark = pytest.mark.linux_backend
+
 FILES_IN_BIG_DIR = 300  # five 64-file units
 TREE_CHILD = textwrap.dedent(
     """

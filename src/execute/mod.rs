@@ -325,8 +325,10 @@ impl Execution<'_> {
     }
 
     /// Where the OS clones a directory hierarchy in one call (macOS), use it
-    /// for a new destination. Only when nothing needs changing afterwards:
-    /// times are kept by the clone, and no setuid/setgid bit must be cleared.
+    /// for a new destination. Only when the plan is the whole source tree
+    /// (nothing ignored, not a file list) and nothing needs changing
+    /// afterwards: times are kept by the clone, and no setuid/setgid bit
+    /// must be cleared.
     ///
     /// Any failure of the one call (EXDEV, ENOTSUP, but also EACCES on one
     /// unreadable file or EDEADLK on an iCloud "dataless" one) sends the tree
@@ -334,6 +336,7 @@ impl Execution<'_> {
     /// that really fails.
     fn clone_whole_tree(&self, anchor: BorrowedFd<'_>, staging: &Path, undo: &Undo) -> bool {
         let whole_tree_possible = self.methods[0] == Method::Reflink
+            && self.plan.whole_tree
             && !self.destination.root_existed
             && self.preserve_times
             && !self.plan.dirs.iter().any(|d| d.meta.has_setid_bits())

@@ -99,7 +99,7 @@ pub fn try_place(src: &Path, dst: &Path, options: &Options, progress: &Progress)
             Err(err) => err,
         };
         let errno = err.raw_os_error()?;
-        if is_last || !method.is_pair_wide_errno(errno, same_device(src, parent, errno)?) {
+        if is_last || !method.is_pair_wide_errno(errno, same_device(stat, parent, errno)?) {
             return None;
         }
         skipped.push(Skipped {
@@ -177,14 +177,17 @@ fn fill(
     Ok(())
 }
 
-/// Whether src and dst's directory are one device; asked only for EXDEV,
-/// the one errno whose meaning depends on it. `None` if it cannot be told.
-fn same_device(src: &Path, parent: &Path, errno: i32) -> Option<bool> {
+/// Whether src (its lstat, already made) and dst's directory are one device;
+/// asked only for EXDEV, the one errno whose meaning depends on it. `None`
+/// if it cannot be told.
+// Stat's field types differ between architectures, so the cast stays.
+#[allow(clippy::unnecessary_cast)]
+fn same_device(src: &Stat, parent: &Path, errno: i32) -> Option<bool> {
     if errno != libc::EXDEV {
         return Some(true);
     }
-    let dev = |path: &Path| rustix::fs::stat(path).ok().map(|stat| stat.st_dev);
-    Some(dev(src)? == dev(parent)?)
+    let parent_dev = rustix::fs::stat(parent).ok()?.st_dev;
+    Some(src.st_dev as u64 == parent_dev as u64)
 }
 
 fn report(method: Method, size: u64, skipped: Vec<Skipped>, started: Instant) -> Report {

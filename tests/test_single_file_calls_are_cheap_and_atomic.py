@@ -79,7 +79,7 @@ CALLS_CHILD = textwrap.dedent(
 def test_a_single_file_call_makes_a_fixed_handful_of_syscalls(case):
     # Hardlink: lstat, linkat. Reflink: stat, open, O_TMPFILE, fchmod,
     # FICLONE, futimens, linkat, 2 closes. Across filesystems also the
-    # refused FICLONE and the two stats that tell EXDEV's meaning.
+    # refused FICLONE and the stat of dst's directory that tells EXDEV's meaning.
     src, dst_base, methods, method, bound = case
     dst = _fill(dst_base / "site", 10)
     trace = traced(CALLS_CHILD, os.fspath(src), methods, str(CALLS), os.fspath(dst))

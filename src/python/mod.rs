@@ -160,12 +160,12 @@ impl<'py> Call<'py> {
         job: impl FnOnce(&CancelFlag, &Progress) -> crate::Result<Report> + Send,
     ) -> PyResult<PyReport> {
         let mut last_reported = None;
-        let mut report_progress = |always: bool| -> PyResult<()> {
+        let report_changes = || -> PyResult<()> {
             let Some(callback) = self.progress else {
                 return Ok(());
             };
             let now = self.counters.snapshot();
-            if always || last_reported != Some(now) {
+            if last_reported != Some(now) {
                 last_reported = Some(now);
                 callback.call1((PyProgress::from(now),))?;
             }
@@ -178,11 +178,10 @@ impl<'py> Call<'py> {
             &workers,
             cancel,
             || job(cancel, counters),
-            || report_progress(false),
+            report_changes,
         )?;
         let report = self.finish(result)?;
-        // The promised final call, so a bar can end at 100%.
-        report_progress(true)?;
+        self.report_done()?;
         Ok(report)
     }
 
@@ -193,7 +192,7 @@ impl<'py> Call<'py> {
         result.map(PyReport::from).map_err(to_py_err)
     }
 
-    /// The final progress call of a call that did not need [`run`](Self::run).
+    /// The promised final progress call, so a bar can end at 100%.
     fn report_done(&self) -> PyResult<()> {
         match self.progress {
             Some(callback) => callback

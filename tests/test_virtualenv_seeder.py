@@ -7,36 +7,51 @@ mount (--app-data, or VIRTUALENV_OVERRIDE_APP_DATA for tox), so the user's
 real app-data is never touched, and with the caller's VIRTUALENV_*, PIP_* and
 TOX_* settings and config files out of the way.
 
+Only virtualenv's public interfaces are looked at: its command line, the
+environments it makes, and the seeded distributions' RECORDs; never how it
+names or lays out its app-data images. `make wheel-test` runs this file
+against the newest virtualenv and tox in the `test` extra's range and, with
+tests/constraints-oldest.txt, the oldest.
+
 What is pinned:
   * the seeder is registered, and `import fastlink` does not import virtualenv;
-  * same filesystem (XFS): every seeded file is a reflink of the app-data
-    image (FIEMAP shared extents); across filesystems (app-data on XFS, the
-    environment on btrfs) every one is a copy. In both, nothing seeded is a
+  * whichever way it is selected (--seeder, VIRTUALENV_SEEDER, through tox),
+    and under umasks 022, 002 and 077, the fastlink seeder makes the
+    environment virtualenv's own copy seeder makes at the same path: the
+    same entries, types, modes and bytes (RECORD, INSTALLER and console
+    scripts included); only times differ. It reads app-data and never
+    changes it;
+  * same filesystem (XFS): every seeded file is a reflink (FIEMAP shared
+    extents); across filesystems (app-data on XFS, the environment on
+    btrfs) every one is a file of its own. In both, nothing seeded is a
     symlink, the environment's pip runs and installs a wheel built here, and
     all of that still works once the app-data folder is deleted;
-  * VIRTUALENV_SEEDER=fastlink seeds, from the copy seeder's own image, the
-    same environment as `--seeder app-data` (copy mode): the same entries,
-    types, modes and bytes (RECORD, INSTALLER and console scripts included);
-    only times differ;
-  * tox passes VIRTUALENV_SEEDER=fastlink through to the environments it makes.
+  * its owner, without CAP_DAC_OVERRIDE, can `pip uninstall pip` and
+    `rm -rf` the environment;
+  * --symlink-app-data and VIRTUALENV_SYMLINK_APP_DATA are refused alike,
+    with an error that says why.
 """
 
 from __future__ import annotations
 
+import csv
 import importlib.metadata
 import importlib.util
 import os
+import subprocess
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Union
 
+import pytest
+from faultutil import unprivileged_prefix
 from procutil import run_or_fail
 from treeutil import (
+    Snapshot,
     describe_extents,
     is_fully_shared,
-    regular_files,
     remove_tree,
     skip_or_fail,
     snapshot,
@@ -97,61 +112,66 @@ def site_packages(env: Path) -> Path:
     return site
 
 
-def images(app_data: Path) -> list[Path]:
-    """The unpacked wheel images in app-data. Only the copy seeder's folder
-    exists: the fastlink seeder reads (and builds) those very images."""
-    (python_dir,) = (app_data / "wheel").iterdir()
-    image_root = python_dir / "image" / "1"
-    assert sorted(p.name for p in image_root.iterdir()) == ["CopyPipInstall"]
-    found = sorted(p for p in (image_root / "CopyPipInstall").iterdir() if p.is_dir())
-    assert any(p.name.startswith("pip-") for p in found), found
-    return found
-
-
-def seeded_entries(env: Path, app_data: Path) -> list[tuple[Path, Path]]:
-    """(image entry, its seeded copy in site-packages) for every top-level
-    entry of every image."""
+def seeded_files(env: Path) -> list[Path]:
+    """The regular files the seed distributions installed in site-packages,
+    as their RECORDs (the wheel format's public list) name them."""
     site = site_packages(env)
-    return [(entry, site / entry.name) for image in images(app_data) for entry in image.iterdir()]
+    files = []
+    for record in site.glob("*.dist-info/RECORD"):
+        for row in csv.reader(record.read_text(encoding="utf-8").splitlines()):
+            path = Path(os.path.normpath(site / row[0]))
+            if path.is_relative_to(site) and path.is_file() and not path.is_symlink():
+                files.append(path)
+    assert len(files) > 100, files
+    return files
 
 
-def assert_seeded_like_the_image(env: Path, app_data: Path, *, ran: bool = False) -> None:
-    """Each seeded entry holds what its image entry holds (names, types,
-    modes, bytes; not times), and nothing in site-packages is a symlink. ran=True: the
-    env's python has run since, so __pycache__ entries may have appeared."""
-    for image_entry, seeded in seeded_entries(env, app_data):
-        differences = tree_differences(image_entry, seeded, modes="exact", times=False)
-        if ran:
-            bytecode = [
-                d for d in differences if d.startswith("unexpected: ") and "__pycache__" in d
-            ]
-            differences = [d for d in differences if d not in bytecode]
-        assert differences == []
+def assert_nothing_seeded_is_a_symlink(env: Path) -> None:
     links = [k for k, v in snapshot(site_packages(env)).items() if v["type"] == "symlink"]
     assert links == []
 
 
-def seeded_files(env: Path, app_data: Path) -> list[tuple[bytes, bytes]]:
-    """(image file, its seeded copy) for every regular file of every image,
-    as bytes paths."""
-    pairs = []
-    for image_entry, seeded in seeded_entries(env, app_data):
-        src, dst = os.fsencode(image_entry), os.fsencode(seeded)
-        if not image_entry.is_dir():  # the `<dist-info stem>.virtualenv` marker, a .pth
-            pairs.append((src, dst))
-            continue
-        pairs += [(f, os.path.join(dst, os.path.relpath(f, src))) for f in regular_files(src)]
-    return pairs
-
-
-def assert_every_seeded_file_is_a_reflink(env: Path, app_data: Path) -> None:
-    """Every non-empty seeded file shares all its extents (FIEMAP)."""
-    files = [copy for _, copy in seeded_files(env, app_data) if os.path.getsize(copy)]
-    assert len(files) > 100
-    not_reflinked = [
-        f"{os.fsdecode(p)}: {describe_extents(p)}" for p in files if not is_fully_shared(p)
-    ]
+def assert_every_seeded_file_is_a_reflink(env: Path) -> None:
+    """Every non-empty seeded file shares all its extents (FIEMAP): only
+    app-data holds the same data, so each is a clone of its image file."""
+    files = [f for f in seeded_files(env) if f.stat().st_size]
+    not_reflinked = [f"{f}: {describe_extents(f)}" for f in files if not is_fully_shared(f)]
     assert not_reflinked == []
+
+
+def assert_no_seeded_file_shares_anything(env: Path) -> None:
+    """Every seeded file is a file of its own: one link, no shared extents."""
+    shared = [f for f in seeded_files(env) if f.stat().st_nlink != 1 or is_fully_shared(f)]
+    assert shared == []
+
+
+def without_bytecode(differences: list[str]) -> list[str]:
+    """Differences, less those in __pycache__: bytecode written when an
+    environment's python ran (tox lists its packages), which records the
+    times of the sources it was compiled from."""
+    return [d for d in differences if "/__pycache__" not in d]
+
+
+def seeded_by_copy(env: Path, app_data: Path, *args: str, **env_vars: str) -> Snapshot:
+    """The environment virtualenv's own copy seeder makes at `env`, with the
+    same command line otherwise (pyvenv.cfg records it; shebangs and activate
+    scripts hold the path), as a snapshot; the env is removed again, while
+    the app-data images it built stay for the fastlink seeder."""
+    out = create_env(env, app_data, "--seeder", "app-data", *args, **env_vars)
+    assert SEEDER_REPR not in out
+    seeded = snapshot(env)
+    remove_tree(env)
+    return seeded
+
+
+def app_data_files(app_data: Path) -> Snapshot:
+    """app-data's regular files and directories, by identity, less what
+    virtualenv rewrites on every run (its interpreter cache, locks)."""
+    return {
+        k: v
+        for k, v in snapshot(app_data, identity=True).items()
+        if b"py_info" not in k and not k.endswith(b".lock")
+    }
 
 
 def build_probe_wheel(directory: Path) -> Path:
@@ -200,10 +220,12 @@ def test_same_filesystem_seed_reflinks_every_file_and_the_env_outlives_app_data(
 ) -> None:
     work = fresh_dir(xfs)
     env, app_data = work / "env", work / "app-data"
+    by_copy = seeded_by_copy(env, app_data)
     assert SEEDER_REPR in create_env(env, app_data, "--seeder", "fastlink")
 
-    assert_seeded_like_the_image(env, app_data)
-    assert_every_seeded_file_is_a_reflink(env, app_data)
+    assert tree_differences(by_copy, snapshot(env), modes="exact", times=False) == []
+    assert_nothing_seeded_is_a_symlink(env)
+    assert_every_seeded_file_is_a_reflink(env)
 
     assert_env_outlives_app_data(env, app_data, build_probe_wheel(tmp_path))
 
@@ -213,33 +235,74 @@ def test_cross_device_seed_copies_every_file_and_the_env_outlives_app_data(
 ) -> None:
     app_data = fresh_dir(xfs) / "app-data"
     env = fresh_dir(btrfs) / "env"
+    by_copy = seeded_by_copy(env, app_data)
     assert SEEDER_REPR in create_env(env, app_data, "--seeder", "fastlink")
 
-    assert_seeded_like_the_image(env, app_data)
-    for image_file, copy in seeded_files(env, app_data):
-        st = os.stat(copy)
-        assert (st.st_dev != os.stat(image_file).st_dev, st.st_nlink) == (True, 1), copy
+    assert tree_differences(by_copy, snapshot(env), modes="exact", times=False) == []
+    assert_nothing_seeded_is_a_symlink(env)
+    assert_no_seeded_file_shares_anything(env)
 
     assert_env_outlives_app_data(env, app_data, build_probe_wheel(tmp_path))
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077], ids=lambda m: f"umask-{m:03o}")
 def test_seeder_env_var_seeds_what_the_copy_seeder_seeds_from_its_own_image(
-    xfs: Path, fresh_dir
+    xfs: Path, fresh_dir, umask: int
 ) -> None:
     work = fresh_dir(xfs)
     env, app_data = work / "env", work / "app-data"
-    # The same command line both times (pyvenv.cfg records it), at the same
-    # path (shebangs and activate scripts hold it): only the seeder differs.
-    assert SEEDER_REPR not in create_env(env, app_data)
-    by_copy = snapshot(env)
-    image_dirs = images(app_data)
-    built = [snapshot(image, identity=True) for image in image_dirs]
-    remove_tree(env)
-
-    assert SEEDER_REPR in create_env(env, app_data, VIRTUALENV_SEEDER="fastlink")
+    old = os.umask(umask)  # the children inherit it
+    try:
+        by_copy = seeded_by_copy(env, app_data)
+        images = app_data_files(app_data)
+        assert SEEDER_REPR in create_env(env, app_data, VIRTUALENV_SEEDER="fastlink")
+    finally:
+        os.umask(old)
     assert tree_differences(by_copy, snapshot(env), modes="exact", times=False) == []
     # The copy seeder's images were used as they were: not rebuilt, not changed.
-    assert [snapshot(image, identity=True) for image in image_dirs] == built
+    assert app_data_files(app_data) == images
+
+
+def test_the_seeded_env_can_be_removed_and_its_pip_uninstalled_without_root(
+    xfs: Path, fresh_dir
+) -> None:
+    """As the owner without CAP_DAC_OVERRIDE: `pip uninstall -y pip` leaves
+    nothing behind, and `rm -rf env` works (virtualenv 21.15.13 made its
+    images read-only, and an exact copy of their modes could do neither)."""
+    work = fresh_dir(xfs)
+    env, app_data = work / "env", work / "app-data"
+    create_env(env, app_data, "--seeder", "fastlink")
+    as_owner = unprivileged_prefix()  # root keeps its uid, loses CAP_DAC_OVERRIDE
+    run([*as_owner, env / "bin" / "python", "-m", "pip", "uninstall", "-y", "pip"])
+    leftovers = sorted(p.name for p in site_packages(env).iterdir() if "ip" in p.name.lower())
+    assert leftovers == []
+    run([*as_owner, "rm", "-rf", env])
+    assert not env.exists()
+
+
+@pytest.mark.parametrize("how", ["flag", "env var"])
+def test_symlink_app_data_is_refused_with_a_clear_error(xfs: Path, fresh_dir, how: str) -> None:
+    work = fresh_dir(xfs)
+    env, app_data = work / "env", work / "app-data"
+    argv = [sys.executable, "-m", "virtualenv", *OFFLINE, "--app-data", app_data]
+    argv += ["--seeder", "fastlink"]
+    extra = {}
+    if how == "flag":
+        argv.append("--symlink-app-data")
+    else:
+        extra["VIRTUALENV_SYMLINK_APP_DATA"] = "1"
+    proc = subprocess.run(
+        [os.fspath(a) for a in [*argv, env]],
+        env=isolated_environ(**extra),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert "never links the environment into app-data" in output
+    assert "unrecognized arguments" not in output
+    assert not (env / "bin" / "pip").exists()
 
 
 def test_tox_passes_the_seeder_env_var_through_to_its_environments(xfs: Path, fresh_dir) -> None:
@@ -259,14 +322,23 @@ def test_tox_passes_the_seeder_env_var_through_to_its_environments(xfs: Path, fr
             """
         )
     )
+    tox = [sys.executable, "-m", "tox", "-vv", "-e", "seeded", "--workdir", work / "tox"]
     log = run(
-        [sys.executable, "-m", "tox", "-vv", "-e", "seeded", "--workdir", work / "tox"],
+        tox,
         cwd=project,
         VIRTUALENV_SEEDER="fastlink",
         VIRTUALENV_OVERRIDE_APP_DATA=os.fspath(app_data),
     )
     assert f"add seed packages via {SEEDER_REPR}" in log
     env = work / "tox" / "seeded"
-    # Under CI, tox also runs the env's pip (to list its packages): bytecode appears.
-    assert_seeded_like_the_image(env, app_data, ran=True)
-    assert_every_seeded_file_is_a_reflink(env, app_data)
+    assert_nothing_seeded_is_a_symlink(env)
+    assert_every_seeded_file_is_a_reflink(env)
+    # What the copy seeder makes through tox at the same path; under CI, tox
+    # also runs the env's pip (to list its packages): bytecode may differ.
+    # (tox's own log/ differs between runs: the seeded parts are compared.)
+    by_fastlink = {part: snapshot(env / part) for part in ("bin", "lib")}
+    remove_tree(work / "tox")
+    run(tox, cwd=project, VIRTUALENV_OVERRIDE_APP_DATA=os.fspath(app_data))
+    for part, seeded in by_fastlink.items():
+        differences = tree_differences(snapshot(env / part), seeded, modes="exact", times=False)
+        assert without_bytecode(differences) == []

@@ -12,34 +12,71 @@ with one `fastlink.clone_or_copy` call, a reflink where app-data and the
 environment share a filesystem that can clone, else a copy. Never a symlink or
 a hardlink: the environment does not depend on app-data once it is created.
 
+The environment equals the copy seeder's, modes included: from virtualenv
+21.15 on, the copy seeder writes files 0o644 (0o755 where the image's file
+has an exec bit) and directories 0o777, each trimmed by the umask, whatever
+the image's own modes (21.15.13 made the images read-only); before 21.15 it
+kept the image's modes. The seeder follows the installed virtualenv's rule.
+
+`--symlink-app-data` (and VIRTUALENV_SYMLINK_APP_DATA) ask for an environment
+that links into app-data, which this seeder never makes: it refuses them with
+a clear error instead of quietly ignoring one of them.
+
 virtualenv imports this module when it loads its seeders; `import fastlink`
 never does, and virtualenv is not a dependency of fastlink-fs.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from virtualenv import __version__ as _virtualenv_version
 from virtualenv.seed.embed.via_app_data.pip_install.copy import CopyPipInstall
 from virtualenv.seed.embed.via_app_data.via_app_data import FromAppData
 
 import fastlink
 
 if TYPE_CHECKING:
-    from argparse import ArgumentParser
-
-    from python_discovery import PythonInfo
-    from virtualenv.app_data.base import AppData
     from virtualenv.config.cli.parser import VirtualEnvOptions
     from virtualenv.seed.embed.via_app_data.pip_install.base import PipInstall
 
-__all__ = ["FastlinkFromAppData", "FastlinkPipInstall"]
+__all__ = ["FastlinkFromAppData", "FastlinkPipInstall", "SymlinkAppDataRefusedError"]
+
+# The first virtualenv whose copy seeder writes fresh modes (see the module doc).
+_FRESH_MODES_SINCE = (21, 15)
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """(major, minor) of a version string such as "21.15.14" or "20.26.0.dev1"."""
+    parts = []
+    for part in version.split(".")[:2]:
+        digits = "".join(c for c in part if c.isdigit()) or "0"
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def _current_umask() -> int:
+    # Python has no getter; virtualenv seeds from threads only after the
+    # seeder is made, where this runs.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+class SymlinkAppDataRefusedError(ValueError):
+    """--symlink-app-data (or VIRTUALENV_SYMLINK_APP_DATA) with the fastlink seeder."""
 
 
 class FastlinkPipInstall(CopyPipInstall):
     """Installs one seed package from its copy-seeder image, placing files with fastlink."""
+
+    # Set by FastlinkFromAppData: the umask when the copy seeder's rule is
+    # fresh modes, None when it keeps the image's modes.
+    fresh_modes_umask: int | None = None
 
     def _sync(self, src: Path, dst: Path) -> None:
         # As virtualenv's copy: what is already at dst (a re-seed) goes first.
@@ -50,32 +87,59 @@ class FastlinkPipInstall(CopyPipInstall):
         # Explicit methods: FASTLINK_METHODS=hardlink must not tie the env to app-data.
         # preserve_times=False: files get their creation time, as the copy seeder's do.
         fastlink.clone_or_copy(src, dst, methods=("reflink", "copy"), preserve_times=False)
+        if self.fresh_modes_umask is not None:
+            _give_fresh_modes(dst, self.fresh_modes_umask)
 
 
-# virtualenv names an image's folder, its staging folder and its build lock after
-# the installer class (FromAppData.run: Path(installer_class.__name__) / wheel
-# stem). CopyPipInstall's name makes this seeder share the copy seeder's images.
-FastlinkPipInstall.__name__ = CopyPipInstall.__name__
+def _give_fresh_modes(top: Path, umask: int) -> None:
+    """The modes virtualenv's copy seeder (21.15+) gives what it writes: files
+    0o644, or 0o755 with any exec bit, directories 0o777, all less the umask.
+    Directories are done after their contents, so a read-only image's
+    directories can be filled before they are opened up."""
+
+    def fresh(path: str, st: os.stat_result) -> int:
+        if stat.S_ISDIR(st.st_mode):
+            return 0o777 & ~umask
+        return (0o755 if st.st_mode & 0o111 else 0o644) & ~umask
+
+    def fix(path: str) -> None:
+        st = os.lstat(path)
+        if not stat.S_ISLNK(st.st_mode) and stat.S_IMODE(st.st_mode) != fresh(path, st):
+            os.chmod(path, fresh(path, st))
+
+    fix(os.fspath(top))  # first: a read-only directory must open up to be walked into
+    if not top.is_dir() or top.is_symlink():
+        return
+    for root, dirs, files in os.walk(top):
+        for name in dirs:
+            fix(os.path.join(root, name))
+        for name in files:
+            fix(os.path.join(root, name))
 
 
 class FastlinkFromAppData(FromAppData):
     """virtualenv's app-data seeder, placing the seed packages with fastlink."""
 
     def __init__(self, options: VirtualEnvOptions) -> None:
-        # FromAppData reads --symlink-app-data, an option this seeder does not offer.
-        options.symlink_app_data = False
+        if options.symlink_app_data:
+            msg = (
+                "the fastlink seeder never links the environment into app-data: "
+                "drop --symlink-app-data / VIRTUALENV_SYMLINK_APP_DATA, "
+                "or use --seeder app-data --symlink-app-data"
+            )
+            raise SymlinkAppDataRefusedError(msg)
         super().__init__(options)
-
-    @classmethod
-    def add_parser_arguments(
-        cls, parser: ArgumentParser, interpreter: PythonInfo, app_data: AppData
-    ) -> None:
-        # The embed seeders' options (--pip, --no-download, ...), skipping
-        # FromAppData's own, --symlink-app-data: this seeder never symlinks.
-        super(FromAppData, cls).add_parser_arguments(parser, interpreter, app_data)
+        fresh = _release(_virtualenv_version) >= _FRESH_MODES_SINCE
+        self._fresh_modes_umask = _current_umask() if fresh else None
 
     def installer_class(self, pip_version_tuple: tuple[int, ...] | None) -> type[PipInstall]:
-        return FastlinkPipInstall
+        umask = self._fresh_modes_umask
+        # A subclass per seeder, so two seeders in one process keep their own umask.
+        return type(
+            CopyPipInstall.__name__,
+            (FastlinkPipInstall,),
+            {"fresh_modes_umask": umask, "__module__": __name__},
+        )
 
     def __repr__(self) -> str:
         base = super(FromAppData, self).__repr__()

@@ -15,6 +15,7 @@ mod file_list;
 mod meta;
 mod method;
 mod options;
+mod per_process;
 mod plan;
 mod platform;
 mod pool;

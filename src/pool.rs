@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::error::{Error, Result};
+use crate::per_process::PerProcess;
 
 /// The default worker count: one per core (at least 2, at most 16).
 ///
@@ -41,11 +42,10 @@ pub fn worker_pool(threads: Option<usize>) -> Result<Arc<ThreadPool>> {
 }
 
 pub fn pool(threads: usize) -> Result<Arc<ThreadPool>> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
-    let mut pools = POOLS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    // Per process: a forked child has none of its parent's workers.
+    static POOLS: PerProcess<Mutex<HashMap<usize, Arc<ThreadPool>>>> =
+        PerProcess::new(Default::default);
+    let mut pools = POOLS.get().lock().unwrap_or_else(|e| e.into_inner());
     if let Some(pool) = pools.get(&threads) {
         return Ok(Arc::clone(pool));
     }

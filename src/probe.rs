@@ -9,11 +9,12 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use crate::dirfd;
 use crate::error::{Error, Result};
 use crate::method::Method;
+use crate::per_process::PerProcess;
 use crate::plan::name_of;
 use crate::platform::{NewMode, Os, Platform};
 
@@ -28,8 +29,9 @@ pub enum Outcome {
 type PairKey = (u64, u64, Method);
 
 fn cache() -> &'static Mutex<HashMap<PairKey, Outcome>> {
-    static CACHE: OnceLock<Mutex<HashMap<PairKey, Outcome>>> = OnceLock::new();
-    CACHE.get_or_init(Default::default)
+    // Per process: a parent thread may hold the lock at a fork.
+    static CACHE: PerProcess<Mutex<HashMap<PairKey, Outcome>>> = PerProcess::new(Default::default);
+    CACHE.get()
 }
 
 /// A source file to probe with, named as a directory plus a path below it,

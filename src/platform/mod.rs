@@ -26,6 +26,8 @@ use rustix::fs::OFlags;
 
 mod unix;
 
+pub use unix::fork_generation;
+
 #[cfg(not(any(fastlink_macos, fastlink_portable)))]
 mod linux;
 #[cfg(not(any(fastlink_macos, fastlink_portable)))]

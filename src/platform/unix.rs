@@ -8,6 +8,8 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use rustix::fs::{Mode, OFlags, SeekFrom};
@@ -291,6 +293,26 @@ pub fn open_components(base: BorrowedFd<'_>, chunk: &OsStr, flags: OFlags) -> io
         )?);
     }
     current.ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
+}
+
+/// How many times this process's line has forked since fastlink was first
+/// used in it: a child sees its parent's number plus one. One atomic load
+/// after the first call, which registers the `pthread_atfork` handler.
+pub fn fork_generation() -> u64 {
+    static GENERATION: AtomicU64 = AtomicU64::new(0);
+    static REGISTER: Once = Once::new();
+    extern "C" fn in_child() {
+        // Async-signal-safe: the child runs this before fork() returns.
+        GENERATION.fetch_add(1, Ordering::Relaxed);
+    }
+    REGISTER.call_once(|| {
+        // SAFETY: registering a handler that only touches an atomic.
+        let failed = unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+        // ENOMEM only; without the handler a forked child would hang, so
+        // refuse to go on rather than risk it.
+        assert_eq!(failed, 0, "pthread_atfork failed");
+    });
+    GENERATION.load(Ordering::Relaxed)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import signal
 import threading
 import time
@@ -30,9 +31,8 @@ DEADLINE_S = 30
 unguarded_clone_or_copy = getattr(fastlink.clone_or_copy, "__wrapped__", fastlink.clone_or_copy)
 
 
-def fork_and_wait(child: Callable[[], int]) -> int:
-    """Run `child` in a fork()ed process and return its exit code; a child
-    still running after DEADLINE_S is killed and the test fails."""
+def fork_child(child: Callable[[], int]) -> int:
+    """fork(); the child runs `child` and exits with its code. Returns the pid."""
     with warnings.catch_warnings():
         # 3.12+: DeprecationWarning for fork() in a process with threads.
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -43,7 +43,13 @@ def fork_and_wait(child: Callable[[], int]) -> int:
             code = child()
         finally:
             os._exit(code)
-    deadline = time.monotonic() + DEADLINE_S
+    return pid
+
+
+def wait_or_kill(pid: int, deadline_s: float = DEADLINE_S) -> int:
+    """The child's exit code; one still running after `deadline_s` is killed
+    and the test fails."""
+    deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
@@ -51,7 +57,12 @@ def fork_and_wait(child: Callable[[], int]) -> int:
         time.sleep(0.02)
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
-    pytest.fail(f"the forked child did not finish within {DEADLINE_S} s")
+    pytest.fail(f"the forked child did not finish within {deadline_s} s")
+
+
+def fork_and_wait(child: Callable[[], int]) -> int:
+    """Run `child` in a fork()ed process and return its exit code."""
+    return wait_or_kill(fork_child(child))
 
 
 def tree_call_succeeds(src: Path, dst: Path, **kwargs: object) -> Callable[[], int]:
@@ -178,21 +189,16 @@ def test_ctrl_c_stops_a_call_in_a_forked_child(xfs: Path, tmpfs: Path) -> None:
             return 0 if not dst.exists() else 2
         return 3  # the copy finished before Ctrl-C came: not what this pins
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            code = child()
-        finally:
-            os._exit(code)
+    pid = fork_child(child)
     os.close(started_w)
+    ready, _, _ = select.select([started_r], [], [], DEADLINE_S)
+    if not ready:
+        wait_or_kill(pid, 0)
     os.read(started_r, 1)  # the copy is under way
     sent = time.monotonic()
     os.kill(pid, signal.SIGINT)
-    _, status = os.waitpid(pid, 0)
+    code = wait_or_kill(pid)
     took = time.monotonic() - sent
     os.close(started_r)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert code == 0
     assert took < 5

@@ -4,7 +4,9 @@ renameatx_np(RENAME_EXCL), and clones files with fclonefileat, which copies
 times. These tests hold on every backend; under `make macos-sim` they run
 the macOS one, whose calls src/platform/macos_sim.rs models on Linux, and
 its knobs (FASTLINK_SIM_*) make the shim answer as a macOS volume would.
-On Linux the knobs are inert and the tests pin the same behaviour.
+The tests that turn a knob are marked `macos_backend`: no other backend
+reads the knobs, so elsewhere they could not fail, and conftest deselects
+them; the rest pin the same behaviour on every backend.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def test_a_symlinked_src_becomes_a_tree_not_a_symlink(xfs, fresh_dir):
     assert _all_shared(base / "dst")
 
 
+@pytest.mark.macos_backend
 @pytest.mark.parametrize(
     "errno_", [errno.EDEADLK, errno.EACCES, errno.EIO], ids=["dataless", "unreadable", "eio"]
 )
@@ -70,6 +73,7 @@ def test_a_failed_whole_tree_clone_falls_back_to_cloning_entry_by_entry(
     assert sorted(os.listdir(base)) == ["dst", "src"]
 
 
+@pytest.mark.macos_backend
 @pytest.mark.parametrize("merge", [False, True], ids=["new-tree", "merge"])
 def test_a_volume_without_an_exclusive_rename_still_commits_without_clobbering(
     tmpfs, fresh_dir, monkeypatch, merge

@@ -2,7 +2,7 @@
 complete, never half-written. The only things it may leave behind are its
 staging entry `.fastlink-staging.<pid>.<n>.<dst name>` next to dst and, when
 the kill lands in the filesystem probe, a `.fastlink-probe-<pid>-<n>` file
-(README, Guarantees). The next clone_or_copy to the same dst succeeds and
+(docs/guarantees.md). The next clone_or_copy to the same dst succeeds and
 leaves such entries alone: a name cannot show that fastlink made an entry
 (a package may ship one), so nothing is ever removed by its name.
 

@@ -37,6 +37,12 @@ pub enum LeafAction {
     /// Written under a temp name in an existing directory, then renamed in;
     /// `replace`: over an existing file or symlink (overwrite=True).
     Staged { replace: bool },
+    /// overwrite=True over a name that already is the source file (st_dev,
+    /// st_ino): a hard link of it is already in place, so hard-linking it
+    /// is done (a rename between two names of one inode would do nothing
+    /// and leave the temp name behind). Any other method replaces the name
+    /// as [`LeafAction::Staged`] with `replace` does.
+    SourceItself,
 }
 
 #[derive(Debug)]
@@ -67,7 +73,7 @@ impl Destination {
         // The root is followed if it is a symlink: the caller named it. One
         // lstat answers the usual case (nothing there yet).
         let fail = |err| Error::io(err, src, dst);
-        let mut replace_root = false;
+        let mut replace_root: Option<LeafAction> = None;
         let root_existed = match fs::symlink_metadata(dst) {
             Err(err) if err.kind() == io::ErrorKind::NotFound => false,
             Err(err) => return Err(fail(err)),
@@ -80,7 +86,7 @@ impl Destination {
                         Err(err) => return Err(fail(err)),
                     }
                 } else {
-                    Some(found)
+                    Some(found.clone())
                 };
                 let is_dir = target.as_ref().is_some_and(fs::Metadata::is_dir);
                 match plan.root_kind {
@@ -88,7 +94,7 @@ impl Destination {
                     // One file over an existing file or symlink: replaced by
                     // rename (the link itself, never what it points to).
                     RootKind::File if !is_dir && overwrite => {
-                        replace_root = true;
+                        replace_root = Some(leaf_replacing(&found, plan.files[0].id()));
                         false
                     }
                     RootKind::File if is_dir && overwrite => {
@@ -132,9 +138,8 @@ impl Destination {
         } else if plan.root_kind == RootKind::Dir {
             destination.dir_actions[0] = DirAction::Staged { replace: false };
         } else {
-            destination.file_actions[0] = LeafAction::Staged {
-                replace: replace_root,
-            };
+            destination.file_actions[0] =
+                replace_root.unwrap_or(LeafAction::Staged { replace: false });
         }
         Ok(destination)
     }
@@ -178,11 +183,14 @@ impl Destination {
             for &child in &children.of[dir_index] {
                 let child_rel = child.rel(plan);
                 let (src, dst) = (plan.src_path(child_rel), self.path(child_rel));
-                let existing = match dirfd::lstat_at(dir_fd.as_fd(), name_of(child_rel)) {
-                    Ok(stat) => Some(FileType::from_raw_mode(stat.st_mode as _)),
+                let found = match dirfd::lstat_at(dir_fd.as_fd(), name_of(child_rel)) {
+                    Ok(stat) => Some(stat),
                     Err(err) if err.raw_os_error() == Some(libc::ENOENT) => None,
                     Err(err) => return Err(Error::io(err, &src, &dst)),
                 };
+                let existing = found
+                    .as_ref()
+                    .map(|stat| FileType::from_raw_mode(stat.st_mode as _));
                 match (child, existing) {
                     (Child::Dir(i), None) => {
                         self.dir_actions[i] = DirAction::Staged { replace: false }
@@ -196,9 +204,17 @@ impl Destination {
                     (_, Some(FileType::Directory)) => {
                         return Err(Error::is_a_directory(&src, &dst))
                     }
-                    (Child::File(i), existing) if existing.is_none() || overwrite => {
-                        self.file_actions[i] = LeafAction::Staged {
-                            replace: existing.is_some(),
+                    (Child::File(i), None) => {
+                        self.file_actions[i] = LeafAction::Staged { replace: false }
+                    }
+                    (Child::File(i), Some(_)) if overwrite => {
+                        let stat = found.as_ref().expect("found above");
+                        #[allow(clippy::unnecessary_cast)]
+                        let id = (stat.st_dev as u64, stat.st_ino as u64);
+                        self.file_actions[i] = if id == plan.files[i].id() {
+                            LeafAction::SourceItself
+                        } else {
+                            LeafAction::Staged { replace: true }
                         }
                     }
                     (Child::Symlink(i), existing) if existing.is_none() || overwrite => {
@@ -211,6 +227,17 @@ impl Destination {
             }
         }
         Ok(())
+    }
+}
+
+/// What a single-file call does to an existing file or symlink at `dst`
+/// (its lstat `found`) with overwrite=True: replace it, unless it already is
+/// the source file itself.
+fn leaf_replacing(found: &fs::Metadata, src: FileId) -> LeafAction {
+    if (found.dev(), found.ino()) == src {
+        LeafAction::SourceItself
+    } else {
+        LeafAction::Staged { replace: true }
     }
 }
 

@@ -51,6 +51,9 @@ impl Execution<'_> {
     ) -> OsString {
         match action {
             LeafAction::Create => name.to_owned(),
+            LeafAction::SourceItself => {
+                self.leaf_target(pair, rel, name, LeafAction::Staged { replace: true }, undo)
+            }
             LeafAction::Staged { replace } => {
                 let prefix = if self.destination.root_existed {
                     TEMP_PREFIX
@@ -85,7 +88,14 @@ impl Execution<'_> {
         undo: &Undo,
     ) -> Result<()> {
         let (src_name, dst_name) = self.leaf_names(&file.rel);
-        let target = self.leaf_target(pair, &file.rel, dst_name, action, undo);
+        // The name to create, registered for commit and roll-back when first
+        // needed: a name that already is the source needs none to hard-link.
+        let mut target: Option<OsString> = None;
+        let mut target = || -> OsString {
+            target
+                .get_or_insert_with(|| self.leaf_target(pair, &file.rel, dst_name, action, undo))
+                .clone()
+        };
         let src_path = || self.plan.src_path(&file.rel);
         let dst_path = || self.destination.path(&file.rel);
         let share = self.progress.file();
@@ -97,8 +107,10 @@ impl Execution<'_> {
                 Method::Hardlink if file.meta.has_setid_bits() => {
                     Err(io::Error::from_raw_os_error(libc::EPERM))
                 }
+                // Already a name of the source's inode: what a link would make.
+                Method::Hardlink if action == LeafAction::SourceItself => Ok(()),
                 Method::Hardlink => {
-                    dirfd::hardlink_at(pair.src.as_fd(), src_name, pair.dst.as_fd(), &target)
+                    dirfd::hardlink_at(pair.src.as_fd(), src_name, pair.dst.as_fd(), &target())
                 }
                 Method::Reflink | Method::Copy => {
                     if opened.is_none() {
@@ -107,7 +119,7 @@ impl Execution<'_> {
                         opened = Some(source);
                     }
                     let source = opened.as_ref().expect("opened above");
-                    match self.write_file(method, source, pair, &target, file, &share) {
+                    match self.write_file(method, source, pair, &target(), file, &share) {
                         Ok(seen) if seen != file.size => {
                             return Err(Error::source_changed(
                                 &src_path(),

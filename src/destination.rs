@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -104,6 +105,11 @@ impl Destination {
                 }
             }
         };
+        // One file's name must not name a directory: like `cp` and
+        // `shutil.copy2`, refuse a trailing slash rather than drop it.
+        if plan.root_kind == RootKind::File && names_a_directory(dst) {
+            return Err(fail(io::Error::from_raw_os_error(libc::ENOTDIR)));
+        }
         // A new entry needs a name of its own; a merge may name its directory
         // any way (".", "x/..").
         if !root_existed && dst.file_name().is_none() {
@@ -228,6 +234,12 @@ impl Destination {
         }
         Ok(())
     }
+}
+
+/// Whether `path` is spelled as a directory: a trailing `/` (or `/.`).
+fn names_a_directory(path: &Path) -> bool {
+    let bytes = path.as_os_str().as_bytes();
+    bytes.ends_with(b"/") || bytes.ends_with(b"/.")
 }
 
 /// What a single-file call does to an existing file or symlink at `dst`

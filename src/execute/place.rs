@@ -102,15 +102,19 @@ impl Execution<'_> {
         let mut opened: Option<File> = None;
         for (i, &method) in self.methods.iter().enumerate() {
             let attempt = match method {
-                // A hard link shares the inode and so its setuid/setgid bits,
-                // which fastlink never carries over: such a file takes the next method.
-                Method::Hardlink if file.meta.has_setid_bits() => {
-                    Err(io::Error::from_raw_os_error(libc::EPERM))
-                }
-                // Already a name of the source's inode: what a link would make.
-                Method::Hardlink if action == LeafAction::SourceItself => Ok(()),
                 Method::Hardlink => {
-                    dirfd::hardlink_at(pair.src.as_fd(), src_name, pair.dst.as_fd(), &target())
+                    // A hard link shares the inode and so its setuid/setgid
+                    // bits and capabilities: such a file takes the next method.
+                    let refused = Method::never_hardlinked(&file.meta, pair.src.as_fd(), src_name)
+                        .map_err(|err| Error::io(err, &src_path(), &dst_path()))?;
+                    if refused {
+                        Err(io::Error::from_raw_os_error(libc::EPERM))
+                    } else if action == LeafAction::SourceItself {
+                        // Already a name of the source's inode: what a link makes.
+                        Ok(())
+                    } else {
+                        dirfd::hardlink_at(pair.src.as_fd(), src_name, pair.dst.as_fd(), &target())
+                    }
                 }
                 Method::Reflink | Method::Copy => {
                     if opened.is_none() {

@@ -63,6 +63,7 @@ impl Execution<'_> {
                 let temp = temp_name(prefix, name);
                 undo.track(Staged {
                     dir: pair.dst_dir.clone(),
+                    held: pair.dst.shared().filter(|_| pair.hold),
                     temp: temp.clone(),
                     name: name.to_owned(),
                     replace,

@@ -47,7 +47,10 @@ def _capable_tree(root: Path) -> Path:
     make_tree(
         root,
         {
-            "bin": {"ping": File(b"\x7fELF-not-really\n", 0o755), "run.sh": File(b"#!/bin/sh\n", 0o755)},
+            "bin": {
+                "ping": File(b"\x7fELF-not-really\n", 0o755),
+                "run.sh": File(b"#!/bin/sh\n", 0o755),
+            },
             "mod.py": File(b"x = 1\n", 0o644),
         },
     )
@@ -72,9 +75,10 @@ def test_a_capable_file_in_a_tree_takes_the_next_method(fs, request, fresh_dir):
     assert os.stat(placed).st_ino != os.stat(capable).st_ino
     assert placed.read_bytes() == capable.read_bytes()
     assert not _has_capabilities(placed), "the copy carried the capabilities"
-    assert os.stat(base / "dst" / "bin" / "run.sh").st_ino == os.stat(
-        base / "src" / "bin" / "run.sh"
-    ).st_ino
+    assert (
+        os.stat(base / "dst" / "bin" / "run.sh").st_ino
+        == os.stat(base / "src" / "bin" / "run.sh").st_ino
+    )
     assert _has_capabilities(capable)
 
 

@@ -96,9 +96,7 @@ def test_overwriting_a_second_hardlink_name_of_the_source_leaves_nothing_beside_
 
 
 @pytest.mark.parametrize("methods", ["reflink", "copy"])
-def test_cloning_or_copying_over_the_sources_own_inode_replaces_the_name(
-    xfs, fresh_dir, methods
-):
+def test_cloning_or_copying_over_the_sources_own_inode_replaces_the_name(xfs, fresh_dir, methods):
     base = fresh_dir(xfs)
     src, dst = base / "hs", base / "hd"
     src_snap = make_tree(src, sample_spec())

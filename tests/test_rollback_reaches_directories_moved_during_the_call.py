@@ -45,9 +45,7 @@ CASES = [("mid-fill", "copy"), ("at-commit", "copy"), ("at-commit", "hardlink")]
 
 
 @pytest.mark.parametrize(("when", "methods"), CASES)
-def test_a_merge_leaves_nothing_in_a_directory_moved_during_the_call(
-    xfs, fresh_dir, when, methods
-):
+def test_a_merge_leaves_nothing_in_a_directory_moved_during_the_call(xfs, fresh_dir, when, methods):
     base = fresh_dir(xfs, "moved-subdir-")
     src = base / "src"
     make_tree(src, _package())

@@ -372,6 +372,40 @@ mod tests {
     }
 
     #[test]
+    fn a_name_that_already_is_the_source_file_is_told_apart_from_a_replaced_one() {
+        let (tmp, src) = tree();
+        let dst = tmp.path().join("dst");
+        fs::create_dir_all(dst.join("pkg")).unwrap();
+        fs::hard_link(src.join("pkg/mod.py"), dst.join("pkg/mod.py")).unwrap();
+        let plan = Plan::walk(&src, &dst, 2).unwrap();
+        let destination = Destination::validate(&plan, &dst, true, true).unwrap();
+        assert_eq!(destination.file_actions, [LeafAction::SourceItself]);
+
+        let file = src.join("pkg/mod.py");
+        let plan = Plan::walk(&file, &file, 2).unwrap();
+        let destination = Destination::validate(&plan, &file, false, true).unwrap();
+        assert_eq!(destination.file_actions, [LeafAction::SourceItself]);
+        let other = tmp.path().join("other.py");
+        fs::write(&other, b"other").unwrap();
+        let destination = Destination::validate(&plan, &other, false, true).unwrap();
+        assert_eq!(
+            destination.file_actions,
+            [LeafAction::Staged { replace: true }]
+        );
+    }
+
+    #[test]
+    fn a_single_file_at_a_name_ending_in_a_slash_is_not_a_directory() {
+        let (tmp, src) = tree();
+        let file = src.join("pkg/mod.py");
+        let plan = Plan::walk(&file, tmp.path(), 2).unwrap();
+        for dst in ["newdir/", "newdir/."] {
+            let err = Destination::validate(&plan, &tmp.path().join(dst), false, true).unwrap_err();
+            assert_eq!(err.errno(), libc::ENOTDIR);
+        }
+    }
+
+    #[test]
     fn probe_dir_is_the_nearest_existing_ancestor() {
         let (tmp, src) = tree();
         let dst = tmp.path().join("a/b/c");

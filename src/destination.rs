@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,12 @@ pub enum LeafAction {
     /// Written under a temp name in an existing directory, then renamed in;
     /// `replace`: over an existing file or symlink (overwrite=True).
     Staged { replace: bool },
+    /// overwrite=True over a name that already is the source file (st_dev,
+    /// st_ino): a hard link of it is already in place, so hard-linking it
+    /// is done (a rename between two names of one inode would do nothing
+    /// and leave the temp name behind). Any other method replaces the name
+    /// as [`LeafAction::Staged`] with `replace` does.
+    SourceItself,
 }
 
 #[derive(Debug)]
@@ -67,7 +74,7 @@ impl Destination {
         // The root is followed if it is a symlink: the caller named it. One
         // lstat answers the usual case (nothing there yet).
         let fail = |err| Error::io(err, src, dst);
-        let mut replace_root = false;
+        let mut replace_root: Option<LeafAction> = None;
         let root_existed = match fs::symlink_metadata(dst) {
             Err(err) if err.kind() == io::ErrorKind::NotFound => false,
             Err(err) => return Err(fail(err)),
@@ -80,7 +87,7 @@ impl Destination {
                         Err(err) => return Err(fail(err)),
                     }
                 } else {
-                    Some(found)
+                    Some(found.clone())
                 };
                 let is_dir = target.as_ref().is_some_and(fs::Metadata::is_dir);
                 match plan.root_kind {
@@ -88,7 +95,7 @@ impl Destination {
                     // One file over an existing file or symlink: replaced by
                     // rename (the link itself, never what it points to).
                     RootKind::File if !is_dir && overwrite => {
-                        replace_root = true;
+                        replace_root = Some(leaf_replacing(&found, plan.files[0].id()));
                         false
                     }
                     RootKind::File if is_dir && overwrite => {
@@ -98,6 +105,11 @@ impl Destination {
                 }
             }
         };
+        // One file's name must not name a directory: like `cp` and
+        // `shutil.copy2`, refuse a trailing slash rather than drop it.
+        if plan.root_kind == RootKind::File && names_a_directory(dst) {
+            return Err(fail(io::Error::from_raw_os_error(libc::ENOTDIR)));
+        }
         // A new entry needs a name of its own; a merge may name its directory
         // any way (".", "x/..").
         if !root_existed && dst.file_name().is_none() {
@@ -132,9 +144,8 @@ impl Destination {
         } else if plan.root_kind == RootKind::Dir {
             destination.dir_actions[0] = DirAction::Staged { replace: false };
         } else {
-            destination.file_actions[0] = LeafAction::Staged {
-                replace: replace_root,
-            };
+            destination.file_actions[0] =
+                replace_root.unwrap_or(LeafAction::Staged { replace: false });
         }
         Ok(destination)
     }
@@ -178,11 +189,14 @@ impl Destination {
             for &child in &children.of[dir_index] {
                 let child_rel = child.rel(plan);
                 let (src, dst) = (plan.src_path(child_rel), self.path(child_rel));
-                let existing = match dirfd::lstat_at(dir_fd.as_fd(), name_of(child_rel)) {
-                    Ok(stat) => Some(FileType::from_raw_mode(stat.st_mode as _)),
+                let found = match dirfd::lstat_at(dir_fd.as_fd(), name_of(child_rel)) {
+                    Ok(stat) => Some(stat),
                     Err(err) if err.raw_os_error() == Some(libc::ENOENT) => None,
                     Err(err) => return Err(Error::io(err, &src, &dst)),
                 };
+                let existing = found
+                    .as_ref()
+                    .map(|stat| FileType::from_raw_mode(stat.st_mode as _));
                 match (child, existing) {
                     (Child::Dir(i), None) => {
                         self.dir_actions[i] = DirAction::Staged { replace: false }
@@ -196,9 +210,17 @@ impl Destination {
                     (_, Some(FileType::Directory)) => {
                         return Err(Error::is_a_directory(&src, &dst))
                     }
-                    (Child::File(i), existing) if existing.is_none() || overwrite => {
-                        self.file_actions[i] = LeafAction::Staged {
-                            replace: existing.is_some(),
+                    (Child::File(i), None) => {
+                        self.file_actions[i] = LeafAction::Staged { replace: false }
+                    }
+                    (Child::File(i), Some(_)) if overwrite => {
+                        let stat = found.as_ref().expect("found above");
+                        #[allow(clippy::unnecessary_cast)]
+                        let id = (stat.st_dev as u64, stat.st_ino as u64);
+                        self.file_actions[i] = if id == plan.files[i].id() {
+                            LeafAction::SourceItself
+                        } else {
+                            LeafAction::Staged { replace: true }
                         }
                     }
                     (Child::Symlink(i), existing) if existing.is_none() || overwrite => {
@@ -211,6 +233,23 @@ impl Destination {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether `path` is spelled as a directory: a trailing `/` (or `/.`).
+fn names_a_directory(path: &Path) -> bool {
+    let bytes = path.as_os_str().as_bytes();
+    bytes.ends_with(b"/") || bytes.ends_with(b"/.")
+}
+
+/// What a single-file call does to an existing file or symlink at `dst`
+/// (its lstat `found`) with overwrite=True: replace it, unless it already is
+/// the source file itself.
+fn leaf_replacing(found: &fs::Metadata, src: FileId) -> LeafAction {
+    if (found.dev(), found.ino()) == src {
+        LeafAction::SourceItself
+    } else {
+        LeafAction::Staged { replace: true }
     }
 }
 
@@ -330,6 +369,40 @@ mod tests {
         fs::create_dir_all(dst.join("pkg/mod.py")).unwrap();
         let err = Destination::validate(&plan, &dst, true, true).unwrap_err();
         assert_eq!(err.errno(), libc::EISDIR);
+    }
+
+    #[test]
+    fn a_name_that_already_is_the_source_file_is_told_apart_from_a_replaced_one() {
+        let (tmp, src) = tree();
+        let dst = tmp.path().join("dst");
+        fs::create_dir_all(dst.join("pkg")).unwrap();
+        fs::hard_link(src.join("pkg/mod.py"), dst.join("pkg/mod.py")).unwrap();
+        let plan = Plan::walk(&src, &dst, 2).unwrap();
+        let destination = Destination::validate(&plan, &dst, true, true).unwrap();
+        assert_eq!(destination.file_actions, [LeafAction::SourceItself]);
+
+        let file = src.join("pkg/mod.py");
+        let plan = Plan::walk(&file, &file, 2).unwrap();
+        let destination = Destination::validate(&plan, &file, false, true).unwrap();
+        assert_eq!(destination.file_actions, [LeafAction::SourceItself]);
+        let other = tmp.path().join("other.py");
+        fs::write(&other, b"other").unwrap();
+        let destination = Destination::validate(&plan, &other, false, true).unwrap();
+        assert_eq!(
+            destination.file_actions,
+            [LeafAction::Staged { replace: true }]
+        );
+    }
+
+    #[test]
+    fn a_single_file_at_a_name_ending_in_a_slash_is_not_a_directory() {
+        let (tmp, src) = tree();
+        let file = src.join("pkg/mod.py");
+        let plan = Plan::walk(&file, tmp.path(), 2).unwrap();
+        for dst in ["newdir/", "newdir/."] {
+            let err = Destination::validate(&plan, &tmp.path().join(dst), false, true).unwrap_err();
+            assert_eq!(err.errno(), libc::ENOTDIR);
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path};
+use std::sync::Arc;
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 
@@ -74,10 +75,13 @@ pub fn identity_chain(path: &Path) -> io::Result<Vec<(u64, u64)>> {
 }
 
 /// A directory fd that was either opened for the purpose or is borrowed
-/// from one already open, so that "the same directory" costs no reopen.
+/// from one already open, so that "the same directory" costs no reopen;
+/// or one opened for the purpose and shared with what must reach the same
+/// directory later, wherever it has been moved meanwhile (a roll-back).
 pub enum DirFd<'a> {
     Owned(OwnedFd),
     Borrowed(BorrowedFd<'a>),
+    Shared(Arc<OwnedFd>),
 }
 
 impl AsFd for DirFd<'_> {
@@ -85,6 +89,17 @@ impl AsFd for DirFd<'_> {
         match self {
             DirFd::Owned(fd) => fd.as_fd(),
             DirFd::Borrowed(fd) => *fd,
+            DirFd::Shared(fd) => fd.as_fd(),
+        }
+    }
+}
+
+impl DirFd<'_> {
+    /// The fd, if it is one that may be shared.
+    pub fn shared(&self) -> Option<Arc<OwnedFd>> {
+        match self {
+            DirFd::Shared(fd) => Some(Arc::clone(fd)),
+            DirFd::Owned(_) | DirFd::Borrowed(_) => None,
         }
     }
 }

@@ -1,7 +1,13 @@
 //! The ways fastlink can put a file's data in place, and which errnos mean
 //! "this pair of filesystems cannot do it" rather than "something broke".
 
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::BorrowedFd;
+
 use crate::error::{errno_name, Error, ErrorKind, Result};
+use crate::plan::EntryMeta;
+use crate::platform::{Os, Platform};
 
 /// The environment variable read by [`Method::preference_from_env`].
 pub const METHODS_ENV: &str = "FASTLINK_METHODS";
@@ -113,8 +119,9 @@ impl Method {
                 (_, libc::EPERM) => (
                     ErrorKind::HardlinkUnsupported,
                     probe_errno,
-                    "the file may not be hard-linked (it is setuid/setgid, or \
-                     fs.protected_hardlinks forbids it, or the filesystem cannot link)",
+                    "the file may not be hard-linked (it is setuid/setgid or has file \
+                     capabilities, or fs.protected_hardlinks forbids it, or the filesystem \
+                     cannot link)",
                 ),
                 _ => (
                     ErrorKind::HardlinkUnsupported,
@@ -132,6 +139,29 @@ impl Method {
                 errno_name(probe_errno)
             ),
         )
+    }
+
+    /// Whether the file `path` (relative to `dir`; `meta` from its lstat)
+    /// must never be hard-linked: the shared inode would carry privileges
+    /// that fastlink never carries over, setuid/setgid bits or file
+    /// capabilities (`security.capability`). Such a file takes the next
+    /// allowed method (a clone or copy gets neither), and with none left the
+    /// refusal is EPERM. Capabilities act only at execve, which needs an
+    /// exec bit (root's too), and only the file's owner, who could as well
+    /// do it through the source's name, can add one to the shared inode: so
+    /// only a file with an exec bit costs a lookup of the attribute.
+    pub fn never_hardlinked(
+        meta: &EntryMeta,
+        dir: BorrowedFd<'_>,
+        path: &OsStr,
+    ) -> io::Result<bool> {
+        if meta.has_setid_bits() {
+            return Ok(true);
+        }
+        if meta.mode & 0o111 == 0 {
+            return Ok(false);
+        }
+        Os::has_file_capabilities(dir, path)
     }
 
     /// True when `errno` from this method's syscall means "cannot" rather than

@@ -104,6 +104,16 @@ pub struct FilePlan {
     pub sparse: bool,
     /// The source's device, so a tree spanning mounts probes each pair once.
     pub dev: u64,
+    /// The source's inode: with `dev`, which file this is, so a destination
+    /// name that already is this file is known without another stat.
+    pub ino: u64,
+}
+
+impl FilePlan {
+    /// (st_dev, st_ino) of the source file, as its lstat saw it.
+    pub fn id(&self) -> FileId {
+        (self.dev, self.ino)
+    }
 }
 
 impl FilePlan {
@@ -117,6 +127,7 @@ impl FilePlan {
             size: stat.st_size as u64,
             sparse: is_sparse(stat.st_blocks as u64, stat.st_size as u64),
             dev: stat.st_dev as u64,
+            ino: stat.st_ino as u64,
         }
     }
 }
@@ -213,6 +224,7 @@ impl Plan {
                 size: root_meta.len(),
                 sparse: is_sparse(root_meta.blocks(), root_meta.len()),
                 dev: root_meta.dev(),
+                ino: root_meta.ino(),
             });
             return Ok(plan);
         }

@@ -67,7 +67,7 @@ pub fn try_place(src: &Path, dst: &Path, options: &Options, progress: &Progress)
         let size = stat.st_size as u64;
         let attempt = match method {
             Method::Hardlink => {
-                if meta.has_setid_bits() {
+                if Method::never_hardlinked(&meta, CWD, src.as_os_str()).ok()? {
                     return None;
                 }
                 let linked = rustix::fs::linkat(CWD, src, CWD, dst, AtFlags::empty());

@@ -86,6 +86,7 @@ impl Execution<'_> {
                 if !entry.replace {
                     committed.push(Committed {
                         dir: entry.dir.clone(),
+                        held: entry.held.clone(),
                         name: entry.name.clone(),
                         id,
                         plan_dir: entry.plan_dir,
@@ -151,6 +152,7 @@ impl Execution<'_> {
                 match dirfd::rename_between(from.as_fd(), name, to.as_fd(), name, false) {
                     Ok(()) => committed.push(Committed {
                         dir: rel.clone(),
+                        held: None,
                         name: name.to_owned(),
                         id,
                         plan_dir,

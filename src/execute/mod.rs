@@ -188,6 +188,9 @@ struct DirPair<'a> {
     dst_dir: PathBuf,
     /// Set when only this umask trims the modes of files created in `dst`.
     umask: Option<u32>,
+    /// Entries staged in `dst` hold its fd until the call ends, so that a
+    /// roll-back reaches them wherever `dst` is moved meanwhile.
+    hold: bool,
 }
 
 /// What trims the mode of entries this call creates: for each planned
@@ -348,7 +351,7 @@ impl Execution<'_> {
         match Os::clone_tree(self.src_root(), anchor, name) {
             None => false,
             Some(Ok(())) => {
-                undo.track(self.staged_dir(0, Path::new(""), staging));
+                undo.track(self.staged_dir(0, Path::new(""), staging, None));
                 true
             }
             Some(Err(_)) => {
@@ -359,13 +362,20 @@ impl Execution<'_> {
         }
     }
 
-    fn staged_dir(&self, index: usize, parent: &Path, path: &Path) -> Staged {
+    fn staged_dir(
+        &self,
+        index: usize,
+        parent: &Path,
+        path: &Path,
+        held: Option<Arc<OwnedFd>>,
+    ) -> Staged {
         let replace = matches!(
             self.destination.dir_actions[index],
             DirAction::Staged { replace: true }
         );
         Staged {
             dir: parent.to_path_buf(),
+            held,
             temp: name_of(path).to_owned(),
             name: self.final_dir_name(index).to_owned(),
             replace,
@@ -379,7 +389,8 @@ impl Execution<'_> {
     /// Siblings are adjacent in the plan, so one parent fd serves them all.
     /// (An inherited setgid bit is cleared when the mode is set at the end.)
     fn create_dirs(&self, anchor: BorrowedFd<'_>, paths: &[PathBuf], undo: &Undo) -> Result<()> {
-        let mut parent_fd: Option<(usize, OwnedFd)> = None;
+        // The parent's fd, and whether what is staged in it may hold it.
+        let mut parent_fd: Option<(usize, Arc<OwnedFd>, bool)> = None;
         for (i, dir) in self.plan.dirs.iter().enumerate() {
             let action = self.destination.dir_actions[i];
             if action == DirAction::Existing {
@@ -395,13 +406,19 @@ impl Execution<'_> {
             };
             let parent_path = dir.parent.map_or(Path::new(""), |p| paths[p].as_path());
             let parent_key = dir.parent.map_or(usize::MAX, |p| p);
-            if parent_fd.as_ref().is_none_or(|(key, _)| *key != parent_key) {
+            if parent_fd
+                .as_ref()
+                .is_none_or(|(key, _, _)| *key != parent_key)
+            {
                 let fd = dirfd::open_dir_beneath(anchor, parent_path).map_err(fail)?;
-                parent_fd = Some((parent_key, fd));
+                // A staged directory's parent exists already (or is the anchor).
+                let hold = dir.parent.is_some_and(|p| p != 0) && undo.may_hold_dir();
+                parent_fd = Some((parent_key, Arc::new(fd), hold));
             }
-            let (_, fd) = parent_fd.as_ref().expect("opened above");
+            let (_, fd, hold) = parent_fd.as_ref().expect("opened above");
             if let DirAction::Staged { .. } = action {
-                undo.track(self.staged_dir(i, parent_path, &paths[i]));
+                let held = hold.then(|| Arc::clone(fd));
+                undo.track(self.staged_dir(i, parent_path, &paths[i], held));
             }
             dirfd::mkdir_at(fd.as_fd(), name_of(&paths[i]), dir.meta.safe_mode() | 0o700)
                 .map_err(fail)?;
@@ -429,7 +446,12 @@ impl Execution<'_> {
                 let parent = unit.parent();
                 let pair = pairs.acquire(parent, || {
                     let umask = trims.umask_in(parent);
-                    self.dir_pair(src_root.as_fd(), anchor, parent, &paths[parent], umask)
+                    let pair =
+                        self.dir_pair(src_root.as_fd(), anchor, parent, &paths[parent], umask)?;
+                    // Only an existing directory (not the anchor) has files staged in it.
+                    let existing = self.destination.dir_actions[parent] == DirAction::Existing;
+                    let hold = existing && parent != 0 && undo.may_hold_dir();
+                    Ok(DirPair { hold, ..pair })
                 })?;
                 let pair = &*pair;
                 match *unit {
@@ -480,9 +502,13 @@ impl Execution<'_> {
         let fail = |err| Error::io(err, &self.plan.src_path(rel), &self.destination.path(rel));
         Ok(DirPair {
             src: dirfd::open_dir_beneath(src_root, rel).map_err(fail)?,
-            dst: dirfd::dir_beneath(anchor, dst_dir).map_err(fail)?,
+            dst: match dirfd::dir_beneath(anchor, dst_dir).map_err(fail)? {
+                dirfd::DirFd::Owned(fd) => dirfd::DirFd::Shared(Arc::new(fd)),
+                other => other,
+            },
             dst_dir: dst_dir.to_path_buf(),
             umask,
+            hold: false,
         })
     }
 
@@ -495,6 +521,7 @@ impl Execution<'_> {
             dst: dirfd::DirFd::Borrowed(anchor),
             dst_dir: PathBuf::new(),
             umask: None,
+            hold: false,
         })
     }
 

@@ -51,6 +51,9 @@ impl Execution<'_> {
     ) -> OsString {
         match action {
             LeafAction::Create => name.to_owned(),
+            LeafAction::SourceItself => {
+                self.leaf_target(pair, rel, name, LeafAction::Staged { replace: true }, undo)
+            }
             LeafAction::Staged { replace } => {
                 let prefix = if self.destination.root_existed {
                     TEMP_PREFIX
@@ -60,6 +63,7 @@ impl Execution<'_> {
                 let temp = temp_name(prefix, name);
                 undo.track(Staged {
                     dir: pair.dst_dir.clone(),
+                    held: pair.dst.shared().filter(|_| pair.hold),
                     temp: temp.clone(),
                     name: name.to_owned(),
                     replace,
@@ -85,20 +89,33 @@ impl Execution<'_> {
         undo: &Undo,
     ) -> Result<()> {
         let (src_name, dst_name) = self.leaf_names(&file.rel);
-        let target = self.leaf_target(pair, &file.rel, dst_name, action, undo);
+        // The name to create, registered for commit and roll-back when first
+        // needed: a name that already is the source needs none to hard-link.
+        let mut target: Option<OsString> = None;
+        let mut target = || -> OsString {
+            target
+                .get_or_insert_with(|| self.leaf_target(pair, &file.rel, dst_name, action, undo))
+                .clone()
+        };
         let src_path = || self.plan.src_path(&file.rel);
         let dst_path = || self.destination.path(&file.rel);
         let share = self.progress.file();
         let mut opened: Option<File> = None;
         for (i, &method) in self.methods.iter().enumerate() {
             let attempt = match method {
-                // A hard link shares the inode and so its setuid/setgid bits,
-                // which fastlink never carries over: such a file takes the next method.
-                Method::Hardlink if file.meta.has_setid_bits() => {
-                    Err(io::Error::from_raw_os_error(libc::EPERM))
-                }
                 Method::Hardlink => {
-                    dirfd::hardlink_at(pair.src.as_fd(), src_name, pair.dst.as_fd(), &target)
+                    // A hard link shares the inode and so its setuid/setgid
+                    // bits and capabilities: such a file takes the next method.
+                    let refused = Method::never_hardlinked(&file.meta, pair.src.as_fd(), src_name)
+                        .map_err(|err| Error::io(err, &src_path(), &dst_path()))?;
+                    if refused {
+                        Err(io::Error::from_raw_os_error(libc::EPERM))
+                    } else if action == LeafAction::SourceItself {
+                        // Already a name of the source's inode: what a link makes.
+                        Ok(())
+                    } else {
+                        dirfd::hardlink_at(pair.src.as_fd(), src_name, pair.dst.as_fd(), &target())
+                    }
                 }
                 Method::Reflink | Method::Copy => {
                     if opened.is_none() {
@@ -107,7 +124,7 @@ impl Execution<'_> {
                         opened = Some(source);
                     }
                     let source = opened.as_ref().expect("opened above");
-                    match self.write_file(method, source, pair, &target, file, &share) {
+                    match self.write_file(method, source, pair, &target(), file, &share) {
                         Ok(seen) if seen != file.size => {
                             return Err(Error::source_changed(
                                 &src_path(),

@@ -10,7 +10,8 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustix::fs::{AtFlags, Mode};
 
@@ -22,6 +23,11 @@ use crate::plan::{name_of, Child, ChildIndex, FileId, Plan};
 pub struct Staged {
     /// The directory holding it, relative to the anchor.
     pub dir: PathBuf,
+    /// That directory's fd, held from when the entry was made there: a
+    /// roll-back reaches it through this wherever the directory has been
+    /// moved. `None`: the anchor itself (held for the whole call), or past
+    /// [`Undo::may_hold_dir`]'s budget (then by `dir`, from the anchor).
+    pub held: Option<Arc<OwnedFd>>,
     pub temp: OsString,
     pub name: OsString,
     /// Replace an existing file or symlink at `name` (overwrite=True).
@@ -37,6 +43,8 @@ pub struct Staged {
 pub struct Committed {
     /// The directory holding it, relative to the anchor.
     pub dir: PathBuf,
+    /// That directory's fd, as [`Staged::held`].
+    pub held: Option<Arc<OwnedFd>>,
     pub name: OsString,
     /// What was renamed in; anything else found at `name` later is not ours.
     pub id: FileId,
@@ -50,9 +58,26 @@ pub struct Committed {
 pub struct Undo {
     pub staged: Mutex<Vec<Staged>>,
     pub committed: Vec<Committed>,
+    /// Directories whose fds entries hold (see [`Undo::may_hold_dir`]).
+    held_dirs: AtomicUsize,
 }
 
 impl Undo {
+    /// Whether entries staged in one more directory may hold its fd until
+    /// the call ends. Each existing directory a merge writes into costs one
+    /// fd for the whole call, up to half the process's open-file limit
+    /// (learnt once); past it, such a directory is reached by its path.
+    pub fn may_hold_dir(&self) -> bool {
+        static BUDGET: OnceLock<usize> = OnceLock::new();
+        let budget = *BUDGET.get_or_init(|| {
+            let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+            limit.current.map_or(usize::MAX, |soft| {
+                usize::try_from(soft / 2).unwrap_or(usize::MAX)
+            })
+        });
+        self.held_dirs.fetch_add(1, Ordering::Relaxed) < budget
+    }
+
     pub fn track(&self, staged: Staged) {
         self.staged
             .lock()
@@ -65,9 +90,10 @@ impl Undo {
     pub fn roll_back(self, anchor: BorrowedFd<'_>, plan: &Plan) {
         // Staging names are unique to this call, and nothing else writes
         // below them: they go whole.
+        // Each through the directory it was made in, wherever that is now.
         let staged = self.staged.into_inner().unwrap_or_else(|e| e.into_inner());
         for entry in staged {
-            if let Ok(dir) = dirfd::open_dir_beneath(anchor, &entry.dir) {
+            if let Ok(dir) = reach(anchor, &entry.dir, entry.held.as_deref()) {
                 let _ = dirfd::remove_tree_at(dir.as_fd(), &entry.temp);
             }
         }
@@ -75,7 +101,7 @@ impl Undo {
         // directory this call made, or replaced what it renamed in.
         let children = (!self.committed.is_empty()).then(|| plan.children());
         for entry in self.committed.iter().rev() {
-            let Ok(dir) = dirfd::open_dir_beneath(anchor, &entry.dir) else {
+            let Ok(dir) = reach(anchor, &entry.dir, entry.held.as_deref()) else {
                 continue;
             };
             if dirfd::lstat_identity(dir.as_fd(), &entry.name).ok() != Some(entry.id) {
@@ -90,6 +116,19 @@ impl Undo {
                 }
             }
         }
+    }
+}
+
+/// The directory an entry was made in: the fd held since, else `dir` below
+/// the anchor.
+fn reach<'a>(
+    anchor: BorrowedFd<'a>,
+    dir: &Path,
+    held: Option<&'a OwnedFd>,
+) -> io::Result<dirfd::DirFd<'a>> {
+    match held {
+        Some(fd) => Ok(dirfd::DirFd::Borrowed(fd.as_fd())),
+        None => dirfd::dir_beneath(anchor, dir),
     }
 }
 

@@ -125,6 +125,93 @@ impl Platform for Linux {
             from_dir, from, to_dir, to, flags,
         )?)
     }
+
+    /// One `getxattrat` (Linux 6.13) asking only for the attribute's size;
+    /// before it (ENOSYS, learnt once per process), the file is opened for
+    /// `fgetxattr`.
+    fn has_file_capabilities(dir: BorrowedFd<'_>, path: &OsStr) -> io::Result<bool> {
+        static NO_GETXATTRAT: AtomicBool = AtomicBool::new(false);
+        const NAME: &str = "security.capability";
+        let answer = match NO_GETXATTRAT.load(Ordering::Relaxed) {
+            false => getxattrat_size(dir, path, NAME).unwrap_or(Err(Errno::NOSYS)),
+            true => Err(Errno::NOSYS),
+        };
+        let answer = match answer {
+            Err(Errno::NOSYS) => {
+                NO_GETXATTRAT.store(true, Ordering::Relaxed);
+                let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+                let file = rustix::fs::openat(dir, path, flags, Mode::empty())?;
+                rustix::fs::fgetxattr_query(&file, NAME)
+            }
+            answer => answer,
+        };
+        match answer {
+            Ok(_) => Ok(true),
+            // No such attribute, or a filesystem without xattrs.
+            Err(Errno::NODATA | Errno::OPNOTSUPP) => Ok(false),
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+/// `getxattrat(dir, path, AT_SYMLINK_NOFOLLOW, name)` asked for the value's
+/// size only; `None` where its number is not known here (the caller then
+/// takes the older way, as for ENOSYS).
+fn getxattrat_size(
+    dir: BorrowedFd<'_>,
+    path: &OsStr,
+    name: &str,
+) -> Option<rustix::io::Result<usize>> {
+    use std::os::fd::AsRawFd;
+    // The number every architecture on the common syscall table shares.
+    const SYS_GETXATTRAT: Option<libc::c_long> = if cfg!(any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "riscv64",
+        target_arch = "loongarch64"
+    )) {
+        Some(464)
+    } else {
+        None
+    };
+    let number = SYS_GETXATTRAT?;
+    /// `struct xattr_args`: where the value goes (nowhere: size only).
+    #[repr(C)]
+    struct XattrArgs {
+        value: u64,
+        size: u32,
+        flags: u32,
+    }
+    let path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path)).ok()?;
+    let name = std::ffi::CString::new(name).ok()?;
+    let mut args = XattrArgs {
+        value: 0,
+        size: 0,
+        flags: 0,
+    };
+    // SAFETY: the strings are NUL-terminated and outlive the call; `args`
+    // is the kernel's `struct xattr_args`, with its size passed, and asks
+    // for no value to be written.
+    let ret = unsafe {
+        libc::syscall(
+            number,
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW as libc::c_uint,
+            name.as_ptr(),
+            &mut args as *mut XattrArgs,
+            std::mem::size_of::<XattrArgs>(),
+        )
+    };
+    Some(if ret < 0 {
+        Err(Errno::from_raw_os_error(
+            io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO),
+        ))
+    } else {
+        Ok(ret as usize)
+    })
 }
 
 fn sendfile_step(

@@ -167,6 +167,15 @@ pub trait Platform {
         to: &OsStr,
     ) -> io::Result<()>;
 
+    /// Whether the file `path` (relative to `dir`, the last component not
+    /// followed) carries file capabilities (`security.capability`), which a
+    /// hard link would share as it shares setuid bits. `Ok(false)` where the
+    /// OS has no file capabilities (macOS, other unixes), without a syscall.
+    fn has_file_capabilities(dir: BorrowedFd<'_>, path: &OsStr) -> io::Result<bool> {
+        let _ = (dir, path);
+        Ok(false)
+    }
+
     /// A clone carries the source's times (macOS's clonefile does), so a
     /// caller that does not keep times must reset them to "now" to match
     /// what a copy gets.

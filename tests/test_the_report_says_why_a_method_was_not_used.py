@@ -20,11 +20,7 @@ from pathlib import Path
 
 from faultutil import NOBODY, chown_tree
 from mounts import bind_mount
-from test_one_odd_file_falls_back_alone import (  # noqa: F401 (fixtures)
-    open_base,
-    protected_hardlinks,
-    run_calls,
-)
+from test_one_odd_file_falls_back_alone import run_calls
 from treeutil import File, assert_trees_equal, make_tree, random_bytes, skip_or_fail
 
 KiB = 1024
@@ -40,7 +36,9 @@ def _assert_every_file_fell_back(outcome: dict, method: str, errno_: int, files:
     assert outcome["copied"] == outcome["files"] == files, outcome
     assert outcome["method"] == "copy", outcome
     reasons = [s[:2] for s in outcome["skipped"]] + [f[:2] for f in outcome["fallbacks"]]
-    assert [method, errno_] in reasons, f"the report does not say why {method} was not used: {outcome}"
+    assert [method, errno_] in reasons, (
+        f"the report does not say why {method} was not used: {outcome}"
+    )
     for fb in outcome["fallbacks"]:
         assert fb[0] == method and fb[1] == errno_ and fb[2] == files and fb[3], outcome
 

@@ -119,6 +119,7 @@ fn carry_out(
         copied: counts.get(Method::Copy),
         skipped: choice.skipped,
         fallbacks: counts.fallbacks(),
+        unsupported_metadata: counts.unstored.report(),
         elapsed: started.elapsed(),
     })
 }

@@ -18,6 +18,8 @@ pub enum ErrorKind {
     ReflinkUnsupported,
     /// Hardlink was required and the filesystem refused it for a reason other than EXDEV.
     HardlinkUnsupported,
+    /// The destination filesystem cannot hold a symlink of the source.
+    SymlinkUnsupported,
     /// A fifo, socket or device file in the source; refused before anything is written.
     SpecialFile,
     /// The destination lies inside the source tree.
@@ -75,6 +77,19 @@ impl Error {
             ErrorKind::SpecialFile,
             libc::EINVAL,
             format!("cannot clone or copy a {what}"),
+        )
+        .with_paths(src, dst)
+    }
+
+    /// A symlink the destination filesystem cannot hold (`errno` as it said).
+    pub fn symlink_unsupported(errno: i32, src: &Path, dst: &Path) -> Self {
+        Error::new(
+            ErrorKind::SymlinkUnsupported,
+            errno,
+            format!(
+                "symlink not possible: the destination filesystem cannot hold symbolic links ({})",
+                errno_name(errno)
+            ),
         )
         .with_paths(src, dst)
     }
@@ -188,6 +203,7 @@ pub fn errno_name(errno: i32) -> String {
         libc::EBADF => "EBADF",
         libc::EPERM => "EPERM",
         libc::EMLINK => "EMLINK",
+        libc::ENOSPC => "ENOSPC",
         _ => return format!("errno {errno}"),
     };
     name.to_string()

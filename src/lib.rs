@@ -35,7 +35,7 @@ pub use options::{thread_count, Ignore, IgnoreFn, Options};
 pub use pool::{default_threads, worker_pool, MAX_THREADS};
 pub use probe::{probe, Outcome};
 pub use progress::{Progress, ProgressSnapshot};
-pub use report::{Fallback, Report, Skipped};
+pub use report::{Fallback, MetadataKind, Report, Skipped, UnsupportedMetadata};
 
 /// The name of the platform backend this build uses: "linux", "macos" or
 /// "portable".

@@ -8,6 +8,60 @@ use std::os::fd::BorrowedFd;
 use rustix::fs::{AtFlags, Mode, Timespec, Timestamps};
 
 use crate::plan::{EntryMeta, Timestamp};
+use crate::platform::stores_no_such_metadata;
+use crate::report::{MetadataKind, UnsupportedMetadata};
+
+/// The metadata one call could not store, by kind: rare, so one lock serves
+/// every worker.
+#[derive(Debug, Default)]
+pub struct Unstored {
+    entries: std::sync::Mutex<Vec<(MetadataKind, i32, usize)>>,
+}
+
+impl Unstored {
+    /// One entry's `kind` could not be stored (`errno`).
+    pub fn note(&self, kind: MetadataKind, errno: i32) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match entries
+            .iter_mut()
+            .find(|(k, e, _)| (*k, *e) == (kind, errno))
+        {
+            Some((_, _, count)) => *count += 1,
+            None => entries.push((kind, errno, 1)),
+        }
+    }
+
+    /// `result` of setting `kind` on an entry this call created: an errno
+    /// saying the filesystem stores no such metadata is noted and passes;
+    /// every other error is returned.
+    pub fn tolerate(&self, kind: MetadataKind, result: io::Result<()>) -> io::Result<()> {
+        match result {
+            Err(err) if err.raw_os_error().is_some_and(stores_no_such_metadata) => {
+                self.note(kind, err.raw_os_error().unwrap_or_default());
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    pub fn report(&self) -> Vec<UnsupportedMetadata> {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        entries.sort_by_key(|&(kind, errno, _)| (kind as u8, errno));
+        entries
+            .into_iter()
+            .map(|(kind, errno, entries)| UnsupportedMetadata {
+                kind,
+                errno,
+                entries,
+                message: kind.message(errno),
+            })
+            .collect()
+    }
+}
 
 fn timestamps(meta: &EntryMeta) -> Timestamps {
     let timespec = |ts: Timestamp| Timespec {
@@ -59,4 +113,52 @@ pub fn set_mode_at(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<(
         Mode::from_raw_mode(mode as _),
         AtFlags::empty(),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_unsupported_errnos_are_tolerated_and_they_are_counted_per_kind() {
+        let unstored = Unstored::default();
+        let err = |errno| Err(io::Error::from_raw_os_error(errno));
+        for errno in [
+            libc::EPERM,
+            libc::EACCES,
+            libc::EIO,
+            libc::EROFS,
+            libc::ENOSPC,
+        ] {
+            let kept = unstored.tolerate(MetadataKind::Mode, err(errno));
+            assert_eq!(kept.unwrap_err().raw_os_error(), Some(errno));
+        }
+        assert!(unstored
+            .tolerate(MetadataKind::Mode, err(libc::ENOSYS))
+            .is_ok());
+        assert!(unstored
+            .tolerate(MetadataKind::Mode, err(libc::ENOSYS))
+            .is_ok());
+        assert!(unstored
+            .tolerate(MetadataKind::Times, err(libc::EOPNOTSUPP))
+            .is_ok());
+        assert!(unstored.tolerate(MetadataKind::Times, Ok(())).is_ok());
+        let report = unstored.report();
+        let got: Vec<_> = report
+            .iter()
+            .map(|u| (u.kind, u.errno, u.entries))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (MetadataKind::Mode, libc::ENOSYS, 2),
+                (MetadataKind::Times, libc::EOPNOTSUPP, 1)
+            ]
+        );
+        assert!(
+            report[0].message.contains("ENOSYS"),
+            "{}",
+            report[0].message
+        );
+    }
 }

@@ -184,7 +184,13 @@ fn link_into(method: Method, sample: &Sample, dir: &Path) -> io::Result<()> {
             if let Some(cloned) = Os::clone_unnamed(&src, dir_fd.as_fd()) {
                 return cloned;
             }
-            Os::reflink_new(&src, dir_fd.as_fd(), &target, NewMode::set_after(0o600))?;
+            // Removed at once: whatever mode the umask leaves will do, and a
+            // filesystem that stores no mode (FAT) is not asked for one.
+            let mode = NewMode {
+                bits: 0o600,
+                exact_on_create: true,
+            };
+            Os::reflink_new(&src, dir_fd.as_fd(), &target, mode)?;
         }
         Method::Hardlink => dirfd::hardlink_at(src_dir.as_fd(), src_name, dir_fd.as_fd(), &target)?,
         Method::Copy => return Ok(()),

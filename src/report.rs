@@ -25,6 +25,49 @@ pub struct Fallback {
     pub message: String,
 }
 
+/// Metadata a destination filesystem may be unable to store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetadataKind {
+    /// Permission bits (chmod).
+    Mode,
+    /// atime and mtime (utimes).
+    Times,
+}
+
+impl MetadataKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            MetadataKind::Mode => "mode",
+            MetadataKind::Times => "times",
+        }
+    }
+
+    /// A sentence an installer can show as is, e.g. "mode not kept: the
+    /// destination filesystem stores no permission bits (ENOSYS)".
+    pub fn message(self, errno: i32) -> String {
+        let what = match self {
+            MetadataKind::Mode => "permission bits",
+            MetadataKind::Times => "file times",
+        };
+        format!(
+            "{} not kept: the destination filesystem stores no {what} ({})",
+            self.name(),
+            crate::error::errno_name(errno)
+        )
+    }
+}
+
+/// Metadata of one kind the destination could not store, so it was left as
+/// the filesystem has it (as `cp -a` does, with a warning): how many
+/// entries, and the errno that said so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsupportedMetadata {
+    pub kind: MetadataKind,
+    pub errno: i32,
+    pub entries: usize,
+    pub message: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Report {
     /// The method that placed the most files (ties go to the earlier one in
@@ -43,5 +86,8 @@ pub struct Report {
     pub skipped: Vec<Skipped>,
     /// Methods that some files, but not the pair, could not use.
     pub fallbacks: Vec<Fallback>,
+    /// Metadata the destination filesystem cannot store (FAT: modes), by
+    /// kind; the data is in place all the same.
+    pub unsupported_metadata: Vec<UnsupportedMetadata>,
     pub elapsed: Duration,
 }

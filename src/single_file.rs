@@ -82,13 +82,16 @@ pub fn try_place(src: &Path, dst: &Path, options: &Options, progress: &Progress)
                     unnamed = Some(Os::create_unnamed(parent, meta.safe_mode())?.ok()?);
                 }
                 let new = unnamed.as_ref().expect("created above");
-                fill(method, file, new, size, &meta, options)
+                fill(method, file, new, size)
             }
         };
         let err = match attempt {
             Ok(()) => {
                 if let Some(new) = &unnamed {
                     if method != Method::Hardlink {
+                        // Not part of the attempt: a refusal here says
+                        // nothing about the method (the planned path decides).
+                        set_times(method, new, &meta, options).ok()?;
                         Os::link_unnamed(new, dst).ok()?;
                     }
                 }
@@ -147,15 +150,8 @@ fn takeable(stat: &Stat) -> Option<EntryMeta> {
         .then(|| EntryMeta::of_stat(stat))
 }
 
-/// Clone or copy `src` into the nameless `new`, and set its times.
-fn fill(
-    method: Method,
-    src: &File,
-    new: &File,
-    size: u64,
-    meta: &EntryMeta,
-    options: &Options,
-) -> io::Result<()> {
+/// Clone or copy `src` into the nameless `new`.
+fn fill(method: Method, src: &File, new: &File, size: u64) -> io::Result<()> {
     if method == Method::Reflink {
         Os::clone_into(new, src)?;
     } else {
@@ -169,6 +165,12 @@ fn fill(
             return Err(io::Error::from_raw_os_error(libc::EAGAIN));
         }
     }
+    Ok(())
+}
+
+/// Give the filled `new` the source's times (or, for a clone that carries
+/// them where times are not kept, the current time).
+fn set_times(method: Method, new: &File, meta: &EntryMeta, options: &Options) -> io::Result<()> {
     if options.preserve_times {
         meta::set_file_times(new, meta)?;
     } else if method == Method::Reflink && Os::CLONE_KEEPS_SOURCE_TIMES {
@@ -203,6 +205,7 @@ fn report(method: Method, size: u64, skipped: Vec<Skipped>, started: Instant) ->
         copied: one_if(Method::Copy),
         skipped,
         fallbacks: Vec::new(),
+        unsupported_metadata: Vec::new(),
         elapsed: started.elapsed(),
     }
 }

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,8 +30,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import fastlink
 import treeutil
+from faultutil import require_root
 from mounts import Mounts
-from treeutil import make_fresh_dir, remove_tree
+from treeutil import make_fresh_dir, remove_tree, skip_or_fail
 
 # `make macos-sim` runs this suite against the macOS backend: make sure the
 # extension really is the one asked for, not a Linux build found on the path.
@@ -167,6 +170,44 @@ def pytest_runtest_call(item):
     if guard is not None:
         guard.verify()
     return result
+
+
+PROTECTED_HARDLINKS = "/proc/sys/fs/protected_hardlinks"
+
+
+@pytest.fixture
+def protected_hardlinks() -> Iterator[None]:
+    """fs.protected_hardlinks=1 for the test, restored afterwards."""
+    require_root("setting fs.protected_hardlinks")
+    try:
+        with open(PROTECTED_HARDLINKS) as f:
+            old = f.read().strip()
+    except OSError as e:
+        skip_or_fail(f"cannot read {PROTECTED_HARDLINKS}: {e}")
+    if old != "1":
+        try:
+            with open(PROTECTED_HARDLINKS, "w") as f:
+                f.write("1")
+        except OSError as e:
+            skip_or_fail(f"cannot set {PROTECTED_HARDLINKS}=1: {e}")
+    try:
+        yield
+    finally:
+        if old != "1":
+            with open(PROTECTED_HARDLINKS, "w") as f:
+                f.write(old)
+
+
+@pytest.fixture
+def open_base() -> Iterator[Path]:
+    """A directory any user can traverse (the session mounts and pytest's
+    tmp_path are private to root), removed after the test."""
+    base = Path(tempfile.mkdtemp(prefix="fastlink-protected-"))
+    try:
+        os.chmod(base, 0o755)
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):

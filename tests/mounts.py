@@ -10,7 +10,8 @@
   directory (bind_mount; btrfs_subvolume_mounted_twice), read-only images
   (squashfs, erofs), a tmpfs on a directory inside a destination
   (tmpfs_at), overlayfs, a btrfs subvolume under a qgroup limit and FUSE
-  filesystems (bindfs, exfat-fuse and the fault-injecting `faultfs.py`).
+  filesystems (bindfs, exfat-fuse, fusefat and the fault-injecting
+  `faultfs.py`).
 
 Every helper mounts under its own tempfile.mkdtemp() directory (private to
 root: mode 0700), waits for the mount deterministically (the mount command
@@ -54,6 +55,7 @@ _MKFS = {
     # inodes, which have no room for nanosecond timestamps.
     "ext4": ["mkfs.ext4", "-q", "-F", "-I", "256", "-b", "4096"],
     "exfat": ["mkfs.exfat"],
+    "vfat": ["mkfs.vfat"],
 }
 # xfsprogs >= 5.19 refuses filesystems below 300 MB unless it believes it
 # runs under fstests; these variables are its documented escape hatch.
@@ -423,6 +425,22 @@ def exfat_fuse(size_mib: int = 64) -> Iterator[Path]:
         finally:
             # Deferred (autoclear) if the exiting server still holds it.
             _run(["losetup", "-d", loop])
+
+
+@contextlib.contextmanager
+def fusefat(size_mib: int = 32) -> Iterator[Path]:
+    """A fresh FAT image (mkfs.vfat, dosfstools) served read-write by a
+    foreground fusefat process this helper owns. FAT stores no modes, owners,
+    symlinks or hard links: fusefat answers chmod and symlink(2) with ENOSYS,
+    link(2) with EPERM and O_TMPFILE with EOPNOTSUPP; utimes work."""
+    require_root("a fusefat mount")
+    require_tools("fusefat", "mkfs.vfat", "fusermount")
+    with _scratch("fusefat") as base:
+        mnt = _mount_point(base)
+        image = _formatted_image("vfat", base, size_mib)
+        argv = ["fusefat", "-f", "-o", "rw+", image, mnt]
+        with _fuse_server(argv, mnt, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+            yield Path(mnt)
 
 
 class FaultMount:

@@ -56,6 +56,7 @@ SUMMARY = re.compile(
 )
 REPORT_KEYS = {
     "fallbacks",
+    "unsupported_metadata",
     "src",
     "dst",
     "method",
@@ -184,6 +185,7 @@ def test_json_prints_the_report_matching_the_tree_and_the_skipped_reflink(xfs, b
     assert report["skipped"] == [
         {"method": "reflink", "errno": errno.EXDEV, "error": "EXDEV", "message": EXDEV_MESSAGE}
     ]
+    assert report["unsupported_metadata"] == []
     assert isinstance(report["elapsed"], float) and report["elapsed"] >= 0
     assert_trees_equal(snap, dst)
 

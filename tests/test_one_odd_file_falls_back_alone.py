@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,7 +37,6 @@ from faultutil import (
     chown_tree,
     last_json_line,
     python_argv,
-    require_root,
 )
 from mounts import bind_mount, tmpfs_at
 from treeutil import (
@@ -333,42 +331,7 @@ def test_strict_hardlink_names_the_file_at_the_link_limit_and_rolls_back(
 # EPERM: fs.protected_hardlinks, as an unprivileged user
 # --------------------------------------------------------------------------
 
-PROTECTED_HARDLINKS = "/proc/sys/fs/protected_hardlinks"
-
-
-@pytest.fixture
-def protected_hardlinks() -> Iterator[None]:
-    """fs.protected_hardlinks=1 for the test, restored afterwards."""
-    require_root("setting fs.protected_hardlinks")
-    try:
-        with open(PROTECTED_HARDLINKS) as f:
-            old = f.read().strip()
-    except OSError as e:
-        skip_or_fail(f"cannot read {PROTECTED_HARDLINKS}: {e}")
-    if old != "1":
-        try:
-            with open(PROTECTED_HARDLINKS, "w") as f:
-                f.write("1")
-        except OSError as e:
-            skip_or_fail(f"cannot set {PROTECTED_HARDLINKS}=1: {e}")
-    try:
-        yield
-    finally:
-        if old != "1":
-            with open(PROTECTED_HARDLINKS, "w") as f:
-                f.write(old)
-
-
-@pytest.fixture
-def open_base() -> Iterator[Path]:
-    """A directory any user can traverse (the session mounts and pytest's
-    tmp_path are private to root), removed after the test."""
-    base = Path(tempfile.mkdtemp(prefix="fastlink-protected-"))
-    try:
-        os.chmod(base, 0o755)
-        yield base
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+# (The fixtures protected_hardlinks and open_base are in conftest.py.)
 
 
 @pytest.mark.parametrize("position", POSITIONS)

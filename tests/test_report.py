@@ -47,6 +47,8 @@ def test_report_attribute_types(report):
         assert isinstance(entry, tuple) and len(entry) == 3, entry
         method, err, message = entry
         assert isinstance(method, str) and isinstance(err, int) and isinstance(message, str)
+    # A filesystem that stores modes and times leaves nothing unstored.
+    assert report.unsupported_metadata == ()
 
 
 def test_report_method_counter_matches_method(report):

@@ -21,6 +21,7 @@ from fastlink._fastlink import (
     Progress,
     ReflinkUnsupportedError,
     Report,
+    SymlinkUnsupportedError,
     __version__,
     clone_or_copy,
 )
@@ -44,7 +45,7 @@ exit codes:
   {EXIT_IO_ERROR}    an I/O error (permission, no space, a special file, ...)
   {EXIT_USAGE}    usage: bad arguments or a bad FASTLINK_METHODS
   {EXIT_CROSS_DEVICE}    cross-device: the allowed methods need one filesystem
-  {EXIT_UNSUPPORTED}    unsupported: the filesystem cannot reflink (or hardlink)
+  {EXIT_UNSUPPORTED}    unsupported: the filesystem cannot reflink (hardlink, hold a symlink)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
 """
 
@@ -116,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(err))
     except CrossDeviceError as err:
         return _fail(err, EXIT_CROSS_DEVICE)
-    except (ReflinkUnsupportedError, HardlinkUnsupportedError) as err:
+    except (ReflinkUnsupportedError, HardlinkUnsupportedError, SymlinkUnsupportedError) as err:
         return _fail(err, EXIT_UNSUPPORTED)
     except OSError as err:
         return _fail(err, EXIT_IO_ERROR)
@@ -183,6 +184,8 @@ def summary_line(report: Report) -> str:
         line += f"; {message}; {method_verb} instead"
     for _method, _errno, files, message in report.fallbacks:
         line += f"; {message}: {_count(files, 'file')} fell back"
+    for _kind, _errno, entries, message in report.unsupported_metadata:
+        line += f"; {message}: {entries:,} left as the filesystem has them"
     return line
 
 
@@ -217,6 +220,16 @@ def report_as_dict(report: Report, src: str, dst: str) -> dict[str, Any]:
                 "message": message,
             }
             for method, code, files, message in report.fallbacks
+        ],
+        "unsupported_metadata": [
+            {
+                "kind": kind,
+                "errno": code,
+                "error": errno_name(code),
+                "entries": entries,
+                "message": message,
+            }
+            for kind, code, entries, message in report.unsupported_metadata
         ],
         "elapsed": report.elapsed,
     }

@@ -15,6 +15,7 @@ __all__ = [
     "SourceChangedError",
     "SourceInsideDestinationError",
     "SpecialFileError",
+    "SymlinkUnsupportedError",
     "__version__",
     "_platform_backend",
     "clone_files",
@@ -28,6 +29,7 @@ __version__: str
 _platform_backend: str
 
 _MethodName = Literal["reflink", "hardlink", "copy"]
+_MetadataKind = Literal["mode", "times"]
 _StrPath = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
 class FastlinkError(OSError):
@@ -41,6 +43,11 @@ class ReflinkUnsupportedError(FastlinkError):
 
 class HardlinkUnsupportedError(FastlinkError):
     """Hardlink was required and the filesystem refused it (EPERM, EMLINK)."""
+
+class SymlinkUnsupportedError(FastlinkError):
+    """The destination filesystem cannot hold a symlink of the source (FAT:
+    ENOSYS or EPERM; `errno` is what it said). `filename` is the source link,
+    `filename2` where it was to go; the call was rolled back."""
 
 class SpecialFileError(FastlinkError):
     """The source holds a fifo, socket or device file (EINVAL); nothing was written."""
@@ -92,6 +99,12 @@ class Report:
         """`(method, errno, files, message)` for each method that some files could
         not use (a file at the link limit, a NOCOW file, a mount point inside dst),
         so each of them fell back to a later method."""
+    @property
+    def unsupported_metadata(self) -> tuple[tuple[_MetadataKind, int, int, str], ...]:
+        """`(kind, errno, entries, message)` for each kind of metadata ("mode",
+        "times") the destination filesystem cannot store (FAT answers chmod with
+        ENOSYS), with how many entries were left as the filesystem has them. The
+        data is in place; only ENOSYS/EOPNOTSUPP count, any other errno is raised."""
     @property
     def elapsed(self) -> float:
         """Wall-clock seconds the call took."""

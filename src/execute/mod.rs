@@ -38,7 +38,7 @@ use crate::method::Method;
 use crate::plan::{name_of, Plan, RootKind};
 use crate::platform::{NewMode, Os, Platform};
 use crate::progress::Progress;
-use crate::report::Fallback;
+use crate::report::{Fallback, MetadataKind};
 use place::{temp_name, STAGING_PREFIX};
 use undo::{CreatedParents, Staged, Undo};
 
@@ -72,6 +72,8 @@ pub struct Counts {
     copied: AtomicUsize,
     /// (method, errno, files): rare, so one lock serves every worker.
     fallbacks: Mutex<Vec<(Method, i32, usize)>>,
+    /// Metadata the destination could not store.
+    pub unstored: meta::Unstored,
 }
 
 impl Counts {
@@ -298,7 +300,7 @@ impl Execution<'_> {
         let trims = CreationTrims::of(self, Os::creation_umask(anchor));
         self.create_dirs(anchor, &paths, undo)?;
         self.fill(anchor, &paths, &trims, counts, undo)?;
-        self.finish_dirs(anchor, &paths, &trims)?;
+        self.finish_dirs(anchor, &paths, &trims, &counts.unstored)?;
         self.commit(anchor, undo)
     }
 
@@ -467,7 +469,8 @@ impl Execution<'_> {
                         for i in first..end {
                             self.cancel.check()?;
                             let action = self.destination.symlink_actions[i];
-                            self.place_symlink(pair, &self.plan.symlinks[i], action, undo)?;
+                            let link = &self.plan.symlinks[i];
+                            self.place_symlink(pair, link, action, &counts.unstored, undo)?;
                         }
                     }
                 }
@@ -532,6 +535,7 @@ impl Execution<'_> {
         anchor: BorrowedFd<'_>,
         paths: &[PathBuf],
         trims: &CreationTrims,
+        unstored: &meta::Unstored,
     ) -> Result<()> {
         let mut parent_fd: Option<(usize, OwnedFd)> = None;
         for (i, dir) in self.plan.dirs.iter().enumerate().rev() {
@@ -560,10 +564,12 @@ impl Execution<'_> {
             // the exact mode is always set again.
             // (Unless only the umask applies and it left the mode whole.)
             if !trims.dir_is_exact(i, dir.meta.safe_mode()) {
-                meta::set_mode_at(fd.as_fd(), name, dir.meta.safe_mode()).map_err(fail)?;
+                let set = meta::set_mode_at(fd.as_fd(), name, dir.meta.safe_mode());
+                unstored.tolerate(MetadataKind::Mode, set).map_err(fail)?;
             }
             if self.preserve_times {
-                meta::set_times_at(fd.as_fd(), name, &dir.meta).map_err(fail)?;
+                let set = meta::set_times_at(fd.as_fd(), name, &dir.meta);
+                unstored.tolerate(MetadataKind::Times, set).map_err(fail)?;
             }
         }
         Ok(())

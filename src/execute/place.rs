@@ -17,11 +17,12 @@ use super::{final_name, Counts, DirPair, Execution};
 use crate::destination::LeafAction;
 use crate::dirfd;
 use crate::error::{Error, Result};
-use crate::meta;
+use crate::meta::{self, Unstored};
 use crate::method::Method;
 use crate::plan::{name_of, FilePlan, SymlinkPlan};
-use crate::platform::{CopyHints, NewMode, Os, Platform};
+use crate::platform::{holds_no_symlinks, CopyHints, NewMode, Os, Platform};
 use crate::progress::FileProgress;
+use crate::report::MetadataKind;
 
 /// The prefix of a new tree (or single file) being built beside `dst`:
 /// `.fastlink-staging.<pid>.<n>.<dst name>`.
@@ -124,7 +125,7 @@ impl Execution<'_> {
                         opened = Some(source);
                     }
                     let source = opened.as_ref().expect("opened above");
-                    match self.write_file(method, source, pair, &target(), file, &share) {
+                    match self.write_file(method, source, pair, &target(), file, &share, counts) {
                         Ok(seen) if seen != file.size => {
                             return Err(Error::source_changed(
                                 &src_path(),
@@ -163,6 +164,8 @@ impl Execution<'_> {
 
     /// Write one file by reflink or copy; returns the source size seen (the
     /// planned size for a clone, which takes the file as it is at that moment).
+    /// Metadata the filesystem cannot store is counted, not raised.
+    #[allow(clippy::too_many_arguments)]
     fn write_file(
         &self,
         method: Method,
@@ -171,6 +174,7 @@ impl Execution<'_> {
         name: &OsStr,
         file: &FilePlan,
         share: &FileProgress<'_>,
+        counts: &Counts,
     ) -> io::Result<u64> {
         let dir = pair.dst.as_fd();
         let mode = NewMode::under_umask(file.meta.safe_mode(), pair.umask);
@@ -189,12 +193,18 @@ impl Execution<'_> {
                 Os::copy_new(source, dir, name, mode, &hints)?
             }
         };
-        if self.preserve_times {
-            meta::set_file_times(&written, &file.meta)?;
+        if let Some(errno) = written.mode_unset {
+            counts.unstored.note(MetadataKind::Mode, errno);
+        }
+        let times = if self.preserve_times {
+            meta::set_file_times(&written.file, &file.meta)
         } else if method == Method::Reflink && Os::CLONE_KEEPS_SOURCE_TIMES {
             // What a copy gets, whichever path the file took.
-            meta::set_file_times_now(&written)?;
-        }
+            meta::set_file_times_now(&written.file)
+        } else {
+            Ok(())
+        };
+        counts.unstored.tolerate(MetadataKind::Times, times)?;
         Ok(seen)
     }
 
@@ -203,20 +213,27 @@ impl Execution<'_> {
         pair: &DirPair<'_>,
         link: &SymlinkPlan,
         action: LeafAction,
+        unstored: &Unstored,
         undo: &Undo,
     ) -> Result<()> {
         let name = name_of(&link.rel);
         let target = self.leaf_target(pair, &link.rel, name, action, undo);
-        let fail = |err| {
-            Error::io(
-                err,
-                &self.plan.src_path(&link.rel),
-                &self.destination.path(&link.rel),
-            )
-        };
-        dirfd::symlink_at(&link.target, pair.dst.as_fd(), &target).map_err(fail)?;
+        let (src, dst) = (
+            || self.plan.src_path(&link.rel),
+            || self.destination.path(&link.rel),
+        );
+        let fail = |err| Error::io(err, &src(), &dst());
+        if let Err(err) = dirfd::symlink_at(&link.target, pair.dst.as_fd(), &target) {
+            return Err(match err.raw_os_error() {
+                Some(errno) if holds_no_symlinks(errno) => {
+                    Error::symlink_unsupported(errno, &src(), &dst())
+                }
+                _ => fail(err),
+            });
+        }
         if self.preserve_times {
-            meta::set_times_at(pair.dst.as_fd(), &target, &link.meta).map_err(fail)?;
+            let set = meta::set_times_at(pair.dst.as_fd(), &target, &link.meta);
+            unstored.tolerate(MetadataKind::Times, set).map_err(fail)?;
         }
         Ok(())
     }

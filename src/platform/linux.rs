@@ -12,7 +12,7 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
 use super::unix;
-use super::{CopyHints, NewMode, Platform};
+use super::{CopyHints, NewFile, NewMode, Platform};
 
 pub struct Linux;
 
@@ -24,7 +24,7 @@ impl Platform for Linux {
         dir: BorrowedFd<'_>,
         name: &OsStr,
         mode: NewMode,
-    ) -> io::Result<File> {
+    ) -> io::Result<NewFile> {
         // FICLONE straight into the new, empty file. reflink-copy's
         // `reflink_file` would first fstat() it to truncate a non-empty one.
         unix::clone_into_new(src, dir, name, mode, Self::clone_into)
@@ -39,7 +39,7 @@ impl Platform for Linux {
         name: &OsStr,
         mode: NewMode,
         hints: &CopyHints<'_>,
-    ) -> io::Result<(File, u64)> {
+    ) -> io::Result<(NewFile, u64)> {
         unix::copy_new(src, dir, name, mode, hints, Some(sendfile_step))
     }
 

@@ -19,7 +19,7 @@ use std::path::Path;
 use rustix::fs::{Mode, OFlags};
 
 use super::unix;
-use super::{CopyHints, NewMode, Platform};
+use super::{CopyHints, NewFile, NewMode, Platform};
 
 /// <sys/clonefile.h>: clone a symlink itself rather than what it names.
 pub const CLONE_NOFOLLOW: u32 = 0x0001;
@@ -70,7 +70,7 @@ impl Platform for MacOs {
         dir: BorrowedFd<'_>,
         name: &OsStr,
         mode: NewMode,
-    ) -> io::Result<File> {
+    ) -> io::Result<NewFile> {
         let c_name = c_name(name)?;
         let flags = CLONE_NOFOLLOW | CLONE_NOOWNERCOPY;
         // SAFETY: valid fds and a NUL-terminated name.
@@ -83,14 +83,11 @@ impl Platform for MacOs {
             OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .and_then(|fd| rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode.bits as _)).map(|()| fd));
-        match opened {
-            Ok(fd) => Ok(File::from(fd)),
-            Err(err) => {
-                let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
-                Err(err.into())
-            }
-        }
+        .map_err(io::Error::from)
+        .and_then(|fd| unix::set_new_mode(File::from(fd), mode.bits));
+        opened.inspect_err(|_| {
+            let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
+        })
     }
 
     fn copy_new(
@@ -99,7 +96,7 @@ impl Platform for MacOs {
         name: &OsStr,
         mode: NewMode,
         hints: &CopyHints<'_>,
-    ) -> io::Result<(File, u64)> {
+    ) -> io::Result<(NewFile, u64)> {
         unix::copy_new(src, dir, name, mode, hints, None)
     }
 

@@ -73,6 +73,7 @@ pub struct NewMode {
 
 impl NewMode {
     /// A mode that must be set after creation to be sure of it.
+    #[cfg(test)]
     pub fn set_after(bits: u32) -> Self {
         NewMode {
             bits,
@@ -92,6 +93,32 @@ impl NewMode {
     }
 }
 
+/// A regular file a backend created with [`Platform::reflink_new`] or
+/// [`Platform::copy_new`].
+#[derive(Debug)]
+pub struct NewFile {
+    pub file: File,
+    /// The exact mode could not be set because the filesystem stores none
+    /// (FAT under FUSE answers chmod with ENOSYS): the errno. The file is
+    /// there all the same, with the mode the filesystem gives every file.
+    pub mode_unset: Option<i32>,
+}
+
+/// Whether `errno`, from setting metadata (chmod, utimes) on an entry
+/// fastlink created, means "this filesystem stores no such metadata"
+/// rather than "something broke". The one rule for it: anything else
+/// (EPERM, EACCES, EIO, EROFS...) is raised.
+pub fn stores_no_such_metadata(errno: i32) -> bool {
+    [libc::ENOSYS, libc::ENOTSUP, libc::EOPNOTSUPP].contains(&errno)
+}
+
+/// Whether `errno` from symlink(2) means "this filesystem cannot hold
+/// symlinks": as for metadata, plus EPERM, which symlink(2) documents for
+/// exactly that (a refused directory is EACCES).
+pub fn holds_no_symlinks(errno: i32) -> bool {
+    errno == libc::EPERM || stores_no_such_metadata(errno)
+}
+
 /// The operations whose implementation depends on the operating system.
 pub trait Platform {
     /// The backend's name, for tests that must know which one they run.
@@ -99,13 +126,14 @@ pub trait Platform {
 
     /// Create `name` in `dir` (never through a symlink, failing if it
     /// exists) as a copy-on-write clone of the open `src`, with exactly
-    /// `mode`. On failure nothing is left at `name`.
+    /// `mode` (or the filesystem's own, where it stores none: see
+    /// [`NewFile::mode_unset`]). On failure nothing is left at `name`.
     fn reflink_new(
         src: &File,
         dir: BorrowedFd<'_>,
         name: &OsStr,
         mode: NewMode,
-    ) -> io::Result<File>;
+    ) -> io::Result<NewFile>;
 
     /// Create `name` in `dir` like [`reflink_new`](Self::reflink_new), and
     /// copy `src`'s bytes into it as independent data (never shared
@@ -116,7 +144,7 @@ pub trait Platform {
         name: &OsStr,
         mode: NewMode,
         hints: &CopyHints<'_>,
-    ) -> io::Result<(File, u64)>;
+    ) -> io::Result<(NewFile, u64)>;
 
     /// Clone the directory tree `src` (already resolved: not a symlink) to
     /// the new entry `name` in `dir` in one call, where the OS has one.

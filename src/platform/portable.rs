@@ -11,7 +11,7 @@ use std::path::Path;
 use rustix::fs::OFlags;
 
 use super::unix;
-use super::{CopyHints, NewMode, Platform};
+use super::{CopyHints, NewFile, NewMode, Platform};
 
 pub struct Portable;
 
@@ -23,7 +23,7 @@ impl Platform for Portable {
         dir: BorrowedFd<'_>,
         name: &OsStr,
         mode: NewMode,
-    ) -> io::Result<File> {
+    ) -> io::Result<NewFile> {
         unix::clone_into_new(src, dir, name, mode, Self::clone_into)
     }
 
@@ -33,7 +33,7 @@ impl Platform for Portable {
         name: &OsStr,
         mode: NewMode,
         hints: &CopyHints<'_>,
-    ) -> io::Result<(File, u64)> {
+    ) -> io::Result<(NewFile, u64)> {
         unix::copy_new(src, dir, name, mode, hints, None)
     }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use rustix::fs::{Mode, OFlags, SeekFrom};
 use rustix::io::Errno;
 
-use super::{CopyHints, NewMode};
+use super::{stores_no_such_metadata, CopyHints, NewFile, NewMode};
 
 /// Create `name` in `dir` exclusively, never through a symlink, with exactly `mode`.
 ///
@@ -23,14 +23,42 @@ use super::{CopyHints, NewMode};
 /// by that ACL instead; either may differ between two calls of one process.
 /// An installer must reproduce the source's bits (exec bits included), so a
 /// `fchmod` follows unless the caller knows open(2) gives them exactly.
-pub fn create_new_with_mode(dir: BorrowedFd<'_>, name: &OsStr, mode: NewMode) -> io::Result<File> {
+/// A filesystem that stores no mode keeps the file (`mode_unset`); on any
+/// other failure nothing is left at `name`.
+pub fn create_new_with_mode(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    mode: NewMode,
+) -> io::Result<NewFile> {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let bits = Mode::from_raw_mode(mode.bits as _);
     let fd = rustix::fs::openat(dir, name, flags, bits)?;
-    if !mode.exact_on_create {
-        rustix::fs::fchmod(&fd, bits)?;
+    let file = File::from(fd);
+    if mode.exact_on_create {
+        return Ok(NewFile {
+            file,
+            mode_unset: None,
+        });
     }
-    Ok(File::from(fd))
+    set_new_mode(file, mode.bits).inspect_err(|_| {
+        let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
+    })
+}
+
+/// fchmod a file this call just created to `bits`: `mode_unset` where the
+/// filesystem stores no mode, any other error as it is.
+pub fn set_new_mode(file: File, bits: u32) -> io::Result<NewFile> {
+    match rustix::fs::fchmod(&file, Mode::from_raw_mode(bits as _)) {
+        Ok(()) => Ok(NewFile {
+            file,
+            mode_unset: None,
+        }),
+        Err(err) if stores_no_such_metadata(err.raw_os_error()) => Ok(NewFile {
+            file,
+            mode_unset: Some(err.raw_os_error()),
+        }),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// [`Platform::creation_umask`](super::Platform::creation_umask) where
@@ -63,9 +91,9 @@ pub fn clone_into_new(
     name: &OsStr,
     mode: NewMode,
     clone: impl FnOnce(&File, &File) -> io::Result<()>,
-) -> io::Result<File> {
+) -> io::Result<NewFile> {
     let file = create_new_with_mode(dir, name, mode)?;
-    match clone(&file, src) {
+    match clone(&file.file, src) {
         Ok(()) => Ok(file),
         Err(err) => {
             drop(file);
@@ -94,9 +122,9 @@ pub fn copy_new(
     mode: NewMode,
     hints: &CopyHints<'_>,
     kernel_copy: Option<KernelCopy>,
-) -> io::Result<(File, u64)> {
+) -> io::Result<(NewFile, u64)> {
     let file = create_new_with_mode(dir, name, mode)?;
-    let seen = copy_into(src, &file, hints, kernel_copy)?;
+    let seen = copy_into(src, &file.file, hints, kernel_copy)?;
     Ok((file, seen))
 }
 

@@ -34,6 +34,12 @@ create_exception!(
 );
 create_exception!(
     fastlink,
+    SymlinkUnsupportedError,
+    FastlinkError,
+    "The destination filesystem cannot hold a symlink of the source (ENOSYS, EPERM, EOPNOTSUPP)."
+);
+create_exception!(
+    fastlink,
     SpecialFileError,
     FastlinkError,
     "The source holds a fifo, socket or device file (EINVAL); nothing was written."
@@ -69,6 +75,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "HardlinkUnsupportedError",
         py.get_type::<HardlinkUnsupportedError>(),
     )?;
+    m.add(
+        "SymlinkUnsupportedError",
+        py.get_type::<SymlinkUnsupportedError>(),
+    )?;
     m.add("SpecialFileError", py.get_type::<SpecialFileError>())?;
     m.add(
         "DestinationInsideSourceError",
@@ -100,6 +110,7 @@ pub fn to_py_err(err: Error) -> PyErr {
         ErrorKind::CrossDevice => CrossDeviceError::new_err(args),
         ErrorKind::ReflinkUnsupported => ReflinkUnsupportedError::new_err(args),
         ErrorKind::HardlinkUnsupported => HardlinkUnsupportedError::new_err(args),
+        ErrorKind::SymlinkUnsupported => SymlinkUnsupportedError::new_err(args),
         ErrorKind::SpecialFile => SpecialFileError::new_err(args),
         ErrorKind::DestinationInsideSource => DestinationInsideSourceError::new_err(args),
         ErrorKind::SourceInsideDestination => SourceInsideDestinationError::new_err(args),

@@ -82,6 +82,18 @@ impl PyReport {
         PyTuple::new(py, entries)
     }
 
+    /// `(kind, errno, entries, message)` for each kind of metadata ("mode",
+    /// "times") the destination filesystem could not store, e.g. FAT's modes.
+    #[getter]
+    fn unsupported_metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let entries = self
+            .report
+            .unsupported_metadata
+            .iter()
+            .map(|u| (u.kind.name(), u.errno, u.entries, u.message.as_str()));
+        PyTuple::new(py, entries)
+    }
+
     /// Wall-clock seconds the call took.
     #[getter]
     fn elapsed(&self) -> f64 {
@@ -108,9 +120,23 @@ impl PyReport {
                 )
             })
             .collect();
+        let unsupported: Vec<String> = r
+            .unsupported_metadata
+            .iter()
+            .map(|u| {
+                format!(
+                    "({:?}, {}, {}, {:?})",
+                    u.kind.name(),
+                    u.errno,
+                    u.entries,
+                    u.message
+                )
+            })
+            .collect();
         format!(
             "Report(method={:?}, files={}, dirs={}, symlinks={}, bytes={}, reflinked={}, \
-             hardlinked={}, copied={}, skipped={}, fallbacks={}, elapsed={:.3})",
+             hardlinked={}, copied={}, skipped={}, fallbacks={}, unsupported_metadata={}, \
+             elapsed={:.3})",
             r.method.name(),
             r.files,
             r.dirs,
@@ -121,6 +147,7 @@ impl PyReport {
             r.copied,
             python_tuple(&skipped),
             python_tuple(&fallbacks),
+            python_tuple(&unsupported),
             r.elapsed.as_secs_f64(),
         )
     }

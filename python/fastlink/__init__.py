@@ -19,6 +19,7 @@ from fastlink._fastlink import (
     clone_files,
     clone_or_copy,
     probe,
+    reclaim,
 )
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     "clone_files",
     "clone_or_copy",
     "probe",
+    "reclaim",
 ]

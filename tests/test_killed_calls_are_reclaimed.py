@@ -281,7 +281,8 @@ try:
     outcome = "completed"
 except Terminated:
     outcome = "terminated"
-print(json.dumps({"outcome": outcome, "handler_kept": signal.getsignal(signal.SIGTERM) is handler}), flush=True)
+kept = signal.getsignal(signal.SIGTERM) is handler
+print(json.dumps({"outcome": outcome, "handler_kept": kept}), flush=True)
 """
 
 

@@ -53,6 +53,7 @@ exit codes:
   {EXIT_CROSS_DEVICE}    cross-device: the allowed methods need one filesystem
   {EXIT_UNSUPPORTED}    unsupported: the filesystem cannot reflink (or hardlink)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+  killed by SIGTERM (status 143 in a shell) after the call was rolled back
 """
 
 

@@ -226,7 +226,11 @@ pub fn reclaim(root: &Path) -> Result<Vec<PathBuf>> {
                 if reclaimer.reclaim_one(dir.as_fd(), dir_id, &name) {
                     removed.push(path.join(&name));
                 }
-            } else if kind == rustix::fs::FileType::Directory {
+            } else if matches!(
+                kind,
+                rustix::fs::FileType::Directory | rustix::fs::FileType::Unknown
+            ) {
+                // (A non-directory of unknown type is refused by the open.)
                 if let Ok(sub) = dirfd::open_dir_beneath(dir.as_fd(), Path::new(&name)) {
                     stack.push((sub, path.join(&name)));
                 }
@@ -261,17 +265,16 @@ impl Reclaimer {
             return false;
         }
         let locked = self.anchors.entry(anchor_id).or_insert_with(|| {
-            let fd = anchor.unwrap_or_else(|| reopen(dir));
+            let fd = match anchor {
+                Some(fd) => fd,
+                None => dirfd::open_dir_beneath(dir, Path::new("")).ok()?,
+            };
             Os::try_lock_exclusive(fd.as_fd())
                 .unwrap_or(false)
                 .then_some(fd)
         });
         locked.is_some() && dirfd::remove_tree_at(dir, name).is_ok()
     }
-}
-
-fn reopen(dir: BorrowedFd<'_>) -> OwnedFd {
-    dirfd::open_dir_beneath(dir, Path::new("")).expect("re-opening an open directory")
 }
 
 /// The directory `depth` levels above `dir` (found by `..`, so through any

@@ -321,13 +321,20 @@ pub fn catch_terminate() -> bool {
     }
 }
 
+/// Put SIG_DFL back, unless the process installed a handler of its own
+/// meanwhile (Python's `signal.signal` while a call ran): that one stays.
 pub fn restore_terminate() {
     // SAFETY: as above.
     unsafe {
         let mut default: libc::sigaction = std::mem::zeroed();
         default.sa_sigaction = libc::SIG_DFL;
         libc::sigemptyset(&mut default.sa_mask);
-        libc::sigaction(libc::SIGTERM, &default, std::ptr::null_mut());
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGTERM, &default, &mut old) == 0
+            && old.sa_sigaction != on_terminate as extern "C" fn(libc::c_int) as libc::sighandler_t
+        {
+            libc::sigaction(libc::SIGTERM, &old, std::ptr::null_mut());
+        }
     }
 }
 

@@ -61,6 +61,9 @@ pub struct Destination {
     pub file_actions: Vec<LeafAction>,
     /// One entry per `Plan::symlinks`.
     pub symlink_actions: Vec<LeafAction>,
+    /// One entry per `Plan::dirs`: the identity of an existing directory of
+    /// a merge, seen by the validation (what temp names are tagged with).
+    pub existing_ids: Vec<Option<FileId>>,
 }
 
 impl Destination {
@@ -137,6 +140,7 @@ impl Destination {
             dir_actions: vec![DirAction::Create; plan.dirs.len()],
             file_actions: vec![LeafAction::Create; plan.files.len()],
             symlink_actions: vec![LeafAction::Create; plan.symlinks.len()],
+            existing_ids: vec![None; plan.dirs.len()],
         };
         if root_existed {
             destination.dir_actions[0] = DirAction::Existing;
@@ -180,6 +184,7 @@ impl Destination {
             let dir_fail = |err| Error::io(err, &plan.src_path(rel), &self.path(rel));
             let dir_fd = dirfd::open_dir_beneath(root_fd.as_fd(), rel).map_err(dir_fail)?;
             let id = dirfd::identity(dir_fd.as_fd()).map_err(dir_fail)?;
+            self.existing_ids[dir_index] = Some(id);
             if src_dirs.contains(&id) {
                 return Err(Error::destination_inside_source(&plan.src_root, &self.root));
             }

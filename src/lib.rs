@@ -12,6 +12,7 @@ mod dirfd;
 mod error;
 mod execute;
 mod file_list;
+mod leftover;
 mod meta;
 mod method;
 mod options;
@@ -23,6 +24,7 @@ mod probe;
 mod progress;
 mod report;
 mod single_file;
+mod terminate;
 
 #[cfg(feature = "python")]
 mod python;
@@ -30,12 +32,14 @@ mod python;
 pub use cancel::CancelFlag;
 pub use clone::{clone_files, clone_or_copy};
 pub use error::{Error, ErrorKind, Result};
+pub use leftover::reclaim;
 pub use method::Method;
 pub use options::{thread_count, Ignore, IgnoreFn, Options};
 pub use pool::{default_threads, worker_pool, MAX_THREADS};
 pub use probe::{probe, Outcome};
 pub use progress::{Progress, ProgressSnapshot};
 pub use report::{Fallback, MetadataKind, Report, Skipped, UnsupportedMetadata};
+pub use terminate::TerminateGuard;
 
 /// The name of the platform backend this build uses: "linux", "macos" or
 /// "portable".

@@ -3,16 +3,17 @@
 //! process. Probes leave no files behind.
 
 use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::dirfd;
 use crate::error::{Error, Result};
+use crate::leftover::{self, Place, Slot, PROBE_PREFIX};
 use crate::method::Method;
 use crate::per_process::PerProcess;
 use crate::plan::name_of;
@@ -152,23 +153,27 @@ impl ProbePair<'_> {
     }
 }
 
-/// Probe files are `.fastlink-probe-<pid>-<n>`: a name no real package uses,
-/// so a leftover from a killed process is recognizable (and removed by the
-/// next run into the same directory).
-pub const PROBE_PREFIX: &str = ".fastlink-probe-";
-
-fn probe_name() -> std::ffi::OsString {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{PROBE_PREFIX}{}-{n}", std::process::id()).into()
+/// A name for a probe file in the open directory `dir`, carrying the proof a
+/// reclaim checks (see `leftover`), and the lock that shows its call runs:
+/// held while `dir` stays open. One fstat and one flock, only where a probe
+/// names a file (a hard link, or a clone where there is no O_TMPFILE).
+fn probe_name(dir: BorrowedFd<'_>) -> io::Result<OsString> {
+    let id = dirfd::identity(dir)?;
+    let _ = Os::lock_shared(dir);
+    let place = Place::in_anchor(id);
+    Ok(leftover::name(
+        PROBE_PREFIX,
+        Slot::Unique,
+        place,
+        OsStr::new("probe"),
+    ))
 }
 
 /// Link `sample` into `dir` with `method` and remove the result at once.
 fn link_into(method: Method, sample: &Sample, dir: &Path) -> io::Result<()> {
     let (src_dir, src_name) = sample.open_parent()?;
     let dir_fd = dirfd::open_dir(dir)?;
-    let target = probe_name();
-    match method {
+    let target = match method {
         Method::Reflink => {
             let flags = rustix::fs::OFlags::RDONLY
                 | rustix::fs::OFlags::NOFOLLOW
@@ -184,6 +189,7 @@ fn link_into(method: Method, sample: &Sample, dir: &Path) -> io::Result<()> {
             if let Some(cloned) = Os::clone_unnamed(&src, dir_fd.as_fd()) {
                 return cloned;
             }
+            let target = probe_name(dir_fd.as_fd())?;
             // Removed at once: whatever mode the umask leaves will do, and a
             // filesystem that stores no mode (FAT) is not asked for one.
             let mode = NewMode {
@@ -191,19 +197,26 @@ fn link_into(method: Method, sample: &Sample, dir: &Path) -> io::Result<()> {
                 exact_on_create: true,
             };
             Os::reflink_new(&src, dir_fd.as_fd(), &target, mode)?;
+            target
         }
-        Method::Hardlink => dirfd::hardlink_at(src_dir.as_fd(), src_name, dir_fd.as_fd(), &target)?,
+        Method::Hardlink => {
+            let target = probe_name(dir_fd.as_fd())?;
+            dirfd::hardlink_at(src_dir.as_fd(), src_name, dir_fd.as_fd(), &target)?;
+            target
+        }
         Method::Copy => return Ok(()),
-    }
+    };
     dirfd::unlink_at(dir_fd.as_fd(), &target)
 }
 
 fn self_link_in(method: Method, dir: &Path) -> io::Result<()> {
-    let stand_in = dir.join(probe_name());
+    let dir_fd = dirfd::open_dir(dir)?;
+    let name = probe_name(dir_fd.as_fd())?;
+    let stand_in = dir.join(&name);
     // One byte, so a clone has data to share.
     File::create_new(&stand_in).and_then(|mut file| io::Write::write_all(&mut file, b"x"))?;
     let result = link_into(method, &Sample::new(&stand_in, Path::new("")), dir);
-    let removed = fs::remove_file(&stand_in);
+    let removed = dirfd::unlink_at(dir_fd.as_fd(), &name);
     result.and(removed)
 }
 

@@ -34,14 +34,21 @@ def require_root(what: str) -> None:
 
 STAGING_PREFIX = ".fastlink-staging."
 TMP_PREFIX = ".fastlink-tmp."
-PROBE_PREFIX = ".fastlink-probe-"
+PROBE_PREFIX = ".fastlink-probe."
 
 
 def staging_re(dst_name: str | bytes) -> re.Pattern[bytes]:
-    """`.fastlink-staging.<pid>.<n>.<dst name>` for exactly this dst name."""
+    """`.fastlink-staging.<slot>.<depth>.<tag>.<dst name>` for exactly this
+    dst name; group 1 is the slot: `0` (the name every call to this dst tries
+    first) or `<pid>-<n>` (a call's own), group 2 that pid."""
     return re.compile(
-        rb"\.fastlink-staging\.(\d+)\.(\d+)\." + re.escape(os.fsencode(dst_name)) + rb"\Z"
+        rb"\.fastlink-staging\.(0|(\d+)-\d+)\.\d+\.[0-9a-f]{16}\."
+        + re.escape(os.fsencode(dst_name))
+        + rb"\Z"
     )
+
+
+PROBE_RE = re.compile(rb"\.fastlink-probe\.(\d+)-\d+\.0\.[0-9a-f]{16}\.probe\Z")
 
 
 def fastlink_entries(root: os.PathLike | str) -> list[bytes]:

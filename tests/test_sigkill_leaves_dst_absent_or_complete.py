@@ -1,10 +1,12 @@
 """A clone_or_copy that is SIGKILLed at any moment leaves dst either absent or
 complete, never half-written. The only things it may leave behind are its
-staging entry `.fastlink-staging.<pid>.<n>.<dst name>` next to dst and, when
-the kill lands in the filesystem probe, a `.fastlink-probe-<pid>-<n>` file
-(docs/guarantees.md). The next clone_or_copy to the same dst succeeds and
-leaves such entries alone: a name cannot show that fastlink made an entry
-(a package may ship one), so nothing is ever removed by its name.
+staging entry `.fastlink-staging.<slot>.0.<tag>.<dst name>` next to dst and,
+when the kill lands in the filesystem probe, a
+`.fastlink-probe.<pid>-<n>.0.<tag>.probe` file (docs/guarantees.md). The next
+clone_or_copy to the same dst succeeds and reclaims the staging entry it
+meets (the name it tries first), and `fastlink.reclaim` removes the rest:
+both by proof (the tag, and the killed call's lock being free), never by
+the name alone; look-alikes stay (test_killed_calls_are_reclaimed.py).
 
 A child process imports fastlink, says "R" and starts the clone; the parent
 kills it after a delay. The delays are spread from 0 to a bit beyond the
@@ -17,7 +19,6 @@ the final rename on a slow or a fast machine alike. Nothing asserts on time.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import fastlink
 import pytest
-from faultutil import STAGING_PREFIX, listdir_b, staging_re
+from faultutil import PROBE_RE, STAGING_PREFIX, listdir_b, staging_re
 from treeutil import (
     File,
     Symlink,
@@ -155,19 +156,19 @@ def _check_after_kill(expected: dict, parent: Path, proc: subprocess.Popen) -> l
     entry or probe file. Returns the leftovers."""
     dst = parent / DST_NAME
     pattern = staging_re(DST_NAME)
-    probe = re.compile(rb"\.fastlink-probe-(\d+)-(\d+)\Z")
     leftovers = []
     for name in listdir_b(parent):
         if name == DST_NAME.encode():
             continue
-        m = pattern.match(name) or probe.match(name)
-        assert m is not None, (
+        staging, probe = pattern.match(name), PROBE_RE.match(name)
+        assert staging is not None or probe is not None, (
             f"unexpected entry {name!r} next to dst after SIGKILL (only "
-            f"'.fastlink-staging.<pid>.<n>.{DST_NAME}' or '.fastlink-probe-<pid>-<n>' "
-            "may be left)"
+            f"'.fastlink-staging.<slot>.0.<tag>.{DST_NAME}' or "
+            "'.fastlink-probe.<pid>-<n>.0.<tag>.probe' may be left)"
         )
-        assert int(m.group(1)) == proc.pid, (
-            f"staging entry {name!r} does not carry the killed process's pid {proc.pid}"
+        pid = staging.group(2) if staging is not None else probe.group(1)  # type: ignore[union-attr]
+        assert pid is None or int(pid) == proc.pid, (
+            f"entry {name!r} does not carry the killed process's pid {proc.pid}"
         )
         leftovers.append(name)
     if os.path.lexists(dst):
@@ -184,9 +185,12 @@ def _rerun_and_check(src: Path, expected: dict, parent: Path, leftovers: list[by
     fastlink.clone_or_copy(src, dst)
     assert_trees_equal(expected, dst)
     left = sorted(n for n in listdir_b(parent) if n != DST_NAME.encode())
-    assert left == sorted(leftovers), f"the rerun touched entries it did not make: {left}"
-    for name in leftovers:  # the caller's to clean up, as an installer would
-        remove_tree(os.path.join(os.fsencode(parent), name))
+    shared = [n for n in leftovers if n.startswith(b".fastlink-staging.0.")]
+    assert not set(shared) & set(left), f"the rerun did not reclaim the staging it met: {left}"
+    assert set(left) <= set(leftovers), f"the rerun left entries of its own: {left}"
+    removed = fastlink.reclaim(os.fsencode(parent))
+    assert sorted(os.path.basename(p) for p in removed) == left, (removed, left)
+    assert listdir_b(parent) == [DST_NAME.encode()]
 
 
 @pytest.mark.parametrize("src_kind, dst_kind, expected_method", PAIRS)
@@ -261,7 +265,8 @@ def _fake_staging(path: Path, as_file: bool = False) -> None:
 @pytest.mark.parametrize("src_is_file", [False, True], ids=["tree", "single-file"])
 def test_a_rerun_leaves_every_look_alike_staging_entry_alone(tmp_path, src_is_file):
     """Even one named for this dst by a dead pid: a name does not show that
-    fastlink made it (a package may ship it), so only its owner removes it."""
+    fastlink made it (a package may ship it); without the proof (the tag for
+    where it is) nothing removes it, neither a rerun nor `fastlink.reclaim`."""
     if src_is_file:
         src = tmp_path / "src.bin"
         src.write_bytes(random_bytes(50_000, 5))
@@ -296,6 +301,7 @@ def test_a_rerun_leaves_every_look_alike_staging_entry_alone(tmp_path, src_is_fi
 
         before = {p: state(p) for p in stale + keep}
         fastlink.clone_or_copy(src, parent / DST_NAME)
+        assert fastlink.reclaim(parent) == []
         assert_trees_equal(expected, parent / DST_NAME)
         for p, snap in before.items():
             assert os.path.lexists(p), f"removed an entry this call did not make: {p.name}"

@@ -448,7 +448,12 @@ def sample_spec() -> dict[Name, Entry]:
     }
 
 
-FASTLINK_WORK_PREFIXES = (b".fastlink-staging.", b".fastlink-tmp.", b".fastlink-probe-")
+FASTLINK_WORK_PREFIXES = (
+    b".fastlink-staging.",
+    b".fastlink-tmp.",
+    b".fastlink-probe.",
+    b".fastlink-probe-",  # the probe's name before issue 16
+)
 
 
 def fastlink_leftovers(*roots: PathLike) -> list[bytes]:

@@ -20,6 +20,7 @@ from fastlink._fastlink import (
     clone_files,
     clone_or_copy,
     probe,
+    reclaim,
 )
 
 __all__ = [
@@ -38,4 +39,5 @@ __all__ = [
     "clone_files",
     "clone_or_copy",
     "probe",
+    "reclaim",
 ]

@@ -1,4 +1,5 @@
-"""The `fastlink` command: clone or copy one tree, with a progress bar on a terminal.
+"""The `fastlink` command: clone or copy one tree, with a progress bar on a
+terminal; `fastlink reclaim DIR` removes what killed calls left below DIR.
 
 The bar needs `rich` (the `fastlink-fs[cli]` extra); without it, or when stderr
 is not a terminal, the command prints no bar, only the summary.
@@ -24,6 +25,7 @@ from fastlink._fastlink import (
     SymlinkUnsupportedError,
     __version__,
     clone_or_copy,
+    reclaim,
 )
 
 # Exit codes: one per kind of failure, so scripts can tell them apart.
@@ -40,6 +42,11 @@ _EPILOG = f"""\
 The default methods are "reflink,copy", or FASTLINK_METHODS when set; --methods
 overrides both.
 
+`fastlink reclaim DIR` removes, below DIR, what calls of fastlink that were
+killed left behind (staging entries, temp files, probe files), and only what
+it can prove was theirs (see `fastlink reclaim --help`). A source directory
+named "reclaim" is spelled ./reclaim.
+
 exit codes:
   {EXIT_OK}    done
   {EXIT_IO_ERROR}    an I/O error (permission, no space, a special file, ...)
@@ -47,6 +54,7 @@ exit codes:
   {EXIT_CROSS_DEVICE}    cross-device: the allowed methods need one filesystem
   {EXIT_UNSUPPORTED}    unsupported: the filesystem cannot reflink (hardlink, hold a symlink)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+  killed by SIGTERM (status 143 in a shell) after the call was rolled back
 """
 
 
@@ -91,8 +99,45 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reclaim_parser() -> argparse.ArgumentParser:
+    return _Parser(
+        prog="fastlink reclaim",
+        description="Remove, below DIR (recursively, never through a symlink), what calls "
+        "of fastlink that were killed (SIGKILL; SIGTERM where the process had its own "
+        "handler) left behind: staging entries, temp files of merges, probe files. "
+        "Only entries proven to be theirs go: the name carries a tag bound to the "
+        "identities of its directory and of the call's anchor directory, and no call "
+        "anchored there is running (its lock is free). Look-alike names and the entries "
+        "of running calls are left alone. Prints each path removed.",
+    )
+
+
+def _reclaim_main(argv: Sequence[str]) -> int:
+    parser = _reclaim_parser()
+    parser.add_argument("dir", metavar="DIR", help="the directory to clean up below")
+    parser.add_argument("--json", action="store_true", help="print the removed paths as JSON")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    args = parser.parse_args(argv)
+    try:
+        removed = reclaim(args.dir)
+    except OSError as err:
+        return _fail(err, EXIT_IO_ERROR)
+    except KeyboardInterrupt:
+        print("fastlink: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if args.json:
+        print(json.dumps({"dir": args.dir, "removed": removed}, indent=2))
+    elif not args.quiet:
+        for path in removed:
+            print(path)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return its exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["reclaim"]:
+        return _reclaim_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.overwrite and not args.merge:

@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, final
+from typing import Any, Literal, final, overload
 
 __all__ = [
     "CrossDeviceError",
@@ -21,6 +21,7 @@ __all__ = [
     "clone_files",
     "clone_or_copy",
     "probe",
+    "reclaim",
 ]
 
 __version__: str
@@ -194,3 +195,21 @@ def clone_files(
 
 def probe(src: _StrPath, dst_dir: _StrPath) -> dict[_MethodName, bool]:
     """Which methods work between `src` and the directory `dst_dir` (cached per device pair)."""
+
+@overload
+def reclaim(dir: str | os.PathLike[str]) -> list[str]:
+    """Remove what calls of fastlink that were killed (SIGKILL, or a SIGTERM
+    the process handled itself) left below `dir`, recursively: staging
+    entries, temp files of merges, probe files. Returns the paths removed
+    (`bytes` when `dir` is `bytes`).
+
+    An entry is removed only on proof, never by its name alone: its name
+    carries a tag bound to the identities (st_dev, st_ino) of the directory
+    it is in and of the call's anchor, and no call anchored there is running
+    (the exclusive flock on the anchor is free; a running call, in this
+    process or another, holds it shared). Look-alike names, and the entries
+    of running calls, are left alone. Symlinks are never followed.
+    """
+
+@overload
+def reclaim(dir: bytes | os.PathLike[bytes]) -> list[bytes]: ...

@@ -23,9 +23,14 @@ impl Execution<'_> {
     /// an error, never clobbered, except that in a merge a directory another
     /// caller created meanwhile (a shared namespace package, say) is merged
     /// into entry by entry.
-    pub(super) fn commit(&self, anchor: BorrowedFd<'_>, undo: &mut Undo) -> Result<()> {
+    /// `held`: the anchor's identity, taken when the call opened it.
+    pub(super) fn commit(
+        &self,
+        anchor: BorrowedFd<'_>,
+        held: FileId,
+        undo: &mut Undo,
+    ) -> Result<()> {
         self.cancel.begin_commit()?;
-        let held = dirfd::identity(anchor).map_err(|err| self.commit_error(err))?;
         self.anchor_in_place(held)?;
         let staged = std::mem::take(undo.staged.get_mut().unwrap_or_else(|e| e.into_inner()));
         let mut pending = staged.into_iter();
@@ -44,7 +49,7 @@ impl Execution<'_> {
         self.anchor_in_place(held)
     }
 
-    fn commit_error(&self, err: io::Error) -> Error {
+    pub(super) fn commit_error(&self, err: io::Error) -> Error {
         Error::io(err, self.src_root(), self.dst_root())
     }
 

@@ -14,8 +14,12 @@
 //! what was renamed in, as far as it is still this call's (`undo`). All
 //! creation is relative to directory fds opened without following symlinks.
 //!
-//! Nothing here scans a directory for leftovers of other runs: a name alone
-//! cannot show that fastlink made an entry (a package may ship any name).
+//! Nothing here scans a directory for leftovers of other runs. Every name
+//! built under carries the proof `leftover` checks, and the call holds the
+//! shared lock on its anchor from before it creates anything until it has
+//! renamed in or removed all of it; a new tree's first staging name is the
+//! one every call to that `dst` tries, so a leftover there is met (EEXIST)
+//! and reclaimed at no cost otherwise.
 
 mod commit;
 mod place;
@@ -33,13 +37,13 @@ use crate::cancel::CancelFlag;
 use crate::destination::{Destination, DirAction};
 use crate::dirfd::{self, DirFd};
 use crate::error::{Error, Result};
+use crate::leftover::{self, Place, Slot, STAGING_PREFIX};
 use crate::meta;
 use crate::method::Method;
-use crate::plan::{name_of, Plan, RootKind};
+use crate::plan::{name_of, FileId, Plan, RootKind};
 use crate::platform::{NewMode, Os, Platform};
 use crate::progress::Progress;
 use crate::report::{Fallback, MetadataKind};
-use place::{temp_name, STAGING_PREFIX};
 use undo::{CreatedParents, Staged, Undo};
 
 /// Files per parallel work unit: large enough to amortize opening the two
@@ -193,6 +197,8 @@ struct DirPair<'a> {
     /// Entries staged in `dst` hold its fd until the call ends, so that a
     /// roll-back reaches them wherever `dst` is moved meanwhile.
     hold: bool,
+    /// Where a leaf staged in `dst` (under a temp name) is built.
+    place: Option<Place>,
 }
 
 /// What trims the mode of entries this call creates: for each planned
@@ -283,29 +289,35 @@ impl Execution<'_> {
     }
 
     fn build(&self, anchor: BorrowedFd<'_>, counts: &Counts, undo: &mut Undo) -> Result<()> {
+        // The anchor's identity (for the commit's check, and what names are
+        // tagged with), then the lock that shows this call runs (see
+        // `leftover`). A filesystem without flock: no lock, and then no
+        // reclaim there either (taking it exclusively fails as well).
+        let anchor_id = dirfd::identity(anchor).map_err(|err| self.commit_error(err))?;
+        let _ = Os::lock_shared(anchor);
         if self.plan.root_kind == RootKind::File {
-            let pair = self.root_file_pair(anchor)?;
+            let pair = self.root_file_pair(anchor, anchor_id)?;
             let file = &self.plan.files[0];
             let action = self.destination.file_actions[0];
             self.place_file(&pair, file, action, counts, undo)?;
-            return self.commit(anchor, undo);
+            return self.commit(anchor, anchor_id, undo);
         }
-        let paths = self.build_paths();
+        let mut paths = self.build_paths(anchor_id);
         if self.clone_whole_tree(anchor, &paths[0], undo) {
             counts.add(Method::Reflink, self.plan.files.len());
             let files = self.plan.files.len() as u64;
             self.progress.add_done(files, self.plan.total_bytes());
-            return self.commit(anchor, undo);
+            return self.commit(anchor, anchor_id, undo);
         }
         let trims = CreationTrims::of(self, Os::creation_umask(anchor));
-        self.create_dirs(anchor, &paths, undo)?;
-        self.fill(anchor, &paths, &trims, counts, undo)?;
+        self.create_dirs(anchor, anchor_id, &mut paths, undo)?;
+        self.fill(anchor, anchor_id, &paths, &trims, counts, undo)?;
         self.finish_dirs(anchor, &paths, &trims, &counts.unstored)?;
-        self.commit(anchor, undo)
+        self.commit(anchor, anchor_id, undo)
     }
 
     /// Where each planned directory is built, relative to the anchor.
-    fn build_paths(&self) -> Vec<PathBuf> {
+    fn build_paths(&self, anchor_id: FileId) -> Vec<PathBuf> {
         let mut paths: Vec<PathBuf> = Vec::with_capacity(self.plan.dirs.len());
         for (i, dir) in self.plan.dirs.iter().enumerate() {
             let parent = dir.parent.map_or(Path::new(""), |p| paths[p].as_path());
@@ -313,12 +325,30 @@ impl Execution<'_> {
                 DirAction::Existing => dir.rel.clone(),
                 DirAction::Create => parent.join(name_of(&dir.rel)),
                 DirAction::Staged { .. } => {
-                    parent.join(temp_name(STAGING_PREFIX, self.final_dir_name(i)))
+                    let (slot, place) = match dir.parent {
+                        // A new tree's root: the name every call to `dst` tries first.
+                        None => (Slot::Shared, Place::in_anchor(anchor_id)),
+                        Some(p) => (Slot::Unique, self.place_in(p, anchor_id)),
+                    };
+                    let name = self.final_dir_name(i);
+                    parent.join(leftover::name(STAGING_PREFIX, slot, place, name))
                 }
             };
             paths.push(path);
         }
         paths
+    }
+
+    /// Where an entry staged in the existing directory `dir` of a merge is
+    /// built. (Its identity is the one the validation saw; should it have
+    /// been replaced since, the name is merely not reclaimable.)
+    fn place_in(&self, dir: usize, anchor_id: FileId) -> Place {
+        let depth = self.plan.dirs[dir].rel.components().count() as u32;
+        Place {
+            dir: self.destination.existing_ids[dir].unwrap_or(anchor_id),
+            anchor: anchor_id,
+            depth,
+        }
     }
 
     /// The name a directory gets when it is renamed in: its own, or `dst`'s for the root.
@@ -356,6 +386,9 @@ impl Execution<'_> {
                 undo.track(self.staged_dir(0, Path::new(""), staging, None));
                 true
             }
+            // Taken: a leftover or another call's, not this call's to remove
+            // (the per-entry path meets it again and deals with it).
+            Some(Err(err)) if err.raw_os_error() == Some(libc::EEXIST) => false,
             Some(Err(_)) => {
                 // The name is this call's own; nothing of a half-made clone stays.
                 let _ = dirfd::remove_tree_at(anchor, name);
@@ -390,7 +423,13 @@ impl Execution<'_> {
     /// owner rwx (so a read-only source directory can still be filled).
     /// Siblings are adjacent in the plan, so one parent fd serves them all.
     /// (An inherited setgid bit is cleared when the mode is set at the end.)
-    fn create_dirs(&self, anchor: BorrowedFd<'_>, paths: &[PathBuf], undo: &Undo) -> Result<()> {
+    fn create_dirs(
+        &self,
+        anchor: BorrowedFd<'_>,
+        anchor_id: FileId,
+        paths: &mut [PathBuf],
+        undo: &Undo,
+    ) -> Result<()> {
         // The parent's fd, and whether what is staged in it may hold it.
         let mut parent_fd: Option<(usize, Arc<OwnedFd>, bool)> = None;
         for (i, dir) in self.plan.dirs.iter().enumerate() {
@@ -406,33 +445,56 @@ impl Execution<'_> {
                     &self.destination.path(&dir.rel),
                 )
             };
-            let parent_path = dir.parent.map_or(Path::new(""), |p| paths[p].as_path());
+            let parent_path = dir.parent.map_or(PathBuf::new(), |p| paths[p].clone());
             let parent_key = dir.parent.map_or(usize::MAX, |p| p);
             if parent_fd
                 .as_ref()
                 .is_none_or(|(key, _, _)| *key != parent_key)
             {
-                let fd = dirfd::open_dir_beneath(anchor, parent_path).map_err(fail)?;
+                let fd = dirfd::open_dir_beneath(anchor, &parent_path).map_err(fail)?;
                 // A staged directory's parent exists already (or is the anchor).
                 let hold = dir.parent.is_some_and(|p| p != 0) && undo.may_hold_dir();
                 parent_fd = Some((parent_key, Arc::new(fd), hold));
             }
             let (_, fd, hold) = parent_fd.as_ref().expect("opened above");
+            let mode = dir.meta.safe_mode() | 0o700;
+            let mut made = dirfd::mkdir_at(fd.as_fd(), name_of(&paths[i]), mode);
+            if i == 0 && matches!(&made, Err(err) if err.raw_os_error() == Some(libc::EEXIST)) {
+                // The shared staging name of a new tree is taken.
+                if !leftover::reclaim_shared_name(anchor, anchor_id, name_of(&paths[0])) {
+                    let unique = leftover::name(
+                        STAGING_PREFIX,
+                        Slot::Unique,
+                        Place::in_anchor(anchor_id),
+                        self.final_dir_name(0),
+                    );
+                    let new = PathBuf::from(unique);
+                    let old = std::mem::replace(&mut paths[0], new.clone());
+                    for path in paths[1..].iter_mut() {
+                        if let Ok(rest) = path.strip_prefix(&old) {
+                            *path = new.join(rest);
+                        }
+                    }
+                }
+                made = dirfd::mkdir_at(fd.as_fd(), name_of(&paths[0]), mode);
+            }
+            made.map_err(fail)?;
+            // Tracked once made: a name found taken is never this call's to remove.
             if let DirAction::Staged { .. } = action {
                 let held = hold.then(|| Arc::clone(fd));
-                undo.track(self.staged_dir(i, parent_path, &paths[i], held));
+                undo.track(self.staged_dir(i, &parent_path, &paths[i], held));
             }
-            dirfd::mkdir_at(fd.as_fd(), name_of(&paths[i]), dir.meta.safe_mode() | 0o700)
-                .map_err(fail)?;
         }
         Ok(())
     }
 
     /// Fill the directories in parallel, a unit of one directory's files or
     /// symlinks at a time.
+    #[allow(clippy::too_many_arguments)]
     fn fill(
         &self,
         anchor: BorrowedFd<'_>,
+        anchor_id: FileId,
         paths: &[PathBuf],
         trims: &CreationTrims,
         counts: &Counts,
@@ -448,8 +510,15 @@ impl Execution<'_> {
                 let parent = unit.parent();
                 let pair = pairs.acquire(parent, || {
                     let umask = trims.umask_in(parent);
-                    let pair =
-                        self.dir_pair(src_root.as_fd(), anchor, parent, &paths[parent], umask)?;
+                    let place = self.place_in(parent, anchor_id);
+                    let pair = self.dir_pair(
+                        src_root.as_fd(),
+                        anchor,
+                        parent,
+                        &paths[parent],
+                        umask,
+                        place,
+                    )?;
                     // Only an existing directory (not the anchor) has files staged in it.
                     let existing = self.destination.dir_actions[parent] == DirAction::Existing;
                     let hold = existing && parent != 0 && undo.may_hold_dir();
@@ -500,6 +569,7 @@ impl Execution<'_> {
         dir: usize,
         dst_dir: &Path,
         umask: Option<u32>,
+        place: Place,
     ) -> Result<DirPair<'a>> {
         let rel = &self.plan.dirs[dir].rel;
         let fail = |err| Error::io(err, &self.plan.src_path(rel), &self.destination.path(rel));
@@ -512,11 +582,12 @@ impl Execution<'_> {
             dst_dir: dst_dir.to_path_buf(),
             umask,
             hold: false,
+            place: Some(place),
         })
     }
 
     /// A single-file source: its directory, and `dst`'s parent (the anchor).
-    fn root_file_pair<'a>(&self, anchor: BorrowedFd<'a>) -> Result<DirPair<'a>> {
+    fn root_file_pair<'a>(&self, anchor: BorrowedFd<'a>, anchor_id: FileId) -> Result<DirPair<'a>> {
         let fail = |err| Error::io(err, self.src_root(), self.dst_root());
         let src_dir = dirfd::open_dir(parent_or_dot(self.src_root())).map_err(fail)?;
         Ok(DirPair {
@@ -525,6 +596,7 @@ impl Execution<'_> {
             dst_dir: PathBuf::new(),
             umask: None,
             hold: false,
+            place: Some(Place::in_anchor(anchor_id)),
         })
     }
 

@@ -6,9 +6,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::{Mode, OFlags};
 
@@ -17,18 +15,13 @@ use super::{final_name, Counts, DirPair, Execution};
 use crate::destination::LeafAction;
 use crate::dirfd;
 use crate::error::{Error, Result};
+use crate::leftover::{self, Slot, STAGING_PREFIX, TEMP_PREFIX};
 use crate::meta::{self, Unstored};
 use crate::method::Method;
 use crate::plan::{name_of, FilePlan, SymlinkPlan};
 use crate::platform::{holds_no_symlinks, CopyHints, NewMode, Os, Platform};
 use crate::progress::FileProgress;
 use crate::report::MetadataKind;
-
-/// The prefix of a new tree (or single file) being built beside `dst`:
-/// `.fastlink-staging.<pid>.<n>.<dst name>`.
-pub const STAGING_PREFIX: &str = ".fastlink-staging.";
-/// The prefix of a file being written into an existing directory of a merge.
-pub const TEMP_PREFIX: &str = ".fastlink-tmp.";
 
 impl Execution<'_> {
     /// The (source name, final destination name) of a planned leaf.
@@ -56,12 +49,15 @@ impl Execution<'_> {
                 self.leaf_target(pair, rel, name, LeafAction::Staged { replace: true }, undo)
             }
             LeafAction::Staged { replace } => {
-                let prefix = if self.destination.root_existed {
-                    TEMP_PREFIX
+                // A merge's file: a temp name of its own. A new single
+                // file: the staging name every call to `dst` tries first.
+                let (prefix, slot) = if self.destination.root_existed {
+                    (TEMP_PREFIX, Slot::Unique)
                 } else {
-                    STAGING_PREFIX
+                    (STAGING_PREFIX, Slot::Shared)
                 };
-                let temp = temp_name(prefix, name);
+                let place = pair.place.expect("a directory leaves are staged in");
+                let temp = leftover::name(prefix, slot, place, name);
                 undo.track(Staged {
                     dir: pair.dst_dir.clone(),
                     held: pair.dst.shared().filter(|_| pair.hold),
@@ -93,16 +89,24 @@ impl Execution<'_> {
         // The name to create, registered for commit and roll-back when first
         // needed: a name that already is the source needs none to hard-link.
         let mut target: Option<OsString> = None;
-        let mut target = || -> OsString {
+        let target_of = |target: &mut Option<OsString>| -> OsString {
             target
                 .get_or_insert_with(|| self.leaf_target(pair, &file.rel, dst_name, action, undo))
                 .clone()
+        };
+        // How often the shared staging name may still be found taken.
+        let mut retargets = if self.destination.root_existed || action == LeafAction::Create {
+            0
+        } else {
+            2
         };
         let src_path = || self.plan.src_path(&file.rel);
         let dst_path = || self.destination.path(&file.rel);
         let share = self.progress.file();
         let mut opened: Option<File> = None;
-        for (i, &method) in self.methods.iter().enumerate() {
+        let mut methods = self.methods.iter().enumerate();
+        let mut current = methods.next();
+        while let Some((i, &method)) = current {
             let attempt = match method {
                 Method::Hardlink => {
                     // A hard link shares the inode and so its setuid/setgid
@@ -115,7 +119,12 @@ impl Execution<'_> {
                         // Already a name of the source's inode: what a link makes.
                         Ok(())
                     } else {
-                        dirfd::hardlink_at(pair.src.as_fd(), src_name, pair.dst.as_fd(), &target())
+                        dirfd::hardlink_at(
+                            pair.src.as_fd(),
+                            src_name,
+                            pair.dst.as_fd(),
+                            &target_of(&mut target),
+                        )
                     }
                 }
                 Method::Reflink | Method::Copy => {
@@ -125,7 +134,8 @@ impl Execution<'_> {
                         opened = Some(source);
                     }
                     let source = opened.as_ref().expect("opened above");
-                    match self.write_file(method, source, pair, &target(), file, &share, counts) {
+                    let target = target_of(&mut target);
+                    match self.write_file(method, source, pair, &target, file, &share, counts) {
                         Ok(seen) if seen != file.size => {
                             return Err(Error::source_changed(
                                 &src_path(),
@@ -145,6 +155,15 @@ impl Execution<'_> {
                     counts.add(method, 1);
                     return Ok(());
                 }
+                Err(err) if retargets > 0 && err.raw_os_error() == Some(libc::EEXIST) => {
+                    // The shared staging name of a new single file is taken
+                    // (nothing was made): reclaim a leftover there, else use
+                    // a name of this call's own; then the same method again.
+                    let taken = target.as_mut().expect("named by the attempt that found it taken");
+                    self.retarget(pair, dst_name, taken, retargets == 2, undo);
+                    retargets -= 1;
+                    continue;
+                }
                 Err(err) => err,
             };
             self.cancel.check()?;
@@ -158,8 +177,29 @@ impl Execution<'_> {
                     .with_paths(&src_path(), &dst_path()));
             }
             counts.fell_back(method, errno);
+            current = methods.next();
         }
         unreachable!("methods is never empty")
+    }
+
+    /// Move a new single file's staging off a taken shared name: reclaimed
+    /// (then the name is used again) on the first try, else a unique name,
+    /// which the roll-back then tracks instead of the name found taken.
+    fn retarget(
+        &self,
+        pair: &DirPair<'_>,
+        name: &OsStr,
+        target: &mut OsString,
+        may_reclaim: bool,
+        undo: &Undo,
+    ) {
+        let place = pair.place.expect("a directory leaves are staged in");
+        if may_reclaim && leftover::reclaim_shared_name(pair.dst.as_fd(), place.anchor, target) {
+            return;
+        }
+        let unique = leftover::name(STAGING_PREFIX, Slot::Unique, place, name);
+        undo.retarget(&pair.dst_dir, target, &unique);
+        *target = unique;
     }
 
     /// Write one file by reflink or copy; returns the source size seen (the
@@ -250,28 +290,4 @@ fn open_source(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<File> {
         flags,
         Mode::empty(),
     )?))
-}
-
-/// A unique name for something being built: `<prefix><pid>.<n>.<name>`,
-/// with `name` shortened so the whole stays within NAME_MAX.
-pub(super) fn temp_name(prefix: &str, name: &OsStr) -> OsString {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut temp = format!("{prefix}{}.{n}.", std::process::id()).into_bytes();
-    let room = 255usize.saturating_sub(temp.len());
-    temp.extend_from_slice(&name.as_bytes()[..name.len().min(room)]);
-    OsString::from(OsStr::from_bytes(&temp))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temp_names_fit_name_max_and_keep_a_recognizable_prefix() {
-        let long = OsString::from("x".repeat(255));
-        let temp = temp_name(STAGING_PREFIX, &long);
-        assert!(temp.len() <= 255);
-        assert!(temp.as_bytes().starts_with(STAGING_PREFIX.as_bytes()));
-    }
 }

@@ -85,6 +85,17 @@ impl Undo {
             .push(staged);
     }
 
+    /// The entry tracked as `old` in `dir` is built as `new` instead.
+    pub fn retarget(&self, dir: &Path, old: &OsStr, new: &OsStr) {
+        let mut staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = staged
+            .iter_mut()
+            .find(|entry| entry.dir == dir && entry.temp == old)
+        {
+            entry.temp = new.to_owned();
+        }
+    }
+
     /// Best effort: the error that caused the roll-back is what the caller
     /// needs to see.
     pub fn roll_back(self, anchor: BorrowedFd<'_>, plan: &Plan) {

@@ -204,10 +204,62 @@ pub trait Platform {
         Ok(false)
     }
 
+    /// Hold a shared lock on the open directory `dir` for as long as this
+    /// open file description lives (a call's anchor, while the call runs):
+    /// flock(2), which dies with the process, SIGKILL included. Waits while a
+    /// reclaim holds it exclusively.
+    fn lock_shared(dir: BorrowedFd<'_>) -> io::Result<()> {
+        unix::flock(dir, rustix::fs::FlockOperation::LockShared)
+    }
+
+    /// Try to take the lock of [`lock_shared`](Self::lock_shared)
+    /// exclusively, without waiting: `Ok(true)` when no other open file
+    /// description holds it (in this process or another), so no call
+    /// anchored there is running. On `dir`'s own shared lock this is a
+    /// conversion, which may drop that lock when it fails: take it again.
+    fn try_lock_exclusive(dir: BorrowedFd<'_>) -> io::Result<bool> {
+        match unix::flock(dir, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(true),
+            Err(err) if err.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Catch SIGTERM while a call runs, if its disposition is the default:
+    /// `true` when this installed [`terminate_requested`]'s handler (to be
+    /// undone by [`restore_terminate`](Self::restore_terminate)); `false`
+    /// when the process has a handler of its own (or ignores it), which is
+    /// left as it was.
+    fn catch_terminate() -> bool {
+        unix::catch_terminate()
+    }
+
+    /// Put SIGTERM's default disposition back.
+    fn restore_terminate() {
+        unix::restore_terminate()
+    }
+
+    /// Die by SIGTERM, as the signal would have done: the caller restored
+    /// the default disposition first.
+    fn raise_terminate() {
+        unix::raise_terminate()
+    }
+
     /// A clone carries the source's times (macOS's clonefile does), so a
     /// caller that does not keep times must reset them to "now" to match
     /// what a copy gets.
     const CLONE_KEEPS_SOURCE_TIMES: bool = false;
+}
+
+/// Whether a SIGTERM arrived while [`Platform::catch_terminate`]'s handler
+/// was installed (the flag is the handler's only action).
+pub fn terminate_requested() -> bool {
+    unix::terminate_requested()
+}
+
+/// Forget a SIGTERM noted by the handler (once it has been acted on).
+pub fn clear_terminate_request() {
+    unix::clear_terminate_request()
 }
 
 /// What a kernel or filesystem answers for an operation it does not have.

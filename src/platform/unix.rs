@@ -306,6 +306,83 @@ impl Copier<'_> {
     }
 }
 
+/// flock(2) on `fd`, retrying EINTR (a blocking lock waits for a reclaim).
+pub fn flock(fd: BorrowedFd<'_>, operation: rustix::fs::FlockOperation) -> io::Result<()> {
+    loop {
+        match rustix::fs::flock(fd, operation) {
+            Err(Errno::INTR) => continue,
+            done => return Ok(done?),
+        }
+    }
+}
+
+/// Set by the SIGTERM handler below; read by the caller's waiting loop.
+static TERMINATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_terminate(_: libc::c_int) {
+    // Async-signal-safe: one atomic store.
+    TERMINATE.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Install `on_terminate` for SIGTERM if the disposition is SIG_DFL, in one
+/// sigaction that also returns the old one; anything else (a Python handler,
+/// SIG_IGN) is put straight back and `false` returned.
+pub fn catch_terminate() -> bool {
+    // SAFETY: plain sigaction calls with zero-initialised, fully set structs;
+    // the handler only stores an atomic.
+    unsafe {
+        let mut ours: libc::sigaction = std::mem::zeroed();
+        ours.sa_sigaction = on_terminate as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        ours.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut ours.sa_mask);
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGTERM, &ours, &mut old) != 0 {
+            return false;
+        }
+        if old.sa_sigaction == libc::SIG_DFL {
+            return true;
+        }
+        libc::sigaction(libc::SIGTERM, &old, std::ptr::null_mut());
+        // A SIGTERM caught in that instant belongs to the process's own handler.
+        if TERMINATE.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            libc::raise(libc::SIGTERM);
+        }
+        false
+    }
+}
+
+/// Put SIG_DFL back, unless the process installed a handler of its own
+/// meanwhile (Python's `signal.signal` while a call ran): that one stays.
+pub fn restore_terminate() {
+    // SAFETY: as above.
+    unsafe {
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut default.sa_mask);
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGTERM, &default, &mut old) == 0
+            && old.sa_sigaction != on_terminate as extern "C" fn(libc::c_int) as libc::sighandler_t
+        {
+            libc::sigaction(libc::SIGTERM, &old, std::ptr::null_mut());
+        }
+    }
+}
+
+pub fn raise_terminate() {
+    // SAFETY: raise(3) with the default disposition ends the process.
+    unsafe {
+        libc::raise(libc::SIGTERM);
+    }
+}
+
+pub fn terminate_requested() -> bool {
+    TERMINATE.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+pub fn clear_terminate_request() {
+    TERMINATE.store(false, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// Open each component of `chunk` below `base` with `O_NOFOLLOW`: a symlink
 /// on the way is refused (ELOOP on Linux; ENOTDIR on macOS, where
 /// `O_DIRECTORY` is checked first).

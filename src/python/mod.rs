@@ -16,7 +16,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString};
 
-use crate::{CancelFlag, Ignore, Method, Options, Outcome, Progress, Report};
+use crate::{CancelFlag, Ignore, Method, Options, Outcome, Progress, Report, TerminateGuard};
 use exceptions::to_py_err;
 use progress::PyProgress;
 use report::PyReport;
@@ -32,7 +32,8 @@ const POLL: Duration = Duration::from_millis(50);
 /// exception in a progress callback) the job is told to stop, waited for (it
 /// stops within one copy step and rolls back), and the exception is raised.
 /// Neither runs once the job has begun to commit, so a raised exception
-/// always means the job was rolled back.
+/// always means the job was rolled back. A SIGTERM caught by `terminate`
+/// (the process had no handler of its own) stops the job the same way.
 ///
 /// The workers live as long as the process: a call starts no thread, and
 /// calls from many Python threads share the pool's workers instead of each
@@ -41,6 +42,7 @@ fn run_with_gil_released<T: Send>(
     py: Python<'_>,
     pool: &rayon::ThreadPool,
     cancel: &CancelFlag,
+    terminate: &TerminateGuard,
     job: impl FnOnce() -> T + Send,
     mut on_poll: impl FnMut() -> PyResult<()>,
 ) -> PyResult<T> {
@@ -62,8 +64,12 @@ fn run_with_gil_released<T: Send>(
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     // Once the job commits, a pending Ctrl-C stays pending and
                     // Python raises it after this call returns, complete.
-                    let polled = cancel
-                        .cancel_unless_committing(|| py.check_signals().and_then(|()| on_poll()));
+                    let polled = cancel.cancel_unless_committing(|| {
+                        if terminate.requested() {
+                            return Err(to_py_err(crate::Error::cancelled()));
+                        }
+                        py.check_signals().and_then(|()| on_poll())
+                    });
                     if let Err(raised) = polled {
                         let _ = py.detach(move || receiver.recv());
                         return Err(raised);
@@ -173,13 +179,21 @@ impl<'py> Call<'py> {
         };
         let workers = crate::worker_pool(threads).map_err(to_py_err)?;
         let (cancel, counters) = (&self.cancel, &self.counters);
+        // SIGTERM, where the process left it at its default, stops and rolls
+        // back this call like Ctrl-C, and then ends the process as it would
+        // have: the guard's drop does not return then (so it drops with the
+        // GIL released, letting other calls finish their roll-back).
+        let terminate = TerminateGuard::enter();
         let result = run_with_gil_released(
             self.py,
             &workers,
             cancel,
+            &terminate,
             || job(cancel, counters),
             report_changes,
-        )?;
+        );
+        self.py.detach(move || drop(terminate));
+        let result = result?;
         let report = self.finish(result)?;
         self.report_done()?;
         Ok(report)
@@ -364,6 +378,23 @@ fn probe<'py>(
     Ok(answer)
 }
 
+/// Remove what killed calls of fastlink left below `dir`; the paths removed.
+#[pyfunction]
+fn reclaim<'py>(py: Python<'py>, dir: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    let as_bytes = dir.is_instance_of::<PyBytes>();
+    let dir = extract_path(dir)?;
+    let removed = py.detach(|| crate::reclaim(&dir)).map_err(to_py_err)?;
+    let answer = PyList::empty(py);
+    for path in removed {
+        if as_bytes {
+            answer.append(PyBytes::new(py, path.as_os_str().as_bytes()))?;
+        } else {
+            answer.append(path.as_os_str().into_pyobject(py)?)?;
+        }
+    }
+    Ok(answer)
+}
+
 /// The `fastlink._fastlink` extension module.
 #[pymodule]
 fn _fastlink(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -374,6 +405,7 @@ fn _fastlink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(clone_or_copy, m)?)?;
     m.add_function(wrap_pyfunction!(clone_files, m)?)?;
     m.add_function(wrap_pyfunction!(probe, m)?)?;
+    m.add_function(wrap_pyfunction!(reclaim, m)?)?;
     m.add_class::<PyReport>()?;
     m.add_class::<PyProgress>()?;
     exceptions::register(m)?;

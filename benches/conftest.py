@@ -223,18 +223,26 @@ def floor() -> Path:
 def timed_round(benchmark: Any) -> Iterator[Callable[..., Any]]:
     """timed_round(target, clean=dst, group=..., **info): one pedantic round of target().
 
-    Before it, outside the timing, `clean` (a path to remove, or a function) and `sync`;
-    after the test, `clean` again. `info` goes to the JSON's extra_info, from which
+    Before it, outside the timing: `clean` (a path to remove, or a function), `prepare`
+    (e.g. a fresh venv) and `sync`; after the test, `clean` again. `info` goes to the JSON's extra_info, from which
     report.py groups the rounds; a target may set extra_info["seconds"] to report a time
     of its own (the floor's, process start excluded)."""
     cleaners: list[Callable[[], None]] = []
 
-    def run(target: Callable[[], Any], *, clean: Path | Callable[[], None], group: str, **info):
+    def run(
+        target: Callable[[], Any],
+        *,
+        clean: Path | Callable[[], None],
+        group: str,
+        prepare: Callable[[], None] = lambda: None,
+        **info: Any,
+    ) -> Any:
         cleaner = clean if callable(clean) else lambda: remove(clean)
         cleaners.append(cleaner)
 
         def setup() -> None:
             cleaner()
+            prepare()
             os.sync()
 
         benchmark.group = group

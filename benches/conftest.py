@@ -224,9 +224,10 @@ def timed_round(benchmark: Any) -> Iterator[Callable[..., Any]]:
     """timed_round(target, clean=dst, group=..., **info): one pedantic round of target().
 
     Before it, outside the timing: `clean` (a path to remove, or a function), `prepare`
-    (e.g. a fresh venv) and `sync`; after the test, `clean` again. `info` goes to the JSON's extra_info, from which
-    report.py groups the rounds; a target may set extra_info["seconds"] to report a time
-    of its own (the floor's, process start excluded)."""
+    (e.g. a fresh venv) and `sync`; after the test, `clean` again. `info` goes to the
+    JSON's extra_info, from which report.py groups the rounds; a target may set
+    extra_info["seconds"] to report a time of its own (the floor's, process start
+    excluded)."""
     cleaners: list[Callable[[], None]] = []
 
     def run(

@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -160,9 +159,7 @@ class Sources:
     def title(self, workload: str) -> str:
         if self.smoke and workload in trees.SMOKE_SIZES:
             return f"{workload} at smoke size ({trees.SMOKE_SIZES[workload]:,})"
-        if workload in trees.WORKLOADS:
-            return trees.WORKLOADS[workload][2]
-        return wheelsets.TITLES[workload]
+        return {**wheelsets.TITLES, **{k: w[2] for k, w in trees.WORKLOADS.items()}}[workload]
 
     def tree(self, workload: str, fs: str = "xfs") -> Path:
         if (workload, fs) not in self.trees:
@@ -275,8 +272,6 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 
     uv = Path(sys.executable).with_name("uv")
     machine_info["fastlink"] = {
-        "kernel": platform.release(),
-        "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)),
         "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "fastlink": fastlink.__version__,

@@ -110,13 +110,8 @@ def pip_command() -> list[str]:
 
 
 def target_args() -> list[str]:
-    args = [
-        "--only-binary=:all:",
-        "--python-version",
-        PYTHON_VERSION,
-        "--implementation",
-        IMPLEMENTATION,
-    ]
+    args = ["--only-binary=:all:", "--python-version", PYTHON_VERSION]
+    args += ["--implementation", IMPLEMENTATION]
     for plat in PLATFORMS:
         args += ["--platform", plat]
     for abi in ABIS:
@@ -142,16 +137,8 @@ def ensure_wheels(
                 f"{' '.join(missing)}",
                 file=sys.stderr,
             )
-        cmd = [
-            *pip_command(),
-            "download",
-            "--no-deps",
-            "--disable-pip-version-check",
-            *target_args(),
-            "-d",
-            str(cache_dir),
-            *missing,
-        ]
+        cmd = [*pip_command(), "download", "--no-deps", "--disable-pip-version-check"]
+        cmd += [*target_args(), "-d", str(cache_dir), *missing]
         if quiet:
             cmd.append("-q")
         proc = subprocess.run(cmd, stdout=sys.stderr if not quiet else subprocess.DEVNULL)
@@ -220,7 +207,7 @@ def _zip_mode(info: zipfile.ZipInfo) -> int | None:
     return mode or None
 
 
-def unpack_wheel(wheel: Path | str, dest_root: Path | str, *, replace: bool = False) -> TreeStats:
+def unpack_wheel(wheel: Path | str, dest_root: Path | str) -> TreeStats:
     """Unpack *wheel* into dest_root/<wheel-stem>/ and return what was written.
 
     Like an installer cache: extract into a hidden sibling first, then rename into
@@ -234,9 +221,7 @@ def unpack_wheel(wheel: Path | str, dest_root: Path | str, *, replace: bool = Fa
     dest_root = Path(dest_root)
     final = dest_root / wheel_stem(wheel)
     if final.exists() or final.is_symlink():
-        if not replace:
-            raise FileExistsError(17, "unpacked wheel already exists", str(final))
-        shutil.rmtree(final)
+        raise FileExistsError(17, "unpacked wheel already exists", str(final))
     tmp = dest_root / f".{wheel_stem(wheel)}.partial-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -281,9 +266,7 @@ def unpack_wheel(wheel: Path | str, dest_root: Path | str, *, replace: bool = Fa
     return stats
 
 
-def unpack_all(
-    dest_dir: Path | str, wheels: Iterable[Path] | None = None, *, replace: bool = False
-) -> TreeStats:
+def unpack_all(dest_dir: Path | str, wheels: Iterable[Path] | None = None) -> TreeStats:
     """Unpack every wheel (default: the pinned ones, downloading if needed) into *dest_dir*.
 
     Returns the totals; ``dirs`` counts dest_dir itself too.
@@ -294,7 +277,7 @@ def unpack_all(
     dest_dir.mkdir(parents=True, exist_ok=True)
     total = TreeStats(dirs=1)
     for wheel in wheels:
-        total += unpack_wheel(wheel, dest_dir, replace=replace)
+        total += unpack_wheel(wheel, dest_dir)
     return total
 
 

@@ -25,9 +25,6 @@ class FsPair:
     dst_fs: str
     op: str  # "reflink" | "hardlink" | "copy"
 
-    def __str__(self) -> str:  # the test id
-        return self.key
-
     @property
     def label(self) -> str:
         return f"{self.src_fs} → {self.dst_fs} {self.op}"
@@ -64,7 +61,3 @@ PAIRS = {
         FsPair("xfs-ext4-copy", "xfs", "ext4", "copy"),
     )
 }
-
-
-def pairs(*keys: str) -> list[FsPair]:
-    return [PAIRS[k] for k in keys] if keys else list(PAIRS.values())

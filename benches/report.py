@@ -19,6 +19,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from fs_pairs import PAIRS
+
 REPO_DIR = Path(__file__).resolve().parent.parent
 GROUP_KEYS = ("part", "workload", "pair", "entries")
 LABELS = {
@@ -28,14 +30,18 @@ LABELS = {
     "loop": "Python loop",
     "fastlink-no-times": "fastlink preserve_times=False",
 }
-PAIR_LABELS = {
-    "xfs-reflink": "xfs → xfs reflink",
-    "btrfs-reflink": "btrfs → btrfs reflink",
-    "xfs-hardlink": "xfs → xfs hardlink",
-    "xfs-btrfs-copy": "xfs → btrfs copy",
-    "xfs-tmpfs-copy": "xfs → tmpfs copy",
-    "xfs-ext4-copy": "xfs → ext4 copy",
+PAIR_LABELS = {key: pair.label for key, pair in PAIRS.items()}
+PEERS = ("cp", "copytree", "floor")
+SECTIONS = "header headline losses corpus all_trees per_file file_lists threads installs"
+SECTIONS += " seeding peak_rss method"
+HEADLINE = {
+    "per-file": ("in-process", None),
+    "trees": ("in-process", "cp"),
+    "installs": ("whole processes", "uv"),
+    "seeding": ("whole processes", "app-data copy"),
 }
+HL = {"corpus": "6-wheel corpus", "packages": "91 packages"}  # the headline's workloads
+NO_TIMES = "fastlink-no-times"
 Medians = dict[tuple[Any, ...], dict[str, float]]
 
 
@@ -78,6 +84,12 @@ def ratio(a: float | None, b: float | None, bold_below: float = 1.0) -> str:
     return f"**{r:.2f}**" if r < bold_below else f"{r:.2f}"
 
 
+def vs(by: dict[str, float], peer: str) -> list[str]:
+    """fastlink's median, the peer's, and their ratio, as table cells."""
+    t = by.get(peer)
+    return [secs(by["fastlink"]), f"{label(peer)} {secs(t)}", ratio(by["fastlink"], t)]
+
+
 def ratio_lines(recs: list[dict[str, Any]]) -> list[str]:
     """One line per group: fastlink's median and its ratio to every other candidate (peak
     RSS in MiB for the rss part)."""
@@ -102,9 +114,8 @@ def ratio_lines(recs: list[dict[str, Any]]) -> list[str]:
 class Report:
     """The Markdown of BENCHMARKS.md, section by section, from one run's JSON."""
 
-    def __init__(self, data: dict[str, Any], source: str) -> None:
-        self.data = data
-        self.source = source
+    def __init__(self, data: dict[str, Any], source: str, chart: str) -> None:
+        self.data, self.source, self.chart = data, source, chart
         self.recs = records(data)
         self.med = medians(self.recs)
         self.info = {r["workload"]: r for r in self.recs if "title" in r}
@@ -118,9 +129,6 @@ class Report:
     def get(self, part: str, workload: Any = None, pair: Any = None, entries: Any = None):
         return self.med.get((part, workload, pair, entries), {})
 
-    def keys(self, part: str, index: int) -> list[Any]:
-        return list(dict.fromkeys(g[index] for g in self.med if g[0] == part))
-
     def emit(self, *lines: str) -> None:
         self.out.extend(lines)
 
@@ -131,23 +139,9 @@ class Report:
         self.emit("| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |")
         self.emit(*("| " + " | ".join(r) + " |" for r in rows), "")
 
-    def render(self, chart_name: str | None) -> str:
-        for section in (
-            self.header,
-            self.headline,
-            self.losses,
-            self.corpus,
-            self.all_trees,
-            self.per_file,
-            self.file_lists,
-            self.threads,
-            self.installs,
-            self.seeding,
-            self.peak_rss,
-            self.machine,
-            self.method,
-        ):
-            section() if section != self.corpus else section(chart_name)
+    def render(self) -> str:
+        for section in SECTIONS.split():
+            getattr(self, section)()
         return "\n".join(self.out).rstrip() + "\n"
 
     # ---- the sections ------------------------------------------------------------------
@@ -175,41 +169,27 @@ class Report:
             self.emit("**A smoke run (`--benchmark-disable`): no times.**", "")
 
     def headline(self) -> None:
+        """Per part, fastlink against its main peer: the one per-file peer, cp -a on the
+        corpus, uv, virtualenv's default seeder."""
         rows = []
-        for pair in PAIR_LABELS:
-            for entries in (10, 10_000):
-                by = self.get("per-file", None, pair, entries)
-                if "fastlink" in by:
-                    peer = next(c for c in by if c != "fastlink")
-                    what = f"one file, {PAIR_LABELS[pair]}, dir of {entries:,} entries"
-                    rows.append(self.row(what, "in-process", by, peer))
-        for pair in PAIR_LABELS:
-            by = self.get("trees", "corpus", pair)
-            if "fastlink" in by:
-                what = f"6-wheel corpus, one call, {PAIR_LABELS[pair]}"
-                rows.append(self.row(what, "in-process", by, "cp"))
-        for workload in ("corpus", "packages"):
-            for pair in PAIR_LABELS:
-                by = self.get("installs", workload, pair)
-                name = "6-wheel corpus" if workload == "corpus" else "91 packages"
-                if "uv" in by:
-                    rows.append(
-                        self.row(f"{name}, {PAIR_LABELS[pair]}", "whole processes", by, "uv")
-                    )
-        by = self.get("seeding", None, "xfs-reflink")
-        if "app-data copy" in by:
-            rows.append(self.row("virtualenv seeding", "whole processes", by, "app-data copy"))
+        for part, (timed, main_peer) in HEADLINE.items():
+            for (p, workload, pair, entries), by in self.med.items():
+                peer = main_peer or next(c for c in by if c != "fastlink")
+                if p == part and "fastlink" in by and peer in by and workload in (None, *HL):
+                    size = f"{entries:,} entries in dir" if entries else None
+                    where = (HL.get(workload), PAIR_LABELS.get(pair), size)
+                    what = ", ".join(x for x in (part, *where) if x)
+                    rows.append([what, timed, *vs(by, peer)])
         self.emit("## Headline", "")
         self.table(["what", "timed as", "fastlink", "peer", "fastlink ÷ peer"], rows)
 
-    def row(self, what: str, timed: str, by: dict[str, float], peer: str) -> list[str]:
-        return [
-            what,
-            timed,
-            secs(by["fastlink"]),
-            f"{label(peer)} {secs(by[peer])}",
-            ratio(by["fastlink"], by[peer]),
-        ]
+    def by_pair(self, part: str, workload: str) -> list[tuple[str, dict[str, float]]]:
+        """(pair, candidate -> median) for each pair where *part* measured fastlink."""
+        got = [(p, self.get(part, workload, p)) for p in PAIR_LABELS]
+        return [(p, by) for p, by in got if "fastlink" in by]
+
+    def pair_rows(self, part: str, workload: str, peer: str) -> list[list[str]]:
+        return [[PAIR_LABELS[p], *vs(by, peer)] for p, by in self.by_pair(part, workload)]
 
     def losses(self) -> None:
         rows = []
@@ -217,23 +197,14 @@ class Report:
             for peer, t in by.items():
                 if "fastlink" in by and peer not in ("fastlink", "floor") and by["fastlink"] > t:
                     what = " ".join(str(x) for x in (workload, entries) if x is not None)
-                    rows.append(
-                        [
-                            part,
-                            what,
-                            PAIR_LABELS.get(pair, pair or "-"),
-                            label(peer),
-                            secs(by["fastlink"]),
-                            secs(t),
-                            ratio(by["fastlink"], t),
-                        ]
-                    )
+                    where = PAIR_LABELS.get(pair, "-")
+                    rows.append([part, what, where, *vs(by, peer)])
         self.emit("## Where fastlink is slower", "")
         if not rows:
             self.emit("Nowhere in this run: every fastlink median is below every peer's.", "")
-        self.table(["part", "workload", "path", "peer", "fastlink", "peer", "ratio"], rows)
+        self.table(["part", "workload", "path", "fastlink", "peer", "ratio"], rows)
 
-    def corpus(self, chart_name: str | None) -> None:
+    def corpus(self) -> None:
         info = self.info.get("corpus")
         if info is None:
             return
@@ -246,21 +217,20 @@ class Report:
             "overhead over the bare syscalls).",
             "",
         )
-        rows = []
-        for pair in PAIR_LABELS:
-            by = self.get("trees", "corpus", pair)
-            if "fastlink" in by:
-                rows.append(
-                    [PAIR_LABELS[pair], secs(by["fastlink"])]
-                    + [ratio(by["fastlink"], by.get(c)) for c in ("cp", "copytree", "floor")]
-                )
+        rows = [
+            [
+                PAIR_LABELS[p],
+                secs(by["fastlink"]),
+                *(ratio(by["fastlink"], by.get(c)) for c in PEERS),
+            ]
+            for p, by in self.by_pair("trees", "corpus")
+        ]
         self.table(["path", "fastlink", "÷ cp -a", "÷ copytree", "÷ floor"], rows)
-        if chart_name:
-            self.emit(f"![corpus benchmark chart]({chart_name})", "")
+        self.emit(f"![corpus benchmark chart]({self.chart})", "")
 
     def all_trees(self) -> None:
         self.emit("## All tree workloads (median seconds)", "")
-        for workload in self.keys("trees", 1):
+        for workload in dict.fromkeys(g[1] for g in self.med if g[0] == "trees"):
             info = self.info[workload]
             self.emit(
                 f"### {workload}: {info['title']}",
@@ -286,16 +256,7 @@ class Report:
             for entries, by in ((10, few), (10_000, many)):
                 if "fastlink" in by:
                     peer = next(c for c in by if c != "fastlink")
-                    rows.append(
-                        [
-                            PAIR_LABELS[pair],
-                            f"{entries:,}",
-                            secs(by["fastlink"]),
-                            label(peer),
-                            secs(by[peer]),
-                            ratio(by["fastlink"], by[peer]),
-                        ]
-                    )
+                    rows.append([PAIR_LABELS[pair], f"{entries:,}", *vs(by, peer)])
             if "fastlink" in few and "fastlink" in many:
                 peer = next(c for c in few if c != "fastlink")
                 flat.append(
@@ -315,28 +276,18 @@ class Report:
             "`clone_or_copy(src_file, dst_file)`. Median time per call.",
             "",
         )
-        self.table(["call", "entries in dir", "fastlink", "peer", "peer", "fastlink ÷ peer"], rows)
+        self.table(["call", "entries in dir", "fastlink", "peer", "fastlink ÷ peer"], rows)
         self.emit("Flat in the directory's size: time per call with 10,000 entries ÷ with 10.", "")
         self.table(["call", "fastlink", "peer"], flat)
 
     def file_lists(self) -> None:
-        rows = [
-            [
-                PAIR_LABELS[p],
-                secs(by["fastlink"]),
-                secs(by.get("loop")),
-                ratio(by["fastlink"], by.get("loop")),
-            ]
-            for p in PAIR_LABELS
-            if "fastlink" in (by := self.get("file-list", "corpus", p))
-        ]
+        rows = self.pair_rows("file-list", "corpus", "loop")
         if rows:
             self.emit(
                 "## File lists",
                 "",
-                "`clone_files(src, dst, files)` with every file of "
-                "the corpus, against a Python loop of os.makedirs + shutil.copy2 (os.link "
-                "for hard links); in-process.",
+                "`clone_files(src, dst, files)` with every file of the corpus, against a Python "
+                "loop of os.makedirs + shutil.copy2 (os.link for hard links); in-process.",
                 "",
             )
             self.table(["path", "clone_files", "Python loop", "ratio"], rows)
@@ -362,41 +313,26 @@ class Report:
                     )
                 rows.append([c.split("=")[1], *cells])
             self.table(["threads", *(PAIR_LABELS[p] for p in sweep)], rows)
-        rows = [
-            [
-                PAIR_LABELS[p],
-                secs(by["fastlink"]),
-                secs(by.get("copytree")),
-                ratio(by["fastlink"], by.get("copytree")),
-            ]
-            for p in PAIR_LABELS
-            if "fastlink" in (by := self.get("pool", "packages", p))
-        ]
+        rows = self.pair_rows("pool", "packages", "copytree")
         if rows:
             self.emit(
                 f"{self.info['packages']['title']} placed into one site-packages from a "
                 "pool of 4 Python threads, one call per unpacked wheel; in-process.",
                 "",
             )
-            self.table(["path", "fastlink", "shutil.copytree", "ratio"], rows)
+            self.table(["path", "fastlink", "peer", "ratio"], rows)
 
     def installs(self) -> None:
         for workload in ("corpus", "packages"):
-            rows = []
-            for p in PAIR_LABELS:
-                by = self.get("installs", workload, p)
-                if "fastlink" in by:
-                    nt = by.get("fastlink-no-times")
-                    rows.append(
-                        [
-                            PAIR_LABELS[p],
-                            secs(by["fastlink"]),
-                            secs(nt),
-                            secs(by.get("uv")),
-                            ratio(by["fastlink"], by.get("uv")),
-                            ratio(nt, by.get("uv")),
-                        ]
-                    )
+            rows = [
+                [
+                    PAIR_LABELS[p],
+                    *vs(by, "uv"),
+                    secs(nt := by.get(NO_TIMES)),
+                    ratio(nt, by.get("uv")),
+                ]
+                for p, by in self.by_pair("installs", workload)
+            ]
             if not rows:
                 continue
             info = self.info[workload]
@@ -413,17 +349,8 @@ class Report:
                 "places each unpacked wheel as it is. Neither compiles bytecode.",
                 "",
             )
-            self.table(
-                [
-                    "path",
-                    "fastlink",
-                    "preserve_times=False",
-                    "uv",
-                    "fastlink ÷ uv",
-                    "preserve_times=False ÷ uv",
-                ],
-                rows,
-            )
+            header = ["path", "fastlink", "uv", "fastlink ÷ uv", "preserve_times=False", "÷ uv"]
+            self.table(header, rows)
         start = self.get("installs", "python start")
         if start:
             self.emit(
@@ -466,18 +393,6 @@ class Report:
             )
             self.table(["process", "tree", "peak RSS", "wall"], rows)
 
-    def machine(self) -> None:
-        m = self.data["machine_info"]
-        fl = m.get("fastlink", {})
-        rows = [
-            ["CPU", f"{m['cpu']['brand_raw']}, {m['cpu']['count']} cores"],
-            ["kernel", m["release"]],
-            ["python", m["python_version"]],
-        ]
-        rows += [[k, str(v)] for k, v in fl.items() if k not in ("kernel", "cores")]
-        self.emit("## Machine", "")
-        self.table(["", ""], rows)
-
     def method(self) -> None:
         self.emit("## Method", "", METHOD, "")
 
@@ -517,17 +432,12 @@ def render_chart(data: dict[str, Any], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     med = medians(records(data))
-    panels = [
-        (
-            "trees",
-            "corpus",
-            ("fastlink", "cp", "copytree", "floor"),
-            "The 6-wheel corpus, one call in-process",
-        ),
+    panels = [  # (part, workload, candidates, title)
+        ("trees", "corpus", ("fastlink", *PEERS), "The 6-wheel corpus, one call in-process"),
         (
             "installs",
             None,
-            ("fastlink", "fastlink-no-times", "uv"),
+            ("fastlink", NO_TIMES, "uv"),
             "Against uv pip install, both whole processes",
         ),
     ]
@@ -557,14 +467,12 @@ def render_chart(data: dict[str, Any], out: Path) -> None:
     plt.close(fig)
 
 
-COLORS = {
-    "fastlink": "#d62728",
-    "fastlink-no-times": "#ff9896",
-    "cp": "#1f77b4",
-    "copytree": "#7f7f7f",
-    "floor": "#2ca02c",
-    "uv": "#9467bd",
-}
+COLORS = dict(
+    zip(
+        ("fastlink", NO_TIMES, *PEERS, "uv"),
+        ("#d62728", "#ff9896", "#1f77b4", "#7f7f7f", "#2ca02c", "#9467bd"),
+    )
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -576,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     data = json.loads(args.json.read_text())
     render_chart(data, args.chart)
     chart = Path(os.path.relpath(args.chart, args.out.parent)).as_posix()
-    args.out.write_text(Report(data, args.json.name).render(chart))
+    args.out.write_text(Report(data, args.json.name, chart).render())
     print(f"wrote {args.out} and {args.chart}")
     return 0
 

@@ -50,7 +50,8 @@ def uv(mount, sources) -> SimpleNamespace:
         binary = uv_module.find_uv_bin()
     except (ImportError, FileNotFoundError):
         skip_or_fail("uv is not installed (the bench extra has it)")
-    env = ENV | {"UV_CACHE_DIR": str(mount("xfs") / "uv-cache"), "UV_PYTHON_DOWNLOADS": "never"}
+    env = ENV | {"UV_CACHE_DIR": str(mount("xfs") / "uv-cache"), "UV_NO_PROGRESS": "1"}
+    env["UV_PYTHON_DOWNLOADS"] = "never"
 
     def run(*argv: str | Path) -> None:
         subprocess.run([binary, *map(str, argv)], env=env, cwd=mount("xfs"), check=True)
@@ -59,7 +60,7 @@ def uv(mount, sources) -> SimpleNamespace:
         run("venv", "--no-config", "--offline", "--quiet", "--python", sys.executable, path)
 
     def install(path: Path, wheels: list[Path], link_mode: str) -> None:
-        args = ("--no-config", "--offline", "--no-deps", "--quiet", f"--link-mode={link_mode}")
+        args = ("--no-config", "--offline", "--no-deps", f"--link-mode={link_mode}")
         run("pip", "install", *args, "--python", path / "bin" / "python", *wheels)
 
     warm = mount("xfs") / "uv-warm-up"

@@ -20,8 +20,7 @@ import trees
 from fs_pairs import PAIRS, FsPair
 
 ROUNDS = 7
-CALLS = 300
-SMOKE_CALLS = 30
+CALLS = 300  # a smoke run makes 30
 ENTRIES = (10, 10_000)
 PEERS = {"xfs-reflink": "copy2", "xfs-btrfs-copy": "copy2", "xfs-hardlink": "link"}
 CALLERS: dict[str, Callable[[FsPair], Callable[[Path, Path], Any]]] = {
@@ -36,7 +35,7 @@ def source_files(mount, pytestconfig) -> list[Path]:
     """Distinct files of corpus-like sizes (a few empty, some executable), read once;
     then a few untimed calls of every caller, so no round pays for fastlink's first call
     setting up its worker pool."""
-    calls = SMOKE_CALLS if pytestconfig.getoption("benchmark_disable") else CALLS
+    calls = CALLS // 10 if pytestconfig.getoption("benchmark_disable") else CALLS
     root = mount("xfs") / "src" / "per-file"
     root.mkdir(parents=True)
     rng = random.Random(f"per-file-{trees.SEED}-{calls}")

@@ -20,13 +20,13 @@ import corpus
 import fastlink
 import pytest
 import trees
-from fs_pairs import pairs
+from fs_pairs import PAIRS
 
 ROUNDS = 5
 CANDIDATES = ("fastlink", "cp", "copytree", "floor")
 PLACEMENTS = [
-    pytest.param(p, c, id=f"{p}-{c}")
-    for p in pairs()
+    pytest.param(p, c, id=f"{p.key}-{c}")
+    for p in PAIRS.values()
     for c in CANDIDATES
     if not (c == "copytree" and p.op == "hardlink")  # copytree cannot hard-link
 ]

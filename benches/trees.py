@@ -3,12 +3,9 @@ real data, a deep tree, and tiny valid wheels for a smoke run (no download)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import math
 import os
 import random
-import zipfile
 from pathlib import Path
 
 KiB, MiB = 1 << 10, 1 << 20
@@ -74,30 +71,17 @@ def make_synth(root: Path, n_files: int, seed: int = SEED) -> None:
 
 
 def make_big(root: Path, size: int, seed: int = SEED) -> None:
-    """One file of *size* bytes of real data (a random block, counter-stamped per 16 MiB)."""
+    """One file of *size* bytes of real data (a random block, counter-stamped per 16 MiB):
+    no holes, no two blocks alike, so neither a sparse copy nor dedup can shortcut it."""
     root.mkdir(parents=True)
-    rng = random.Random(f"big-{seed}")
-    path = root / "big.bin"
-    buf = bytearray(rng.randbytes(16 * MiB))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        written = 0
-        n = 0
-        while written < size:
-            want = min(len(buf), size - written)
-            buf[:8] = n.to_bytes(8, "little")  # no two blocks alike
-            view = memoryview(buf)[:want]
-            done = 0
-            while done < want:
-                done += os.write(fd, view[done:])
-            written += want
-            n += 1
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    st = os.stat(path)
-    if st.st_size != size or st.st_blocks * 512 < size:
-        raise RuntimeError(f"{path} is sparse or short: {st.st_size} bytes, {st.st_blocks} blocks")
+    block = bytearray(random.Random(f"big-{seed}").randbytes(16 * MiB))
+    with open(root / "big.bin", "xb") as f:
+        for n, start in enumerate(range(0, size, len(block))):
+            block[:8] = n.to_bytes(8, "little")
+            f.write(memoryview(block)[: min(len(block), size - start)])
+        os.fsync(f.fileno())
+    st = os.stat(root / "big.bin")
+    assert st.st_size == size and st.st_blocks * 512 >= size, "sparse or short"
 
 
 def make_deep(root: Path, levels: int) -> None:
@@ -114,48 +98,34 @@ def make_deep(root: Path, levels: int) -> None:
         raise RuntimeError("deep tree is too close to PATH_MAX for cp/copytree")
 
 
-def make_fake_wheels(
-    dest: Path, count: int = 2, files: int = 25, *, console_script: bool = False
-) -> list[Path]:
-    """Tiny valid pure-Python wheels (smoke mode: no download); with *console_script*
-    each declares one, so an installer writes a script to bin/."""
+MAIN = b"def main():\n    return 0\n"
+
+
+def make_fake_wheels(dest: Path, count: int) -> list[Path]:
+    """*count* tiny valid pure-Python wheels (a smoke run downloads nothing), written by
+    the tests' wheelutil; each declares a console script, so uv writes one to bin/."""
+    from wheelutil import write_wheel  # tests/, on sys.path (conftest.py)
+
     dest.mkdir(parents=True, exist_ok=True)
     rng = random.Random(f"wheels-{SEED}")
     wheels = []
     for n in range(count):
-        name, version = f"fastlink_bench_fake{n}", "1.0"
-        info = f"{name}-{version}.dist-info"
-        entries: dict[str, bytes] = {f"{name}/__init__.py": b""}
-        for j in range(files):
-            lines = "".join(
-                f"X{k} = {rng.randint(0, 1 << 30)}\n" for k in range(rng.randint(1, 80))
-            )
-            entries[f"{name}/sub{j % 3}/m{j:02d}.py"] = lines.encode()
-        entries[f"{info}/METADATA"] = (
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+        name, info = f"fastlink_bench_fake{n}", f"fastlink_bench_fake{n}-1.0.dist-info"
+        members = {f"{name}/__init__.py": (b"", 0o644), f"{name}/__main__.py": (MAIN, 0o644)}
+        for j in range(12):
+            text = "".join(f"X{k} = {rng.randint(0, 1 << 30)}\n" for k in range(rng.randint(1, 80)))
+            members[f"{name}/sub{j % 3}/m{j:02d}.py"] = (text.encode(), 0o644)
+        members[f"{info}/METADATA"] = (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode(),
+            0o644,
         )
-        if console_script:
-            entries[f"{name}/__main__.py"] = b"def main():\n    return 0\n"
-            entries[f"{info}/entry_points.txt"] = (
-                f"[console_scripts]\n{name} = {name}.__main__:main\n".encode()
-            )
-        entries[f"{info}/WHEEL"] = (
-            b"Wheel-Version: 1.0\nGenerator: fastlink-bench\nRoot-Is-Purelib: true\n"
-            b"Tag: py3-none-any\n"
+        members[f"{info}/entry_points.txt"] = (
+            f"[console_scripts]\n{name} = {name}.__main__:main\n".encode(),
+            0o644,
         )
-        record = []
-        for path, data in entries.items():
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-            record.append(f"{path},sha256={digest.decode()},{len(data)}")
-        record.append(f"{info}/RECORD,,")
-        entries[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
-        whl = dest / f"{name}-{version}-py3-none-any.whl"
-        with zipfile.ZipFile(whl, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path, data in entries.items():
-                zi = zipfile.ZipInfo(path, date_time=(2024, 6, 1, 0, 0, 0))
-                zi.create_system = 3
-                zi.external_attr = (0o100644 << 16) & 0xFFFF0000
-                zi.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(zi, data)
-        wheels.append(whl)
+        members[f"{info}/WHEEL"] = (
+            b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+            0o644,
+        )
+        wheels.append(write_wheel(dest / f"{name}-1.0-py3-none-any.whl", members, info))
     return wheels

@@ -42,7 +42,5 @@ def wheels(name: str, scratch: Path, *, smoke: bool) -> list[Path]:
     """The wheel files of *name* ("corpus" or "packages"); generated under *scratch* in a
     smoke run, each with a console script so uv writes one as with real wheels."""
     if smoke:
-        return trees.make_fake_wheels(
-            scratch / f"fake-{name}", count=SMOKE_COUNTS[name], files=12, console_script=True
-        )
+        return trees.make_fake_wheels(scratch / f"fake-{name}", SMOKE_COUNTS[name])
     return corpus.ensure_wheels() if name == "corpus" else packages_wheels()

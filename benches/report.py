@@ -42,6 +42,7 @@ HEADLINE = {
 }
 HL = {"corpus": "6-wheel corpus", "packages": "91 packages"}  # the headline's workloads
 NO_TIMES = "fastlink-no-times"
+NOT_PEERS = ("fastlink", "floor", NO_TIMES)  # the floor is a bound; NO_TIMES is fastlink
 Medians = dict[tuple[Any, ...], dict[str, float]]
 
 
@@ -118,7 +119,7 @@ class Report:
         self.data, self.source, self.chart = data, source, chart
         self.recs = records(data)
         self.med = medians(self.recs)
-        self.info = {r["workload"]: r for r in self.recs if "title" in r}
+        self.info = {(r["part"], r["workload"]): r for r in self.recs if "title" in r}
         self.rss = {
             (r.get("workload"), r.get("pair"), r["candidate"]): r
             for r in self.recs
@@ -195,7 +196,12 @@ class Report:
         rows = []
         for (part, workload, pair, entries), by in self.med.items():
             for peer, t in by.items():
-                if "fastlink" in by and peer not in ("fastlink", "floor") and by["fastlink"] > t:
+                if (
+                    part != "rss"
+                    and "fastlink" in by
+                    and peer not in NOT_PEERS
+                    and by["fastlink"] > t
+                ):
                     what = " ".join(str(x) for x in (workload, entries) if x is not None)
                     where = PAIR_LABELS.get(pair, "-")
                     rows.append([part, what, where, *vs(by, peer)])
@@ -205,7 +211,7 @@ class Report:
         self.table(["part", "workload", "path", "fastlink", "peer", "ratio"], rows)
 
     def corpus(self) -> None:
-        info = self.info.get("corpus")
+        info = self.info.get(("trees", "corpus"))
         if info is None:
             return
         self.emit(
@@ -231,7 +237,7 @@ class Report:
     def all_trees(self) -> None:
         self.emit("## All tree workloads (median seconds)", "")
         for workload in dict.fromkeys(g[1] for g in self.med if g[0] == "trees"):
-            info = self.info[workload]
+            info = self.info["trees", workload]
             self.emit(
                 f"### {workload}: {info['title']}",
                 "",
@@ -290,7 +296,7 @@ class Report:
                 "loop of os.makedirs + shutil.copy2 (os.link for hard links); in-process.",
                 "",
             )
-            self.table(["path", "clone_files", "Python loop", "ratio"], rows)
+            self.table(["path", "clone_files", "peer", "ratio"], rows)
 
     def threads(self) -> None:
         sweep = [p for p in PAIR_LABELS if self.get("threads", "corpus", p)]
@@ -316,7 +322,7 @@ class Report:
         rows = self.pair_rows("pool", "packages", "copytree")
         if rows:
             self.emit(
-                f"{self.info['packages']['title']} placed into one site-packages from a "
+                f"{self.info['pool', 'packages']['title']} placed into one site-packages from a "
                 "pool of 4 Python threads, one call per unpacked wheel; in-process.",
                 "",
             )
@@ -335,7 +341,7 @@ class Report:
             ]
             if not rows:
                 continue
-            info = self.info[workload]
+            info = self.info["installs", workload]
             self.emit(
                 f"## fastlink against uv, whole processes: {info['title']}",
                 "",
@@ -349,7 +355,7 @@ class Report:
                 "places each unpacked wheel as it is. Neither compiles bytecode.",
                 "",
             )
-            header = ["path", "fastlink", "uv", "fastlink ÷ uv", "preserve_times=False", "÷ uv"]
+            header = ["path", "fastlink", "peer", "fastlink ÷ uv", "preserve_times=False", "÷ uv"]
             self.table(header, rows)
         start = self.get("installs", "python start")
         if start:
@@ -452,7 +458,8 @@ def render_chart(data: dict[str, Any], out: Path) -> None:
         for i, c in enumerate(cands):
             xs = [j - 0.4 + width * (i + 0.5) for j, g in enumerate(groups) if c in med[g]]
             ys = [med[g][c] for g in groups if c in med[g]]
-            ax.bar(xs, ys, width * 0.92, label=label(c), color=COLORS[c])
+            if ys:
+                ax.bar(xs, ys, width * 0.92, label=label(c), color=COLORS[c])
         names = [
             f"{g[1] if part == 'installs' else ''}\n{PAIR_LABELS[g[2]]}".strip() for g in groups
         ]

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CARGO_TEST_FLAGS ?=
 
-.PHONY: test develop venv cargo-test pytest lint typecheck fmt bench bench-deps bench-smoke clean \
+.PHONY: test develop venv cargo-test pytest lint typecheck fmt bench bench-deps bench-smoke bench-report clean \
 	macos-sim portable-check wheel wheel-tools wheel-test
 
 test: develop cargo-test pytest
@@ -56,25 +56,43 @@ wheel: wheel-tools
 wheel-test:
 	.ci/wheel-test
 
-# Every benchmark once, untimed, with the floor built so none is skipped.
-bench-smoke: develop
-	cargo build --release --quiet --manifest-path benches/floor/Cargo.toml
-	$(PY) -m pytest benches -q --benchmark-disable
-
-# The full benchmark run (~20 min on 2 cores): loop-mounts XFS/btrfs/ext4/tmpfs, so it
-# runs as root (through sudo when needed). It builds benches/floor itself and writes
-# BENCHMARKS.md, benches/results/ and docs/benchmarks.png. Extra flags: BENCH_ARGS=...,
-# e.g. BENCH_ARGS="--only per-file,uv,packages,seeding" for the installer-shaped parts.
-# NO_DEVELOP=1 measures the fastlink already installed in .venv instead of rebuilding it.
-BENCH_ARGS ?=
+# The benchmarks are pytest-benchmark modules in benches/ (benches/conftest.py maps
+# them); they loop-mount XFS/btrfs/ext4/tmpfs through tests/mounts.py, so they run as
+# root (through sudo when needed). The floor program is built so none is skipped.
+FLOOR_BUILD := cargo build --release --quiet --manifest-path benches/floor/Cargo.toml
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
+# Every benchmark once, untimed, on small trees and generated wheels (CI: ~1 min).
+bench-smoke: develop
+	$(FLOOR_BUILD)
+	$(SUDO) $(PY) -m pytest benches -q -p no:cacheprovider --benchmark-disable
+
+# The full run (~25 min on 2 cores), --bench-big adding the 100,000-file tree and the
+# 4 GiB file. It writes pytest-benchmark's JSON, the raw data, to benches/results/ (a
+# build output, ignored by git) and renders a preview of the report next to it.
+# One part: BENCH_ARGS="-k per_file" (under a minute), also -k file_list, threads,
+# installs, seeding, rss, "trees and corpus"; --rounds N changes every part's rounds.
+# NO_DEVELOP=1 measures the fastlink already installed in .venv instead of rebuilding it.
+BENCH_JSON := benches/results/bench.json
+BENCH_BIG ?= --bench-big
+BENCH_ARGS ?=
+
 bench: $(if $(NO_DEVELOP),$(PY),develop) bench-deps
-	$(SUDO) $(PY) benches/run_benchmarks.py $(BENCH_ARGS)
+	$(FLOOR_BUILD)
+	mkdir -p benches/results
+	$(SUDO) $(PY) -m pytest benches -q -p no:cacheprovider --benchmark-json=$(BENCH_JSON) \
+		--benchmark-columns=median --benchmark-sort=name $(BENCH_BIG) $(BENCH_ARGS)
+	$(PY) benches/report.py $(BENCH_JSON) --out benches/results/BENCHMARKS.md \
+		--chart benches/results/benchmarks.png
+
+# BENCHMARKS.md and docs/benchmarks.png from the last full `make bench` (on a quiet machine).
+bench-report: $(PY)
+	$(PY) benches/report.py $(BENCH_JSON)
 
 # The `bench` extra of pyproject.toml, without building the project itself.
 bench-deps: $(PY)
-	$(PY) benches/run_benchmarks.py --print-requirements > $(VENV)/bench-requirements.txt
+	$(PY) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))\
+		['project']['optional-dependencies']['bench'], sep='\n')" > $(VENV)/bench-requirements.txt
 	$(PY) -m pip install --quiet -r $(VENV)/bench-requirements.txt
 
 lint: $(PY) typecheck

@@ -1,34 +1,23 @@
-#!/usr/bin/env python3
 """Benchmark corpus: a realistic "installer cache" tree made of unpacked wheels.
 
 The corpus is six pinned wheels (CPython 3.11, manylinux x86_64), unpacked the
 way an installer's cache does it: one directory per wheel, named after the wheel
 file's stem, holding the archive's contents with the unix permission bits stored
-in the zip (``external_attr >> 16``) applied.
+in the zip (``external_attr >> 16``) applied::
 
-Usage as a CLI::
-
-    python benches/corpus.py DEST_DIR            # download (if needed) + unpack
-    python benches/corpus.py --download-only     # just fill the wheel cache
-
-Usage as a module (what ``run_benchmarks.py`` does)::
-
-    import corpus
     wheels = corpus.ensure_wheels()              # cached in benches/.corpus/wheels
     stats = corpus.unpack_all(dest_dir, wheels)  # -> TreeStats
 
 Wheels are cached in ``benches/.corpus/wheels`` (git-ignored); a pin whose wheel is
 already there is not downloaded again. Pins are never changed silently: if a pinned
-version has no wheel for the target tags the download fails and the nearest
-available versions are printed, so the constant below can be edited by a human.
+version has no wheel for the target tags the download fails, and the constant below
+is for a human to edit.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -63,10 +52,6 @@ PLATFORMS: tuple[str, ...] = (
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_CACHE_DIR = BENCH_DIR / ".corpus" / "wheels"
-
-# Roughly what the pinned corpus unpacks to (for a sanity warning, not a hard check).
-EXPECTED_FILES = 11_300
-EXPECTED_DIRS = 3_950
 
 
 class CorpusError(RuntimeError):
@@ -125,49 +110,13 @@ def pip_command() -> list[str]:
 
 
 def target_args() -> list[str]:
-    args = [
-        "--only-binary=:all:",
-        "--python-version",
-        PYTHON_VERSION,
-        "--implementation",
-        IMPLEMENTATION,
-    ]
+    args = ["--only-binary=:all:", "--python-version", PYTHON_VERSION]
+    args += ["--implementation", IMPLEMENTATION]
     for plat in PLATFORMS:
         args += ["--platform", plat]
     for abi in ABIS:
         args += ["--abi", abi]
     return args
-
-
-def _version_key(v: str) -> tuple:
-    return tuple(int(x) if x.isdigit() else -1 for x in re.split(r"[.+-]", v))
-
-
-def nearest_versions(name: str, version: str, n: int = 3) -> list[str]:
-    """Versions of *name* that have wheels for our target tags, nearest to *version* first."""
-    proc = subprocess.run(
-        [*pip_command(), "index", "versions", name, *target_args()],
-        capture_output=True,
-        text=True,
-    )
-    m = re.search(r"Available versions:\s*(.+)", proc.stdout)
-    if not m:
-        return []
-    available = [v.strip() for v in m.group(1).split(",") if v.strip()]
-    want = _version_key(version)
-
-    def distance(v: str) -> tuple:
-        """Smaller is nearer: agreeing on more leading components first, then the gap."""
-        key = _version_key(v)
-        width = max(len(key), len(want))
-        a = key + (0,) * (width - len(key))
-        b = want + (0,) * (width - len(want))
-        for i, (x, y) in enumerate(zip(a, b)):
-            if x != y:
-                return (-i, abs(x - y))
-        return (-width, 0)
-
-    return sorted(available, key=distance)[:n]
 
 
 def ensure_wheels(
@@ -176,7 +125,7 @@ def ensure_wheels(
     """Make sure every pinned wheel is in *cache_dir*; return their paths in pin order.
 
     Only missing pins are downloaded. A pin with no wheel for the target tags raises
-    CorpusError naming the nearest available versions (the pin is not changed).
+    CorpusError (the pin is not changed).
     """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -188,54 +137,18 @@ def ensure_wheels(
                 f"{' '.join(missing)}",
                 file=sys.stderr,
             )
-        cmd = [
-            *pip_command(),
-            "download",
-            "--no-deps",
-            "--disable-pip-version-check",
-            *target_args(),
-            "-d",
-            str(cache_dir),
-            *missing,
-        ]
+        cmd = [*pip_command(), "download", "--no-deps", "--disable-pip-version-check"]
+        cmd += [*target_args(), "-d", str(cache_dir), *missing]
         if quiet:
             cmd.append("-q")
         proc = subprocess.run(cmd, stdout=sys.stderr if not quiet else subprocess.DEVNULL)
         failed = [p for p in missing if find_cached(p, cache_dir) is None]
         if proc.returncode != 0 or failed:
-            # Try one by one so we can name exactly which pins have no wheel.
-            problems = []
-            for pin in failed or missing:
-                if find_cached(pin, cache_dir) is not None:
-                    continue
-                one = subprocess.run(
-                    [
-                        *pip_command(),
-                        "download",
-                        "--no-deps",
-                        "--disable-pip-version-check",
-                        "-q",
-                        *target_args(),
-                        "-d",
-                        str(cache_dir),
-                        pin,
-                    ],
-                    capture_output=True,
-                    text=True,
-                )
-                if one.returncode != 0 or find_cached(pin, cache_dir) is None:
-                    name, version = _split_pin(pin)
-                    near = nearest_versions(name, version)
-                    problems.append(
-                        f"  {pin}: no wheel for cp{PYTHON_VERSION.replace('.', '')}/"
-                        f"{'|'.join(PLATFORMS)}; nearest available: "
-                        f"{', '.join(near) if near else '(none found)'}"
-                    )
-            if problems:
-                raise CorpusError(
-                    "pinned wheels could not be downloaded (edit PINS in benches/corpus.py "
-                    "deliberately if a substitute is wanted):\n" + "\n".join(problems)
-                )
+            raise CorpusError(
+                f"no wheel for cp{PYTHON_VERSION.replace('.', '')}/{'|'.join(PLATFORMS)} of "
+                f"{', '.join(failed or missing)} (`pip index versions NAME` lists the others; "
+                "edit PINS deliberately if a substitute is wanted)"
+            )
     wheels = []
     for pin in pins:
         wheel = find_cached(pin, cache_dir)
@@ -294,7 +207,7 @@ def _zip_mode(info: zipfile.ZipInfo) -> int | None:
     return mode or None
 
 
-def unpack_wheel(wheel: Path | str, dest_root: Path | str, *, replace: bool = False) -> TreeStats:
+def unpack_wheel(wheel: Path | str, dest_root: Path | str) -> TreeStats:
     """Unpack *wheel* into dest_root/<wheel-stem>/ and return what was written.
 
     Like an installer cache: extract into a hidden sibling first, then rename into
@@ -308,9 +221,7 @@ def unpack_wheel(wheel: Path | str, dest_root: Path | str, *, replace: bool = Fa
     dest_root = Path(dest_root)
     final = dest_root / wheel_stem(wheel)
     if final.exists() or final.is_symlink():
-        if not replace:
-            raise FileExistsError(17, "unpacked wheel already exists", str(final))
-        shutil.rmtree(final)
+        raise FileExistsError(17, "unpacked wheel already exists", str(final))
     tmp = dest_root / f".{wheel_stem(wheel)}.partial-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -355,9 +266,7 @@ def unpack_wheel(wheel: Path | str, dest_root: Path | str, *, replace: bool = Fa
     return stats
 
 
-def unpack_all(
-    dest_dir: Path | str, wheels: Iterable[Path] | None = None, *, replace: bool = False
-) -> TreeStats:
+def unpack_all(dest_dir: Path | str, wheels: Iterable[Path] | None = None) -> TreeStats:
     """Unpack every wheel (default: the pinned ones, downloading if needed) into *dest_dir*.
 
     Returns the totals; ``dirs`` counts dest_dir itself too.
@@ -368,7 +277,7 @@ def unpack_all(
     dest_dir.mkdir(parents=True, exist_ok=True)
     total = TreeStats(dirs=1)
     for wheel in wheels:
-        total += unpack_wheel(wheel, dest_dir, replace=replace)
+        total += unpack_wheel(wheel, dest_dir)
     return total
 
 
@@ -417,87 +326,3 @@ def tree_manifest(root: Path | str, *, mtimes: bool = True) -> dict[bytes, tuple
                 else:
                     out[rel] = ("f", stat.S_IMODE(st.st_mode), st.st_size, mt)
     return out
-
-
-# --------------------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------------------
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument(
-        "dest",
-        nargs="?",
-        type=Path,
-        help="directory to unpack the wheels into (one subdir per wheel)",
-    )
-    ap.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=DEFAULT_CACHE_DIR,
-        help=f"wheel cache (default: {DEFAULT_CACHE_DIR})",
-    )
-    ap.add_argument("--download-only", action="store_true", help="only fill the wheel cache")
-    ap.add_argument(
-        "--replace",
-        action="store_true",
-        help="re-unpack wheels whose directory already exists in DEST",
-    )
-    ap.add_argument("--json", action="store_true", help="print the counts as JSON")
-    args = ap.parse_args(argv)
-    if args.dest is None and not args.download_only:
-        ap.error("DEST_DIR is required unless --download-only")
-
-    try:
-        wheels = ensure_wheels(args.cache_dir)
-    except CorpusError as e:
-        print(f"corpus: {e}", file=sys.stderr)
-        return 2
-    for pin, wheel in zip(PINS, wheels):
-        print(f"  {pin:<20} {wheel.name}  ({wheel.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
-    if args.download_only:
-        return 0
-
-    try:
-        stats = unpack_all(args.dest, wheels, replace=args.replace)
-    except FileExistsError as e:
-        print(f"corpus: {e.filename} already exists (use --replace)", file=sys.stderr)
-        return 1
-    measured = tree_stats(args.dest, allocated=True)
-    if (measured.files, measured.bytes) != (stats.files, stats.bytes):
-        # DEST had other content too; report both.
-        print(f"corpus: note: {args.dest} also holds other files", file=sys.stderr)
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "dest": str(args.dest),
-                    "pins": list(PINS),
-                    "wheels": [w.name for w in wheels],
-                    "unpacked": stats.as_dict(),
-                    "dest_tree": measured.as_dict(),
-                },
-                indent=2,
-            )
-        )
-    else:
-        print(f"unpacked {len(wheels)} wheels into {args.dest}")
-        print(f"files: {stats.files:,}")
-        print(f"dirs:  {stats.dirs:,} (including {args.dest} itself)")
-        print(
-            f"bytes: {stats.bytes:,} ({stats.bytes / 1e6:.1f} MB, {stats.bytes / 2**20:.1f} MiB; "
-            f"{measured.allocated / 1e6:.1f} MB allocated on disk)"
-        )
-    if (
-        abs(stats.files - EXPECTED_FILES) > EXPECTED_FILES * 0.1
-        or abs(stats.dirs - EXPECTED_DIRS) > EXPECTED_DIRS * 0.1
-    ):
-        print(
-            f"corpus: warning: counts differ from the expected ~{EXPECTED_FILES:,} files / "
-            f"~{EXPECTED_DIRS:,} dirs",
-            file=sys.stderr,
-        )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

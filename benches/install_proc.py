@@ -4,11 +4,9 @@ parallel too). Run as a whole process and timed from outside, start-up included:
 
     python install_proc.py [--workers N] [--methods M] [--no-preserve-times] SITE TREE...
 
-Every call merges into SITE (dirs_exist_ok=True) and they all share fastlink's one
-worker pool. Prints one JSON line: what the reports add up to. Standalone on purpose
-(no harness imports): it measures `import fastlink` and the calls, nothing else. So
-it imports only sys and threading besides: on this VM `concurrent.futures` costs
-about 20 ms (it imports logging) and `json` about 14 ms (it imports re), which uv,
+Every call merges into SITE (dirs_exist_ok=True), all sharing fastlink's worker pool;
+prints one JSON line, what the reports add up to. It imports only sys and threading
+besides fastlink: `concurrent.futures` costs ~20 ms here and `json` ~14 ms, which uv,
 a native binary, never pays, and which would be measured as fastlink's.
 """
 

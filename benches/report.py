@@ -1,0 +1,500 @@
+"""BENCHMARKS.md and its chart, from pytest-benchmark's --benchmark-json output alone.
+
+    python benches/report.py benches/results/bench.json            # the published ones
+    python benches/report.py RUN.json --out /tmp/b.md --chart /tmp/b.png
+
+Every benchmark in the JSON is one round of one candidate (conftest.py interleaves
+them); its extra_info says which: part, workload, pair, candidate, round. A part's
+tables are medians over the rounds, and ratios fastlink ÷ peer within a group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from fs_pairs import PAIRS
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+GROUP_KEYS = ("part", "workload", "pair", "entries")
+LABELS = {
+    "cp": "cp -a",
+    "copy2": "shutil.copy2",
+    "link": "os.link",
+    "loop": "Python loop",
+    "fastlink-no-times": "fastlink preserve_times=False",
+}
+PAIR_LABELS = {key: pair.label for key, pair in PAIRS.items()}
+PEERS = ("cp", "copytree", "floor")
+SECTIONS = "header headline losses corpus all_trees per_file file_lists threads installs"
+SECTIONS += " seeding peak_rss method"
+HEADLINE = {
+    "per-file": ("in-process", None),
+    "trees": ("in-process", "cp"),
+    "installs": ("whole processes", "uv"),
+    "seeding": ("whole processes", "app-data copy"),
+}
+HL = {"corpus": "6-wheel corpus", "packages": "91 packages"}  # the headline's workloads
+NO_TIMES = "fastlink-no-times"
+NOT_PEERS = ("fastlink", "floor", NO_TIMES)  # the floor is a bound; NO_TIMES is fastlink
+Medians = dict[tuple[Any, ...], dict[str, float]]
+
+
+def record(extra_info: dict[str, Any], median: float) -> dict[str, Any]:
+    """One round: its extra_info, with the seconds it counts (its own, when it reports
+    them, as the floor does) and per call where it made several."""
+    out = dict(extra_info)
+    out["seconds"] = out.get("seconds", median) / out.get("calls", 1)
+    return out
+
+
+def records(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [record(b["extra_info"], b["stats"]["median"]) for b in data["benchmarks"]]
+
+
+def medians(recs: list[dict[str, Any]]) -> Medians:
+    """(part, workload, pair, entries) -> candidate -> median seconds over the rounds."""
+    rounds: dict[tuple[Any, ...], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in recs:
+        rounds[tuple(r.get(k) for k in GROUP_KEYS)][r["candidate"]].append(r["seconds"])
+    return {g: {c: statistics.median(s) for c, s in by.items()} for g, by in rounds.items()}
+
+
+def label(candidate: str) -> str:
+    return LABELS.get(candidate, candidate)
+
+
+def secs(t: float | None) -> str:
+    if t is None:
+        return "-"
+    if t < 1e-3:
+        return f"{t * 1e6:.1f} µs"
+    return f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.3f} s"
+
+
+def ratio(a: float | None, b: float | None, bold_below: float = 1.0) -> str:
+    if a is None or not b:
+        return "-"
+    r = a / b
+    return f"**{r:.2f}**" if r < bold_below else f"{r:.2f}"
+
+
+def vs(by: dict[str, float], peer: str) -> list[str]:
+    """fastlink's median, the peer's, and their ratio, as table cells."""
+    t = by.get(peer)
+    return [secs(by["fastlink"]), f"{label(peer)} {secs(t)}", ratio(by["fastlink"], t)]
+
+
+def ratio_lines(recs: list[dict[str, Any]]) -> list[str]:
+    """One line per group: fastlink's median and its ratio to every other candidate (peak
+    RSS in MiB for the rss part)."""
+    lines = []
+    rss = {
+        (r.get("workload"), r.get("pair"), r["candidate"]): r["maxrss_kib"]
+        for r in recs
+        if "maxrss_kib" in r
+    }
+    for group, by in medians(recs).items():
+        name = " ".join(str(g) for g in group if g is not None)
+        if group[0] == "rss":
+            mib = [f"{label(c)} {rss[group[1], group[2], c] / 1024:.1f} MiB" for c in by]
+            lines.append(f"{name}: peak RSS {', '.join(mib)}")
+            continue
+        ref = "fastlink" if "fastlink" in by else next(iter(by))
+        others = "  ".join(f"÷ {label(c)} {by[ref] / t:.2f}" for c, t in by.items() if c != ref)
+        lines.append(f"{name}: {label(ref)} {secs(by[ref])}  {others}")
+    return lines
+
+
+class Report:
+    """The Markdown of BENCHMARKS.md, section by section, from one run's JSON."""
+
+    def __init__(self, data: dict[str, Any], source: str, chart: str) -> None:
+        self.data, self.source, self.chart = data, source, chart
+        self.recs = records(data)
+        self.med = medians(self.recs)
+        self.info = {(r["part"], r["workload"]): r for r in self.recs if "title" in r}
+        self.rss = {
+            (r.get("workload"), r.get("pair"), r["candidate"]): r
+            for r in self.recs
+            if "maxrss_kib" in r
+        }
+        self.out: list[str] = []
+
+    def get(self, part: str, workload: Any = None, pair: Any = None, entries: Any = None):
+        return self.med.get((part, workload, pair, entries), {})
+
+    def emit(self, *lines: str) -> None:
+        self.out.extend(lines)
+
+    def table(self, header: list[str], rows: list[list[str]]) -> None:
+        if not rows:
+            return
+        align = ["---"] + ["---:"] * (len(header) - 1)
+        self.emit("| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |")
+        self.emit(*("| " + " | ".join(r) + " |" for r in rows), "")
+
+    def render(self) -> str:
+        for section in SECTIONS.split():
+            getattr(self, section)()
+        return "\n".join(self.out).rstrip() + "\n"
+
+    # ---- the sections ------------------------------------------------------------------
+    def header(self) -> None:
+        m, c = self.data["machine_info"], self.data.get("commit_info", {})
+        fl = m.get("fastlink", {})
+        self.emit(
+            "# fastlink benchmarks",
+            "",
+            f"Generated by `benches/report.py` from `{self.source}`, the `--benchmark-json` of "
+            f"one pytest-benchmark run on {self.data['datetime'][:10]}: {m['cpu']['brand_raw']}, "
+            f"{fl.get('usable_cores', '?')} cores, {fl.get('mem_gib', '?')} GiB RAM, Linux "
+            f"{m['release']}, Python {m['python_version']}, fastlink {fl.get('fastlink', '?')} "
+            f"({str(c.get('id', '?'))[:7]}), {fl.get('uv', 'uv ?')}. Times are medians over the "
+            "rounds; ratios are fastlink's median ÷ the peer's, both from this one run "
+            "(**< 1: fastlink is faster**).",
+            "",
+            "**In-process** (one Python call; the interpreter's start is not counted): trees, "
+            "per-file calls, file lists, threads; there `cp -a` is a process, and the floor is "
+            "timed by its own reported seconds. **Whole processes** (start-up included): the "
+            "installs against uv, virtualenv seeding, peak RSS.",
+            "",
+        )
+        if fl.get("smoke"):
+            self.emit("**A smoke run (`--benchmark-disable`): no times.**", "")
+
+    def headline(self) -> None:
+        """Per part, fastlink against its main peer: the one per-file peer, cp -a on the
+        corpus, uv, virtualenv's default seeder."""
+        rows = []
+        for part, (timed, main_peer) in HEADLINE.items():
+            for (p, workload, pair, entries), by in self.med.items():
+                peer = main_peer or next(c for c in by if c != "fastlink")
+                if p == part and "fastlink" in by and peer in by and workload in (None, *HL):
+                    size = f"{entries:,} entries in dir" if entries else None
+                    where = (HL.get(workload), PAIR_LABELS.get(pair), size)
+                    what = ", ".join(x for x in (part, *where) if x)
+                    rows.append([what, timed, *vs(by, peer)])
+        self.emit("## Headline", "")
+        self.table(["what", "timed as", "fastlink", "peer", "fastlink ÷ peer"], rows)
+
+    def by_pair(self, part: str, workload: str) -> list[tuple[str, dict[str, float]]]:
+        """(pair, candidate -> median) for each pair where *part* measured fastlink."""
+        got = [(p, self.get(part, workload, p)) for p in PAIR_LABELS]
+        return [(p, by) for p, by in got if "fastlink" in by]
+
+    def pair_rows(self, part: str, workload: str, peer: str) -> list[list[str]]:
+        return [[PAIR_LABELS[p], *vs(by, peer)] for p, by in self.by_pair(part, workload)]
+
+    def losses(self) -> None:
+        rows = []
+        for (part, workload, pair, entries), by in self.med.items():
+            for peer, t in by.items():
+                if (
+                    part != "rss"
+                    and "fastlink" in by
+                    and peer not in NOT_PEERS
+                    and by["fastlink"] > t
+                ):
+                    what = " ".join(str(x) for x in (workload, entries) if x is not None)
+                    where = PAIR_LABELS.get(pair, "-")
+                    rows.append([part, what, where, *vs(by, peer)])
+        self.emit("## Where fastlink is slower", "")
+        if not rows:
+            self.emit("Nowhere in this run: every fastlink median is below every peer's.", "")
+        self.table(["part", "workload", "path", "fastlink", "peer", "ratio"], rows)
+
+    def corpus(self) -> None:
+        info = self.info.get(("trees", "corpus"))
+        if info is None:
+            return
+        self.emit(
+            "## The 6-wheel corpus against cp, copytree and the floor",
+            "",
+            f"{info['title']}: {info['files']:,} files, {info['dirs']:,} directories, "
+            f"{info['bytes'] / 2**20:.1f} MiB, on the source filesystem. Each cell is "
+            "fastlink's median ÷ the other's (against the floor, > 1 is fastlink's "
+            "overhead over the bare syscalls).",
+            "",
+        )
+        rows = [
+            [
+                PAIR_LABELS[p],
+                secs(by["fastlink"]),
+                *(ratio(by["fastlink"], by.get(c)) for c in PEERS),
+            ]
+            for p, by in self.by_pair("trees", "corpus")
+        ]
+        self.table(["path", "fastlink", "÷ cp -a", "÷ copytree", "÷ floor"], rows)
+        self.emit(f"![corpus benchmark chart]({self.chart})", "")
+
+    def all_trees(self) -> None:
+        self.emit("## All tree workloads (median seconds)", "")
+        for workload in dict.fromkeys(g[1] for g in self.med if g[0] == "trees"):
+            info = self.info["trees", workload]
+            self.emit(
+                f"### {workload}: {info['title']}",
+                "",
+                f"{info['files']:,} files, {info['dirs']:,} dirs, {info['bytes'] / 2**20:.1f} MiB.",
+                "",
+            )
+            rows = [
+                [PAIR_LABELS[p]]
+                + [secs(by.get(c)) for c in ("fastlink", "cp", "copytree", "floor")]
+                for p in PAIR_LABELS
+                if (by := self.get("trees", workload, p))
+            ]
+            self.table(["path", "fastlink", "cp -a", "copytree", "floor"], rows)
+
+    def per_file(self) -> None:
+        rows, flat = [], []
+        for pair in PAIR_LABELS:
+            few, many = (
+                self.get("per-file", None, pair, 10),
+                self.get("per-file", None, pair, 10_000),
+            )
+            for entries, by in ((10, few), (10_000, many)):
+                if "fastlink" in by:
+                    peer = next(c for c in by if c != "fastlink")
+                    rows.append([PAIR_LABELS[pair], f"{entries:,}", *vs(by, peer)])
+            if "fastlink" in few and "fastlink" in many:
+                peer = next(c for c in few if c != "fastlink")
+                flat.append(
+                    [
+                        PAIR_LABELS[pair],
+                        f"{many['fastlink'] / few['fastlink']:.2f}",
+                        f"{label(peer)} {many[peer] / few[peer]:.2f}",
+                    ]
+                )
+        if not rows:
+            return
+        self.emit(
+            "## Per-file calls",
+            "",
+            "Calls one after another, each placing one small file under a new name in a "
+            "directory already holding 10 or 10,000 entries; in-process. fastlink: "
+            "`clone_or_copy(src_file, dst_file)`. Median time per call.",
+            "",
+        )
+        self.table(["call", "entries in dir", "fastlink", "peer", "fastlink ÷ peer"], rows)
+        self.emit("Flat in the directory's size: time per call with 10,000 entries ÷ with 10.", "")
+        self.table(["call", "fastlink", "peer"], flat)
+
+    def file_lists(self) -> None:
+        rows = self.pair_rows("file-list", "corpus", "loop")
+        if rows:
+            self.emit(
+                "## File lists",
+                "",
+                "`clone_files(src, dst, files)` with every file of the corpus, against a Python "
+                "loop of os.makedirs + shutil.copy2 (os.link for hard links); in-process.",
+                "",
+            )
+            self.table(["path", "clone_files", "peer", "ratio"], rows)
+
+    def threads(self) -> None:
+        sweep = [p for p in PAIR_LABELS if self.get("threads", "corpus", p)]
+        if sweep:
+            counts = list(self.get("threads", "corpus", sweep[0]))
+            self.emit(
+                "## Threads",
+                "",
+                "Median time of `clone_or_copy(corpus, dst, "
+                "threads=N)`, in-process; fastest in bold.",
+                "",
+            )
+            rows = []
+            for c in counts:
+                cells = []
+                for p in sweep:
+                    by = self.get("threads", "corpus", p)
+                    cells.append(
+                        f"**{secs(by[c])}**" if by[c] == min(by.values()) else secs(by.get(c))
+                    )
+                rows.append([c.split("=")[1], *cells])
+            self.table(["threads", *(PAIR_LABELS[p] for p in sweep)], rows)
+        rows = self.pair_rows("pool", "packages", "copytree")
+        if rows:
+            self.emit(
+                f"{self.info['pool', 'packages']['title']} placed into one site-packages from a "
+                "pool of 4 Python threads, one call per unpacked wheel; in-process.",
+                "",
+            )
+            self.table(["path", "fastlink", "peer", "ratio"], rows)
+
+    def installs(self) -> None:
+        for workload in ("corpus", "packages"):
+            rows = [
+                [
+                    PAIR_LABELS[p],
+                    *vs(by, "uv"),
+                    secs(nt := by.get(NO_TIMES)),
+                    ratio(nt, by.get("uv")),
+                ]
+                for p, by in self.by_pair("installs", workload)
+            ]
+            if not rows:
+                continue
+            info = self.info["installs", workload]
+            self.emit(
+                f"## fastlink against uv, whole processes: {info['title']}",
+                "",
+                f"{info['wheels']} wheels, unpacked {info['files']:,} files. Both timed as "
+                "whole processes, start-up included, reading from the same XFS (fastlink: "
+                "the unpacked wheel trees; uv: its warm cache there) into a fresh venv. "
+                "fastlink: `benches/install_proc.py`, 4 threads each calling "
+                "`clone_or_copy(tree, site_packages, dirs_exist_ok=True)` per wheel. uv: "
+                "`uv pip install --offline --no-deps --link-mode=clone|hardlink|copy`. uv "
+                "also writes installer metadata and scripts and rewrites RECORD; fastlink "
+                "places each unpacked wheel as it is. Neither compiles bytecode.",
+                "",
+            )
+            header = ["path", "fastlink", "peer", "fastlink ÷ uv", "preserve_times=False", "÷ uv"]
+            self.table(header, rows)
+        start = self.get("installs", "python start")
+        if start:
+            self.emit(
+                f"Of fastlink's time, {secs(start['import fastlink'])} is "
+                "`python -c 'import fastlink'` alone.",
+                "",
+            )
+
+    def seeding(self) -> None:
+        by = self.get("seeding", None, "xfs-reflink")
+        if "fastlink" in by:
+            self.emit(
+                "## virtualenv seeding",
+                "",
+                "Whole-process `python -m virtualenv` "
+                "creating an environment on XFS, offline, by seeder (benches/seeding.py).",
+                "",
+            )
+            self.table(
+                ["seeder", "median", "÷ fastlink"],
+                [[c, secs(t), f"{t / by['fastlink']:.2f}"] for c, t in by.items()],
+            )
+
+    def peak_rss(self) -> None:
+        rows = [
+            [
+                f"{label(c)} {PAIR_LABELS.get(p, '')}".strip(),
+                w,
+                f"{r['maxrss_kib'] / 1024:.1f} MiB",
+                secs(r["seconds"]),
+            ]
+            for (w, p, c), r in self.rss.items()
+        ]
+        if rows:
+            self.emit(
+                "## Peak memory",
+                "",
+                "Peak RSS of a fresh process making one call (GNU time %M), and its wall time.",
+                "",
+            )
+            self.table(["process", "tree", "peak RSS", "wall"], rows)
+
+    def method(self) -> None:
+        self.emit("## Method", "", METHOD, "")
+
+
+METHOD = """\
+Each pytest-benchmark benchmark here is one round of one candidate: a test takes a
+`round_` parameter and benches/conftest.py orders the tests round by round, every
+candidate of a group (same workload, path, directory size) running once per round, the
+order rotated by one each round. So the candidates are interleaved as a loop over rounds
+would interleave them, and drift on a busy machine falls on all of them alike; the price
+is that pytest-benchmark's own table shows single samples, and the medians are this
+report's. Before every timed run (pytest-benchmark's pedantic `setup`, untimed) the
+previous destination is removed and `sync` runs: cloning dirty data is much slower, and a
+copy's writeback happens in the untimed `sync` that follows it. Each source tree was read
+once beforehand, so it is in the page cache. The first round's outputs are checked
+(counts and bytes; fastlink's entry by entry: kind, mode, size, mtime).
+
+- fastlink: `fastlink.clone_or_copy(src, dst)` (`methods="hardlink"` on the hard-link
+  path), its default threads (one per usable core, 2 to 16);
+- cp: `cp -a --reflink=auto` (`cp -al` on the hard-link path), process included;
+- copytree: `shutil.copytree(src, dst, symlinks=True)`, not on the hard-link path;
+- floor: benches/floor, the lower bound: a getdents64 walk, mkdirat, and per file
+  FICLONE / linkat / copy_file_range on as many threads as fastlink; no metadata, checks,
+  staging or rollback; timed by its own reported seconds (process start excluded).
+
+Filesystems: sparse image files loop-mounted by tests/mounts.py (XFS with reflink=1,
+btrfs, ext4) and a tmpfs. Rerun: `make bench` (root), then `make bench-report`;
+`make bench BENCH_ARGS="-k per_file"` runs one part."""
+
+
+def render_chart(data: dict[str, Any], out: Path) -> None:
+    """Grouped bars of medians: the corpus per path against cp, copytree and the floor;
+    and the installs against uv, whole processes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    med = medians(records(data))
+    panels = [  # (part, workload, candidates, title)
+        ("trees", "corpus", ("fastlink", *PEERS), "The 6-wheel corpus, one call in-process"),
+        (
+            "installs",
+            None,
+            ("fastlink", NO_TIMES, "uv"),
+            "Against uv pip install, both whole processes",
+        ),
+    ]
+    fig, axes = plt.subplots(1, 2, figsize=(16, 5.2), dpi=110)
+    for ax, (part, workload, cands, title) in zip(axes, panels):
+        groups = [
+            g
+            for g in med
+            if g[0] == part and (workload is None or g[1] == workload) and g[2] is not None
+        ]
+        width = 0.8 / len(cands)
+        for i, c in enumerate(cands):
+            xs = [j - 0.4 + width * (i + 0.5) for j, g in enumerate(groups) if c in med[g]]
+            ys = [med[g][c] for g in groups if c in med[g]]
+            if ys:
+                ax.bar(xs, ys, width * 0.92, label=label(c), color=COLORS[c])
+        names = [
+            f"{g[1] if part == 'installs' else ''}\n{PAIR_LABELS[g[2]]}".strip() for g in groups
+        ]
+        ax.set_xticks(range(len(groups)), [n.replace(" ", "\n", 1) for n in names], fontsize=8)
+        ax.set_ylabel("median seconds (lower is better)")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8, loc="upper left")
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+
+
+COLORS = dict(
+    zip(
+        ("fastlink", NO_TIMES, *PEERS, "uv"),
+        ("#d62728", "#ff9896", "#1f77b4", "#7f7f7f", "#2ca02c", "#9467bd"),
+    )
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("json", type=Path, help="a --benchmark-json output")
+    ap.add_argument("--out", type=Path, default=REPO_DIR / "BENCHMARKS.md")
+    ap.add_argument("--chart", type=Path, default=REPO_DIR / "docs" / "benchmarks.png")
+    args = ap.parse_args(argv)
+    data = json.loads(args.json.read_text())
+    render_chart(data, args.chart)
+    chart = Path(os.path.relpath(args.chart, args.out.parent)).as_posix()
+    args.out.write_text(Report(data, args.json.name, chart).render())
+    print(f"wrote {args.out} and {args.chart}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -63,7 +63,7 @@ FLOOR_BUILD := cargo build --release --quiet --manifest-path benches/floor/Cargo
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Every benchmark once, untimed, on small trees and generated wheels (CI: ~1 min).
-bench-smoke: develop
+bench-smoke: develop bench-deps
 	$(FLOOR_BUILD)
 	$(SUDO) $(PY) -m pytest benches -q -p no:cacheprovider --benchmark-disable
 

@@ -159,7 +159,9 @@ impl Execution<'_> {
                     // The shared staging name of a new single file is taken
                     // (nothing was made): reclaim a leftover there, else use
                     // a name of this call's own; then the same method again.
-                    let taken = target.as_mut().expect("named by the attempt that found it taken");
+                    let taken = target
+                        .as_mut()
+                        .expect("named by the attempt that found it taken");
                     self.retarget(pair, dst_name, taken, retargets == 2, undo);
                     retargets -= 1;
                     continue;

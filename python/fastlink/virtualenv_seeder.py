@@ -19,8 +19,10 @@ the image's own modes (21.15.13 made the images read-only); before 21.15 it
 kept the image's modes. The seeder follows the installed virtualenv's rule.
 
 `--symlink-app-data` (and VIRTUALENV_SYMLINK_APP_DATA) ask for an environment
-that links into app-data, which this seeder never makes: it refuses them with
-a clear error instead of quietly ignoring one of them.
+that links into app-data, which this seeder never makes. Both are accepted
+alike and answered with a warning, as virtualenv's own app-data seeder copies
+(with a message) where it cannot symlink: a reflink already shares the data
+without tying the environment to app-data.
 
 virtualenv imports this module when it loads its seeders; `import fastlink`
 never does, and virtualenv is not a dependency of fastlink-fs.
@@ -28,6 +30,7 @@ never does, and virtualenv is not a dependency of fastlink-fs.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import stat
@@ -44,7 +47,9 @@ if TYPE_CHECKING:
     from virtualenv.config.cli.parser import VirtualEnvOptions
     from virtualenv.seed.embed.via_app_data.pip_install.base import PipInstall
 
-__all__ = ["FastlinkFromAppData", "FastlinkPipInstall", "SymlinkAppDataRefusedError"]
+__all__ = ["FastlinkFromAppData", "FastlinkPipInstall"]
+
+LOGGER = logging.getLogger(__name__)
 
 # The first virtualenv whose copy seeder writes fresh modes (see the module doc).
 _FRESH_MODES_SINCE = (21, 15)
@@ -65,10 +70,6 @@ def _current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
-
-class SymlinkAppDataRefusedError(ValueError):
-    """--symlink-app-data (or VIRTUALENV_SYMLINK_APP_DATA) with the fastlink seeder."""
 
 
 class FastlinkPipInstall(CopyPipInstall):
@@ -122,12 +123,12 @@ class FastlinkFromAppData(FromAppData):
 
     def __init__(self, options: VirtualEnvOptions) -> None:
         if options.symlink_app_data:
-            msg = (
+            LOGGER.warning(
                 "the fastlink seeder never links the environment into app-data: "
-                "drop --symlink-app-data / VIRTUALENV_SYMLINK_APP_DATA, "
-                "or use --seeder app-data --symlink-app-data"
+                "--symlink-app-data (VIRTUALENV_SYMLINK_APP_DATA) is ignored, and each "
+                "file is a reflink where the filesystem can clone, else a copy"
             )
-            raise SymlinkAppDataRefusedError(msg)
+            options.symlink_app_data = False
         super().__init__(options)
         fresh = _release(_virtualenv_version) >= _FRESH_MODES_SINCE
         self._fresh_modes_umask = _current_umask() if fresh else None

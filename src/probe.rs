@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::leftover::{self, Place, Slot, PROBE_PREFIX};
 use crate::method::Method;
 use crate::per_process::PerProcess;
-use crate::plan::name_of;
+use crate::plan::{name_of, FileId};
 use crate::platform::{NewMode, Os, Platform};
 
 /// What a probe found for one method on one pair of filesystems.
@@ -167,6 +167,79 @@ fn probe_name(dir: BorrowedFd<'_>) -> io::Result<OsString> {
         place,
         OsStr::new("probe"),
     ))
+}
+
+/// Whether renaming a directory on the filesystem of `anchor` (a call's
+/// anchor, identity `anchor_id`) keeps what is in it, as every kernel
+/// filesystem does; a userspace one may not (fusefat empties a renamed
+/// directory, and a staged tree would arrive empty). Learnt once per device
+/// per process, and probed only where the platform cannot vouch for it: a
+/// probe directory holding one empty file is renamed, and the file listed
+/// under the new name. A probe that cannot run answers "no", uncached:
+/// building in place loses nothing.
+pub(crate) fn dir_renames_keep_contents(anchor: BorrowedFd<'_>, anchor_id: FileId) -> bool {
+    static KEEP: PerProcess<Mutex<HashMap<u64, bool>>> = PerProcess::new(Default::default);
+    let known = KEEP
+        .get()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&anchor_id.0)
+        .copied();
+    if let Some(keeps) = known {
+        return keeps;
+    }
+    let keeps = match Os::renamed_dirs_may_lose_contents(anchor) {
+        Ok(false) => true,
+        Ok(true) => match rename_keeps_contents(anchor, anchor_id) {
+            Ok(keeps) => keeps,
+            Err(_) => return false,
+        },
+        Err(_) => return false,
+    };
+    KEEP.get()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(anchor_id.0, keeps);
+    keeps
+}
+
+fn rename_keeps_contents(anchor: BorrowedFd<'_>, anchor_id: FileId) -> io::Result<bool> {
+    let place = Place::in_anchor(anchor_id);
+    let before = leftover::name(PROBE_PREFIX, Slot::Unique, place, OsStr::new("dir"));
+    let after = leftover::name(PROBE_PREFIX, Slot::Unique, place, OsStr::new("dir"));
+    let inside = OsStr::new("file");
+    dirfd::mkdir_at(anchor, &before, 0o700)?;
+    let made = (|| {
+        let dir = dirfd::open_dir_beneath(anchor, Path::new(&before))?;
+        let flags = rustix::fs::OFlags::WRONLY
+            | rustix::fs::OFlags::CREATE
+            | rustix::fs::OFlags::EXCL
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::CLOEXEC;
+        drop(rustix::fs::openat(
+            &dir,
+            inside,
+            flags,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )?);
+        dirfd::rename_at(anchor, &before, &after, false)
+    })();
+    // Listed, not looked up: the kernel's cached lookup of the file still
+    // answers after fusefat has emptied the directory.
+    let kept = made.and_then(|()| {
+        let dir = dirfd::open_dir_beneath(anchor, Path::new(&after))?;
+        let (_, names) = dirfd::list_owned_dir(dir)?;
+        Ok(names.iter().any(|(name, _)| name == inside))
+    });
+    // Whatever happened, nothing of the probe stays.
+    for name in [&before, &after] {
+        if let Ok(dir) = dirfd::open_dir_beneath(anchor, Path::new(name)) {
+            let _ = dirfd::unlink_at(dir.as_fd(), inside);
+            drop(dir);
+            let _ = rustix::fs::unlinkat(anchor, name.as_os_str(), rustix::fs::AtFlags::REMOVEDIR);
+        }
+    }
+    kept
 }
 
 /// Link `sample` into `dir` with `method` and remove the result at once.

@@ -9,10 +9,12 @@ many entries. A symlink it cannot hold is a typed error naming the link, and
 no call leaves a `.fastlink-*` entry behind, whatever its outcome. Real
 errors (a full volume) are still raised.
 
-fusefat 0.1a loses the contents of a directory renamed with anything in it,
-and fastlink builds a new directory under a staging name and renames it in:
-so trees are merged here file by file into existing directories, and the
-new-directory case is an empty one (see the report of issue 16).
+fusefat 0.1a loses the contents of a directory renamed with anything in it
+(`mv d d2` leaves d2 empty). fastlink builds a new directory under a staging
+name and renames it in, so where a probe shows such a filesystem (once per
+device, only on FUSE), it builds new directories under their final names
+instead: a new tree, and new subdirectories of a merge, arrive whole, and a
+failed call still takes back everything it made.
 """
 
 from __future__ import annotations
@@ -121,6 +123,58 @@ def test_a_new_directory_on_fat_is_made_and_its_mode_reported(fat, fat_dir, tmp_
     assert (fat_dir / "dst").is_dir()
     assert (report.files, report.dirs) == (0, 1), report
     assert _unsupported(report) == {"mode": (errno.ENOSYS, 1, _unsupported(report)["mode"][2])}
+
+
+def _nested_spec() -> dict:
+    return {
+        "top.txt": File(random_bytes(9 * KiB, 6)),
+        "pkg": {
+            "__init__.py": b"",
+            "mod.py": File(random_bytes(40 * KiB, 7)),
+            "sub": {"deep.bin": File(random_bytes(70 * KiB, 8)), "empty": {}},
+        },
+        "data": {"x.csv": File(random_bytes(3 * KiB, 9))},
+    }
+
+
+def test_a_new_tree_with_subdirectories_arrives_whole_on_fat(fat, fat_dir, tmp_path):
+    """The rename of a staged directory would arrive empty on fusefat."""
+    src = tmp_path / "src"
+    expected = make_tree(src, _nested_spec())
+
+    report = fastlink.clone_or_copy(src, fat_dir / "dst")
+
+    assert_trees_equal(expected, fat_dir / "dst", **FAT_KEEPS)
+    assert report.files == report.copied == tree_counts(expected)["files"], report
+    assert fastlink_entries(fat_dir) == []
+
+
+def test_new_subdirectories_of_a_merge_arrive_whole_on_fat(fat, fat_dir, tmp_path):
+    src = tmp_path / "src"
+    expected = make_tree(src, _nested_spec())
+    dst = fat_dir / "dst"
+    _put(dst, {"keep.txt": b"keep\n"})
+    (dst / "data").mkdir()
+
+    fastlink.clone_or_copy(src, dst, dirs_exist_ok=True)
+
+    got = snapshot(dst)
+    assert got.pop(b"keep.txt")["type"] == "file"
+    assert_trees_equal(expected, got, include_root=False, **FAT_KEEPS)
+
+
+def test_a_failed_new_tree_on_fat_leaves_nothing(fat, fat_dir, tmp_path):
+    """Built in place, a new tree is still all or nothing once the call ends."""
+    src = tmp_path / "src"
+    spec = _nested_spec()
+    spec["pkg"]["sub"]["link"] = Symlink("deep.bin")  # FAT holds no symlink
+    make_tree(src, spec)
+    before = snapshot(fat_dir)
+
+    with pytest.raises(fastlink.SymlinkUnsupportedError):
+        fastlink.clone_or_copy(src, fat_dir / "dst")
+
+    assert_trees_equal(before, fat_dir, modes="ignore", times=False, what="the FAT dir")
 
 
 def test_a_single_file_on_fat_reports_what_a_tree_call_reports(fat, fat_dir, tmp_path):

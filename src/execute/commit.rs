@@ -76,6 +76,18 @@ impl Execution<'_> {
         #[allow(clippy::unnecessary_cast)]
         let id = (stat.st_dev as u64, stat.st_ino as u64);
         let is_dir = FileType::from_raw_mode(stat.st_mode as _) == FileType::Directory;
+        if entry.temp == entry.name {
+            // Built in place (where a directory rename loses its contents):
+            // already under its name, and rolled back as if renamed in.
+            committed.push(Committed {
+                dir: entry.dir.clone(),
+                held: entry.held.clone(),
+                name: entry.name.clone(),
+                id,
+                plan_dir: entry.plan_dir,
+            });
+            return Ok(());
+        }
         if entry.replace && is_dir {
             // rename(2) cannot put a directory over a file or symlink: remove the
             // link itself (never what it points to), then rename in.

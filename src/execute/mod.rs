@@ -42,6 +42,7 @@ use crate::meta;
 use crate::method::Method;
 use crate::plan::{name_of, FileId, Plan, RootKind};
 use crate::platform::{NewMode, Os, Platform};
+use crate::probe;
 use crate::progress::Progress;
 use crate::report::{Fallback, MetadataKind};
 use undo::{CreatedParents, Staged, Undo};
@@ -302,28 +303,33 @@ impl Execution<'_> {
             self.place_file(&pair, file, action, counts, undo)?;
             return self.commit(anchor, anchor_id, undo);
         }
-        let mut paths = self.build_paths(anchor_id);
-        if self.clone_whole_tree(anchor, &paths[0], undo) {
+        // Where renaming a directory would lose what is in it (fusefat), new
+        // directories are built under their final names instead of staged.
+        let in_place = !probe::dir_renames_keep_contents(anchor, anchor_id);
+        let mut paths = self.build_paths(anchor_id, in_place);
+        if !in_place && self.clone_whole_tree(anchor, &paths[0], undo) {
             counts.add(Method::Reflink, self.plan.files.len());
             let files = self.plan.files.len() as u64;
             self.progress.add_done(files, self.plan.total_bytes());
             return self.commit(anchor, anchor_id, undo);
         }
         let trims = CreationTrims::of(self, Os::creation_umask(anchor));
-        self.create_dirs(anchor, anchor_id, &mut paths, undo)?;
+        self.create_dirs(anchor, anchor_id, &mut paths, in_place, undo)?;
         self.fill(anchor, anchor_id, &paths, &trims, counts, undo)?;
         self.finish_dirs(anchor, &paths, &trims, &counts.unstored)?;
         self.commit(anchor, anchor_id, undo)
     }
 
-    /// Where each planned directory is built, relative to the anchor.
-    fn build_paths(&self, anchor_id: FileId) -> Vec<PathBuf> {
+    /// Where each planned directory is built, relative to the anchor;
+    /// `in_place`: a new directory under its final name, never staged.
+    fn build_paths(&self, anchor_id: FileId, in_place: bool) -> Vec<PathBuf> {
         let mut paths: Vec<PathBuf> = Vec::with_capacity(self.plan.dirs.len());
         for (i, dir) in self.plan.dirs.iter().enumerate() {
             let parent = dir.parent.map_or(Path::new(""), |p| paths[p].as_path());
             let path = match self.destination.dir_actions[i] {
                 DirAction::Existing => dir.rel.clone(),
                 DirAction::Create => parent.join(name_of(&dir.rel)),
+                DirAction::Staged { .. } if in_place => parent.join(self.final_dir_name(i)),
                 DirAction::Staged { .. } => {
                     let (slot, place) = match dir.parent {
                         // A new tree's root: the name every call to `dst` tries first.
@@ -428,6 +434,7 @@ impl Execution<'_> {
         anchor: BorrowedFd<'_>,
         anchor_id: FileId,
         paths: &mut [PathBuf],
+        in_place: bool,
         undo: &Undo,
     ) -> Result<()> {
         // The parent's fd, and whether what is staged in it may hold it.
@@ -458,8 +465,17 @@ impl Execution<'_> {
             }
             let (_, fd, hold) = parent_fd.as_ref().expect("opened above");
             let mode = dir.meta.safe_mode() | 0o700;
+            if in_place && action == (DirAction::Staged { replace: true }) {
+                // overwrite=True: the file or symlink goes now (its link
+                // itself, never what it points to), as the commit would.
+                match dirfd::unlink_at(fd.as_fd(), name_of(&paths[i])) {
+                    Err(err) if err.raw_os_error() != Some(libc::ENOENT) => return Err(fail(err)),
+                    _ => {}
+                }
+            }
             let mut made = dirfd::mkdir_at(fd.as_fd(), name_of(&paths[i]), mode);
-            if i == 0 && matches!(&made, Err(err) if err.raw_os_error() == Some(libc::EEXIST)) {
+            let taken = matches!(&made, Err(err) if err.raw_os_error() == Some(libc::EEXIST));
+            if i == 0 && !in_place && taken {
                 // The shared staging name of a new tree is taken.
                 if !leftover::reclaim_shared_name(anchor, anchor_id, name_of(&paths[0])) {
                     let unique = leftover::name(

@@ -129,6 +129,13 @@ impl Platform for Linux {
     /// One `getxattrat` (Linux 6.13) asking only for the attribute's size;
     /// before it (ENOSYS, learnt once per process), the file is opened for
     /// `fgetxattr`.
+    /// FUSE (`fuse` and `fuseblk`): the filesystem is a userspace program.
+    fn renamed_dirs_may_lose_contents(dir: BorrowedFd<'_>) -> io::Result<bool> {
+        const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
+        #[allow(clippy::unnecessary_cast)]
+        Ok(rustix::fs::fstatfs(dir)?.f_type as i64 == FUSE_SUPER_MAGIC)
+    }
+
     fn has_file_capabilities(dir: BorrowedFd<'_>, path: &OsStr) -> io::Result<bool> {
         static NO_GETXATTRAT: AtomicBool = AtomicBool::new(false);
         const NAME: &str = "security.capability";

@@ -204,6 +204,15 @@ pub trait Platform {
         Ok(false)
     }
 
+    /// Whether the filesystem holding `dir` might lose a directory's
+    /// contents when it is renamed, so that a probe should tell (see
+    /// `probe::dir_renames_keep_contents`). A kernel filesystem keeps them;
+    /// a userspace one may not (fusefat empties a renamed directory).
+    fn renamed_dirs_may_lose_contents(dir: BorrowedFd<'_>) -> io::Result<bool> {
+        let _ = dir;
+        Ok(false)
+    }
+
     /// Hold a shared lock on the open directory `dir` for as long as this
     /// open file description lives (a call's anchor, while the call runs):
     /// flock(2), which dies with the process, SIGKILL included. Waits while a

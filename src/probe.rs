@@ -172,35 +172,18 @@ fn probe_name(dir: BorrowedFd<'_>) -> io::Result<OsString> {
 /// Whether renaming a directory on the filesystem of `anchor` (a call's
 /// anchor, identity `anchor_id`) keeps what is in it, as every kernel
 /// filesystem does; a userspace one may not (fusefat empties a renamed
-/// directory, and a staged tree would arrive empty). Learnt once per device
-/// per process, and probed only where the platform cannot vouch for it: a
-/// probe directory holding one empty file is renamed, and the file listed
-/// under the new name. A probe that cannot run answers "no", uncached:
+/// directory, and a staged tree would arrive empty). Asked at every tree
+/// call, never cached: device numbers of FUSE and other unnamed filesystems
+/// are reused from mount to mount, so what one mount answered says nothing
+/// of the next. One fstatfs; on FUSE only, a probe directory holding one
+/// empty file is renamed and listed. A probe that cannot run answers "no":
 /// building in place loses nothing.
 pub(crate) fn dir_renames_keep_contents(anchor: BorrowedFd<'_>, anchor_id: FileId) -> bool {
-    static KEEP: PerProcess<Mutex<HashMap<u64, bool>>> = PerProcess::new(Default::default);
-    let known = KEEP
-        .get()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&anchor_id.0)
-        .copied();
-    if let Some(keeps) = known {
-        return keeps;
-    }
-    let keeps = match Os::renamed_dirs_may_lose_contents(anchor) {
+    match Os::renamed_dirs_may_lose_contents(anchor) {
         Ok(false) => true,
-        Ok(true) => match rename_keeps_contents(anchor, anchor_id) {
-            Ok(keeps) => keeps,
-            Err(_) => return false,
-        },
-        Err(_) => return false,
-    };
-    KEEP.get()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(anchor_id.0, keeps);
-    keeps
+        Ok(true) => rename_keeps_contents(anchor, anchor_id).unwrap_or(false),
+        Err(_) => false,
+    }
 }
 
 fn rename_keeps_contents(anchor: BorrowedFd<'_>, anchor_id: FileId) -> io::Result<bool> {

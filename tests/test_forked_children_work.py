@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import select
 import signal
 import threading
 import time
@@ -23,9 +22,11 @@ from pathlib import Path
 import fastlink
 import pytest
 from gates import OpenGate
+from mounts import faultfs
 from treeutil import File, assert_trees_equal, make_fresh_dir, make_tree, sample_spec
 
 DEADLINE_S = 30
+MiB = 1 << 20
 # The calls of the mid-call test, without the source guard's wrapper
 # (conftest): the guard reads the source, which the test holds still.
 unguarded_clone_or_copy = getattr(fastlink.clone_or_copy, "__wrapped__", fastlink.clone_or_copy)
@@ -164,41 +165,30 @@ def test_a_fork_while_another_thread_is_mid_call_leaves_the_child_working(xfs: P
     assert_trees_equal(base / "held", base / "held-dst")
 
 
-def test_ctrl_c_stops_a_call_in_a_forked_child(xfs: Path, tmpfs: Path) -> None:
+def test_ctrl_c_stops_a_call_in_a_forked_child(xfs: Path, tmp_path: Path) -> None:
     base = make_fresh_dir(xfs)
     make_tree(base / "small", sample_spec())
-    big = base / "big"
-    big.mkdir()
-    with open(big / "data", "wb") as f:
-        f.truncate(0)
-        f.write(os.urandom(1 << 20) * 200)  # 200 MiB, copied in ~50 ms steps
+    backing = tmp_path / "backing"
+    make_tree(backing, {"big.bin": File(b"x" * (16 * MiB))})
     fastlink.clone_or_copy(base / "small", base / "parent")
-    dst = make_fresh_dir(tmpfs) / "dst"
-    started_r, started_w = os.pipe()
+    dst = base / "dst"
 
-    def child() -> int:
-        os.close(started_r)
+    # The source reads at 1 MiB/s, and says when the copy has read its first
+    # MiB: Ctrl-C then lands mid-copy, never after the call could finish.
+    with faultfs(backing, read_rate=MiB, notify=[("big.bin", MiB)]) as slow:
 
-        def progress(p: fastlink.Progress) -> None:
-            if p.bytes_done:
-                os.write(started_w, b"x")
+        def child() -> int:
+            try:
+                unguarded_clone_or_copy(slow.path, dst)
+            except KeyboardInterrupt:
+                return 0 if not dst.exists() else 2
+            return 3  # the copy finished before Ctrl-C came
 
-        try:
-            fastlink.clone_or_copy(big, dst, methods="copy", progress=progress)
-        except KeyboardInterrupt:
-            return 0 if not dst.exists() else 2
-        return 3  # the copy finished before Ctrl-C came: not what this pins
-
-    pid = fork_child(child)
-    os.close(started_w)
-    ready, _, _ = select.select([started_r], [], [], DEADLINE_S)
-    if not ready:
-        wait_or_kill(pid, 0)
-    os.read(started_r, 1)  # the copy is under way
-    sent = time.monotonic()
-    os.kill(pid, signal.SIGINT)
-    code = wait_or_kill(pid)
-    took = time.monotonic() - sent
-    os.close(started_r)
+        pid = fork_child(child)
+        slow.wait_for(f"reached big.bin {MiB}")
+        sent = time.monotonic()
+        os.kill(pid, signal.SIGINT)
+        code = wait_or_kill(pid)
+        took = time.monotonic() - sent
     assert code == 0
     assert took < 5

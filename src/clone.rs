@@ -1,6 +1,7 @@
 //! The one entry point: plan, validate, choose, execute, report.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use crate::cancel::CancelFlag;
@@ -105,6 +106,7 @@ fn carry_out(
         threads,
         cancel,
         progress,
+        shared_names: AtomicBool::new(true),
     }
     .run()?;
 

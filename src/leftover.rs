@@ -37,18 +37,22 @@
 //! by [`reclaim`] (`fastlink.reclaim(dir)`, `fastlink reclaim DIR`), which
 //! does scan, because it was asked to.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use rustix::fs::{Mode, OFlags};
 
+use crate::cancel::CancelFlag;
 use crate::dirfd;
 use crate::error::{Error, Result};
+use crate::per_process::PerProcess;
 use crate::plan::FileId;
 use crate::platform::{Os, Platform};
 
@@ -186,19 +190,63 @@ pub fn is_ours(name: &OsStr, place: Place) -> bool {
     parse(name.as_bytes()).is_some_and(|parsed| parsed.is_for(place))
 }
 
+/// How long a call waits for its shared lock while the anchor is locked
+/// exclusively. A reclaim holds it only while it removes one entry; a lock
+/// held longer is somebody else's (`flock DIR installer`: this call is part
+/// of that install), and the call goes on without the lock.
+const LOCK_WAIT: Duration = Duration::from_secs(1);
+
+/// Take a call's shared lock on its `anchor` (identity `anchor_id`),
+/// waiting (cancellable) while a reclaim removes an entry there.
+/// `Ok(true)`: locked, so what the call makes is never reclaimed while it
+/// runs. `Ok(false)`: the filesystem has no flock, or the lock stayed taken
+/// for [`LOCK_WAIT`]; the call then goes on unlocked and uses names of its
+/// own only ([`Slot::Unique`]), which no later call to the same `dst` looks
+/// at. An anchor found held that long is remembered for the process, and
+/// later calls there do not wait again while it stays held.
+pub fn lock_anchor(anchor: BorrowedFd<'_>, anchor_id: FileId, cancel: &CancelFlag) -> Result<bool> {
+    static HELD_BY_OTHERS: PerProcess<Mutex<HashSet<FileId>>> = PerProcess::new(Default::default);
+    let held_by_others = || {
+        HELD_BY_OTHERS
+            .get()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    };
+    let started = Instant::now();
+    loop {
+        match Os::try_lock_shared(anchor) {
+            Ok(true) => return Ok(true),
+            Ok(false) if started.elapsed() < LOCK_WAIT => {
+                if held_by_others().contains(&anchor_id) {
+                    return Ok(false);
+                }
+                cancel.check()?;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(false) => {
+                held_by_others().insert(anchor_id);
+                return Ok(false);
+            }
+            Err(_) => return Ok(false),
+        }
+    }
+}
+
 /// For a call about to create its first entry, `name` (slot
 /// [`Slot::Shared`]) in its `anchor`, having found that name taken: remove
 /// what is there if it is proven a killed call's (the tag is right, and no
 /// call anchored here runs), so the name can be used. The caller's own
 /// shared lock is converted and taken back, whatever the outcome; it has
 /// made nothing yet that a reclaim elsewhere could mistake for a leftover.
+/// `false`, and the caller takes a name of its own, when the lock could not
+/// be taken back at once.
 pub fn reclaim_shared_name(anchor: BorrowedFd<'_>, anchor_id: FileId, name: &OsStr) -> bool {
     let place = Place::in_anchor(anchor_id);
     let reclaimed = is_ours(name, place)
         && Os::try_lock_exclusive(anchor).unwrap_or(false)
         && dirfd::remove_tree_at(anchor, name).is_ok();
     // The call goes on, anchored here: its shared lock again.
-    reclaimed & Os::lock_shared(anchor).is_ok()
+    reclaimed & Os::try_lock_shared(anchor).unwrap_or(false)
 }
 
 /// Remove every entry below `root` (recursively, never through a symlink)
@@ -240,9 +288,9 @@ pub fn reclaim(root: &Path) -> Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
-/// The anchors looked at during one [`reclaim`], each kept open: with its
-/// exclusive lock held (no call starts there until the reclaim is over), or
-/// `None` where a call is running.
+/// The anchors looked at during one [`reclaim`], each kept open (`None`
+/// where it could not be opened), locked exclusively only while one entry
+/// made there is removed.
 #[derive(Default)]
 struct Reclaimer {
     anchors: HashMap<FileId, Option<OwnedFd>>,
@@ -264,16 +312,24 @@ impl Reclaimer {
         if !parsed.is_for(place) {
             return false;
         }
-        let locked = self.anchors.entry(anchor_id).or_insert_with(|| {
-            let fd = match anchor {
-                Some(fd) => fd,
-                None => dirfd::open_dir_beneath(dir, Path::new("")).ok()?,
-            };
-            Os::try_lock_exclusive(fd.as_fd())
-                .unwrap_or(false)
-                .then_some(fd)
-        });
-        locked.is_some() && dirfd::remove_tree_at(dir, name).is_ok()
+        let Some(fd) = self
+            .anchors
+            .entry(anchor_id)
+            .or_insert_with(|| match anchor {
+                Some(fd) => Some(fd),
+                None => dirfd::open_dir_beneath(dir, Path::new("")).ok(),
+            })
+        else {
+            return false;
+        };
+        // Exclusive for this one entry only: a call starting meanwhile waits
+        // no longer than the removal takes.
+        if !Os::try_lock_exclusive(fd.as_fd()).unwrap_or(false) {
+            return false;
+        }
+        let removed = dirfd::remove_tree_at(dir, name).is_ok();
+        Os::unlock(fd.as_fd());
+        removed
     }
 }
 

@@ -159,7 +159,7 @@ impl ProbePair<'_> {
 /// names a file (a hard link, or a clone where there is no O_TMPFILE).
 fn probe_name(dir: BorrowedFd<'_>) -> io::Result<OsString> {
     let id = dirfd::identity(dir)?;
-    let _ = Os::lock_shared(dir);
+    let _ = Os::try_lock_shared(dir);
     let place = Place::in_anchor(id);
     Ok(leftover::name(
         PROBE_PREFIX,

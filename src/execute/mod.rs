@@ -28,7 +28,7 @@ mod undo;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
@@ -67,6 +67,10 @@ pub struct Execution<'a> {
     pub threads: usize,
     pub cancel: &'a CancelFlag,
     pub progress: &'a Progress,
+    /// Whether the call may build under the staging name every call to
+    /// `dst` tries first: only while it holds its anchor's lock (see
+    /// `leftover::lock_anchor`), which keeps a later call from reclaiming it.
+    pub shared_names: AtomicBool,
 }
 
 /// Files placed by each method, and the per-file fallbacks that led there.
@@ -295,7 +299,8 @@ impl Execution<'_> {
         // `leftover`). A filesystem without flock: no lock, and then no
         // reclaim there either (taking it exclusively fails as well).
         let anchor_id = dirfd::identity(anchor).map_err(|err| self.commit_error(err))?;
-        let _ = Os::lock_shared(anchor);
+        let locked = leftover::lock_anchor(anchor, anchor_id, self.cancel)?;
+        self.shared_names.store(locked, Ordering::Relaxed);
         if self.plan.root_kind == RootKind::File {
             let pair = self.root_file_pair(anchor, anchor_id)?;
             let file = &self.plan.files[0];
@@ -333,7 +338,7 @@ impl Execution<'_> {
                 DirAction::Staged { .. } => {
                     let (slot, place) = match dir.parent {
                         // A new tree's root: the name every call to `dst` tries first.
-                        None => (Slot::Shared, Place::in_anchor(anchor_id)),
+                        None => (self.root_slot(), Place::in_anchor(anchor_id)),
                         Some(p) => (Slot::Unique, self.place_in(p, anchor_id)),
                     };
                     let name = self.final_dir_name(i);
@@ -343,6 +348,16 @@ impl Execution<'_> {
             paths.push(path);
         }
         paths
+    }
+
+    /// The slot of a new tree's or single file's staging name: the one every
+    /// call to `dst` tries first, unless the call runs without its lock.
+    fn root_slot(&self) -> Slot {
+        if self.shared_names.load(Ordering::Relaxed) {
+            Slot::Shared
+        } else {
+            Slot::Unique
+        }
     }
 
     /// Where an entry staged in the existing directory `dir` of a merge is

@@ -54,7 +54,7 @@ impl Execution<'_> {
                 let (prefix, slot) = if self.destination.root_existed {
                     (TEMP_PREFIX, Slot::Unique)
                 } else {
-                    (STAGING_PREFIX, Slot::Shared)
+                    (STAGING_PREFIX, self.root_slot())
                 };
                 let place = pair.place.expect("a directory leaves are staged in");
                 let temp = leftover::name(prefix, slot, place, name);

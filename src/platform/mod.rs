@@ -213,12 +213,24 @@ pub trait Platform {
         Ok(false)
     }
 
-    /// Hold a shared lock on the open directory `dir` for as long as this
-    /// open file description lives (a call's anchor, while the call runs):
-    /// flock(2), which dies with the process, SIGKILL included. Waits while a
-    /// reclaim holds it exclusively.
-    fn lock_shared(dir: BorrowedFd<'_>) -> io::Result<()> {
-        unix::flock(dir, rustix::fs::FlockOperation::LockShared)
+    /// Try to hold a shared lock on the open directory `dir` for as long as
+    /// this open file description lives (a call's anchor, while the call
+    /// runs): flock(2), which dies with the process, SIGKILL included.
+    /// Never waits: `Ok(false)` while another open file description holds
+    /// it exclusively (a reclaim, for a moment; or a process that locks the
+    /// directory for itself, as `flock DIR installer` does).
+    fn try_lock_shared(dir: BorrowedFd<'_>) -> io::Result<bool> {
+        match unix::flock(dir, rustix::fs::FlockOperation::NonBlockingLockShared) {
+            Ok(()) => Ok(true),
+            Err(err) if err.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Give up a lock taken by [`try_lock_shared`](Self::try_lock_shared)
+    /// or [`try_lock_exclusive`](Self::try_lock_exclusive).
+    fn unlock(dir: BorrowedFd<'_>) {
+        let _ = unix::flock(dir, rustix::fs::FlockOperation::Unlock);
     }
 
     /// Try to take the lock of [`lock_shared`](Self::lock_shared)

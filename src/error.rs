@@ -62,9 +62,14 @@ impl Error {
     }
 
     /// An OS error not yet tied to paths; errors without an errno (rare std
-    /// synthesized ones) are reported as EIO rather than losing the errno.
+    /// synthesized ones) are reported as EINVAL for an argument no syscall
+    /// could take, else as EIO, rather than losing the errno.
     pub fn from_io(err: io::Error) -> Self {
-        let errno = err.raw_os_error().unwrap_or(libc::EIO);
+        let errno = err.raw_os_error().unwrap_or(match err.kind() {
+            // A path no syscall can take (a NUL byte in it).
+            io::ErrorKind::InvalidInput => libc::EINVAL,
+            _ => libc::EIO,
+        });
         let message = match err.raw_os_error() {
             Some(code) => strerror(code),
             None => err.to_string(),

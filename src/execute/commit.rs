@@ -133,6 +133,18 @@ impl Execution<'_> {
                     None => Err(err),
                 }
             }
+            // overwrite=True, and a file or symlink appeared at the name
+            // since the validation (another call placing the same file):
+            // replaced, as one found then would have been. Not tracked as
+            // new: the roll-back never removes what it replaced.
+            Err(err)
+                if self.overwrite
+                    && !is_dir
+                    && err.raw_os_error() == Some(libc::EEXIST)
+                    && !dirfd::is_dir_at(dir.as_fd(), &entry.name).unwrap_or(true) =>
+            {
+                dirfd::rename_at(dir.as_fd(), &entry.temp, &entry.name, true)
+            }
             Err(err) => Err(err),
         }
     }

@@ -9,7 +9,7 @@
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -191,9 +191,28 @@ impl CreatedParents {
     /// fds, and return the innermost: the directory `dst` goes in. One that
     /// another process creates meanwhile is used, and is not ours to remove.
     pub fn create(&mut self, existing: &Path, missing: &Path) -> io::Result<OwnedFd> {
+        // The directories walked down so far: `..` steps back up one, as
+        // `os.makedirs("missing/../d")` makes `missing` and then `d` beside
+        // it. (A `..` above `existing` is opened by its path.)
+        let mut walked: Vec<OwnedFd> = Vec::new();
+        let mut base = existing.to_path_buf();
         let mut current = dirfd::open_dir(existing)?;
         for component in missing.components() {
             let name = component.as_os_str();
+            match component {
+                Component::CurDir => continue,
+                Component::ParentDir => {
+                    current = match walked.pop() {
+                        Some(parent) => parent,
+                        None => {
+                            base.push("..");
+                            dirfd::open_dir(&base)?
+                        }
+                    };
+                    continue;
+                }
+                _ => {}
+            }
             let made = match dirfd::mkdir_at(current.as_fd(), name, 0o777) {
                 Ok(()) => true,
                 Err(err) if err.raw_os_error() == Some(libc::EEXIST) => false,
@@ -202,9 +221,10 @@ impl CreatedParents {
             let next = dirfd::open_dir_beneath(current.as_fd(), Path::new(name))?;
             if made {
                 let id = dirfd::identity(next.as_fd())?;
-                self.dirs.push((current, name.to_owned(), id));
+                let parent = rustix::io::dup(&current)?;
+                self.dirs.push((parent, name.to_owned(), id));
             }
-            current = next;
+            walked.push(std::mem::replace(&mut current, next));
         }
         Ok(current)
     }

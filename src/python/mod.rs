@@ -90,15 +90,23 @@ fn run_with_gil_released<T: Send>(
 /// names that are not valid UTF-8 exact; str goes through the filesystem
 /// encoding (surrogateescape), as `os.fsencode` would.
 fn extract_path(path: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
-    if let Ok(text) = path.cast::<PyString>() {
+    let path: PathBuf = if let Ok(text) = path.cast::<PyString>() {
         // os.fspath of a str is the str: skip the call.
-        return text.extract();
+        text.extract()?
+    } else {
+        let fspath = path.py().import("os")?.call_method1("fspath", (path,))?;
+        match fspath.cast::<PyBytes>() {
+            Ok(raw) => PathBuf::from(std::ffi::OsStr::from_bytes(raw.as_bytes())),
+            Err(_) => fspath.extract()?,
+        }
+    };
+    // As os and shutil refuse it: no syscall can take such a path.
+    if path.as_os_str().as_bytes().contains(&0) {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "embedded null byte",
+        ));
     }
-    let fspath = path.py().import("os")?.call_method1("fspath", (path,))?;
-    if let Ok(raw) = fspath.cast::<PyBytes>() {
-        return Ok(PathBuf::from(std::ffi::OsStr::from_bytes(raw.as_bytes())));
-    }
-    fspath.extract()
+    Ok(path)
 }
 
 /// `threads`: an int or None; its range is the core's to check

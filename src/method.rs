@@ -97,7 +97,7 @@ impl Method {
             (
                 ErrorKind::CrossDevice,
                 libc::EXDEV,
-                "source and destination are on different filesystems",
+                "source and destination are on different filesystems or mounts",
             )
         } else {
             match (method, probe_errno) {

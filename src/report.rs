@@ -10,7 +10,7 @@ pub struct Skipped {
     pub method: Method,
     pub errno: i32,
     /// A sentence an installer can show as is, e.g.
-    /// "reflink not possible: source and destination are on different filesystems (EXDEV)".
+    /// "reflink not possible: source and destination are on different filesystems or mounts (EXDEV)".
     pub message: String,
 }
 

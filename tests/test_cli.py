@@ -45,7 +45,9 @@ _AMBIENT_ENV = (
     "TTY_INTERACTIVE",
 )
 
-EXDEV_MESSAGE = "reflink not possible: source and destination are on different filesystems (EXDEV)"
+EXDEV_MESSAGE = (
+    "reflink not possible: source and destination are on different filesystems or mounts (EXDEV)"
+)
 ANSI_ESCAPE = "\x1b"
 # The whole summary line: method verb, counts, size, time, then any skips.
 SUMMARY = re.compile(

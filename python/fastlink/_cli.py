@@ -210,7 +210,7 @@ def error_line(err: OSError) -> str:
 
 def summary_line(report: Report) -> str:
     """E.g. "copied 3 files, 2 dirs, 1 symlink (1.2 MB) in 0.01 s; reflink not
-    possible: source and destination are on different filesystems (EXDEV);
+    possible: source and destination are on different filesystems or mounts (EXDEV);
     copied instead"."""
     method_verb = _PAST_TENSE[report.method]
     parts = [

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 BENCH_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH_DIR.parent / "tests"))  # mounts.py, treeutil.py: the tests'
+sys.path.insert(0, str(BENCH_DIR.parent / "tests"))  # mounts.py and the tree helpers: the tests
 sys.path.insert(0, str(BENCH_DIR))
 
 import corpus  # noqa: E402
@@ -39,7 +39,7 @@ import report  # noqa: E402
 import trees  # noqa: E402
 import wheelsets  # noqa: E402
 from fs_pairs import DEFAULT_THREADS, FLOOR_BIN  # noqa: E402
-from treeutil import skip_or_fail  # noqa: E402
+from skips import skip_or_fail  # noqa: E402
 
 # Image sizes in MiB (sparse: they cost what is written; tmpfs: a cap on RAM). The big
 # run keeps a 4 GiB source on XFS and btrfs and its copies.

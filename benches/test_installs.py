@@ -20,7 +20,7 @@ from types import SimpleNamespace
 
 import pytest
 from fs_pairs import BENCH_DIR, PAIRS
-from treeutil import skip_or_fail
+from skips import skip_or_fail
 
 ROUNDS = 7
 WORKERS = 4

@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 from fs_pairs import PAIRS
-from treeutil import skip_or_fail
+from skips import skip_or_fail
 
 ROUNDS = 1
 GNU_TIME = shutil.which("time", path="/usr/bin")

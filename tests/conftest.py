@@ -24,15 +24,17 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-# Make `import treeutil` work however pytest is invoked (rootdir or
+# Make `import treespec` (and the other helpers) work however pytest is invoked (rootdir or
 # importlib import mode), without turning tests/ into a package.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import fastlink
-import treeutil
 from faultutil import require_root
+from fdwalk import make_fresh_dir, remove_tree
+from guardhooks import activate_guard, active_guard, guarded_clone_or_copy
 from mounts import Mounts
-from treeutil import make_fresh_dir, remove_tree, skip_or_fail
+from skips import skip_or_fail
+from sourceguard import SourceGuard
 
 # `make macos-sim` runs this suite against the macOS backend: make sure the
 # extension really is the one asked for, not a Linux build found on the path.
@@ -58,11 +60,11 @@ if _REQUIRED_PREFIX:
 # Every call goes through the source guard's wrapper (a no-op outside a
 # test). Installed at import time, before test modules are imported, so
 # `from fastlink import clone_or_copy` in a test module gets it too.
-fastlink.clone_or_copy = treeutil.guarded_clone_or_copy(fastlink.clone_or_copy)
+fastlink.clone_or_copy = guarded_clone_or_copy(fastlink.clone_or_copy)
 # clone_files(src_root, dst_root, files) too: its roots are a tree call's.
 # (getattr: the suite is also run against builds older than clone_files.)
 if hasattr(fastlink, "clone_files"):
-    fastlink.clone_files = treeutil.guarded_clone_or_copy(fastlink.clone_files)
+    fastlink.clone_files = guarded_clone_or_copy(fastlink.clone_files)
 
 settings.register_profile(
     "ci",
@@ -143,21 +145,21 @@ def fresh_dir():
 
 @pytest.fixture(autouse=True)
 def source_guard():
-    """The per-test treeutil.SourceGuard (see treeutil, "Source guard").
+    """The per-test SourceGuard (see sourceguard.py).
 
     make_tree roots and clone_or_copy sources are registered automatically;
     right after the test body (before fixtures delete the trees) every one
     that still exists must match its baseline by content hash, modes,
     mtimes, symlink targets and inode numbers. Opt out for a root the test
-    changes on purpose with treeutil.forget_source(root).
+    changes on purpose with guardhooks.forget_source(root).
     """
-    guard = treeutil.SourceGuard()
-    treeutil.activate_guard(guard)
+    guard = SourceGuard()
+    activate_guard(guard)
     try:
         yield guard
     finally:
-        if treeutil.active_guard() is guard:
-            treeutil.activate_guard(None)
+        if active_guard() is guard:
+            activate_guard(None)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -19,7 +19,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from treeutil import skip_or_fail
+from skips import skip_or_fail
 
 IN_ACCESS = 0x1
 IN_MODIFY = 0x2

@@ -1,9 +1,9 @@
 """Helpers for the fault-injection, kill and concurrency tests.
 
-Kept separate from conftest.py/treeutil.py (owned elsewhere): child-process
+Kept separate from conftest.py and the tree helpers: child-process
 runners and the documented staging/tmp name patterns. Mounts are in
 mounts.py; comparing trees (e.g. pre-existing destination content, with
-directory mtimes left out) is treeutil's tree_differences/assert_trees_equal.
+directory mtimes left out) is snapshots.py's tree_differences/assert_trees_equal.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from treeutil import skip_or_fail
+from skips import skip_or_fail
 
 
 def require_root(what: str) -> None:
@@ -49,18 +49,6 @@ def staging_re(dst_name: str | bytes) -> re.Pattern[bytes]:
 
 
 PROBE_RE = re.compile(rb"\.fastlink-probe\.(\d+)-\d+\.0\.[0-9a-f]{16}\.probe\Z")
-
-
-def fastlink_entries(root: os.PathLike | str) -> list[bytes]:
-    """Every entry under root (recursively, root itself excluded) whose name
-    starts with `.fastlink-` — staging dirs, temp files, probes."""
-    root_b = os.fsencode(os.fspath(root))
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root_b):
-        for name in dirnames + filenames:
-            if name.startswith(b".fastlink-"):
-                found.append(os.path.join(dirpath, name))
-    return sorted(found)
 
 
 def listdir_b(path: os.PathLike | str) -> list[bytes]:

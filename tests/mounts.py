@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pytest
 from faultutil import require_root
-from treeutil import skip_or_fail
+from skips import skip_or_fail
 
 FAULTFS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "faultfs.py")
 SYSTEM_PYTHON = "/usr/bin/python3"  # has Debian's python3-fusepy; the venv has not

@@ -12,7 +12,8 @@ import os
 
 import fastlink
 import pytest
-from treeutil import assert_trees_equal, make_tree, snapshot
+from snapshots import assert_trees_equal, snapshot
+from treespec import make_tree
 
 
 @pytest.mark.parametrize("dst_name", ["newdir/", "new/sub/", "existing_file/", "newdir/."])

@@ -19,8 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faultutil import fastlink_entries, python_argv
-from treeutil import File, assert_trees_equal, make_tree, random_bytes, sample_spec
+from faultutil import python_argv
+from fdwalk import fastlink_entries
+from snapshots import assert_trees_equal
+from treespec import File, make_tree, random_bytes, sample_spec
 
 DEADLINE_S = 60
 CHILD = """

@@ -16,18 +16,10 @@ from pathlib import Path
 
 import fastlink
 import pytest
+from fdwalk import fastlink_entries, make_fresh_dir, remove_tree
 from mounts import bind_mount, btrfs_subvolume_mounted_twice
-from treeutil import (
-    File,
-    assert_trees_equal,
-    fastlink_leftovers,
-    make_fresh_dir,
-    make_tree,
-    random_bytes,
-    remove_tree,
-    snapshot,
-    tree_differences,
-)
+from snapshots import assert_trees_equal, snapshot, tree_differences
+from treespec import File, make_tree, random_bytes
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +69,7 @@ def _assert_nothing_written(real: Path, src: Path, src_before, whole_before) -> 
     assert_trees_equal(
         whole_before, real, modes="exact", dir_times=False, what="the aliased directory"
     )
-    assert fastlink_leftovers(real) == []
+    assert fastlink_entries(real) == []
 
 
 @pytest.mark.parametrize(

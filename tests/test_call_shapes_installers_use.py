@@ -10,7 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import fastlink
 import pytest
-from treeutil import assert_trees_equal, fastlink_leftovers, make_tree, snapshot
+from fdwalk import fastlink_entries
+from snapshots import assert_trees_equal, snapshot
+from treespec import make_tree
 
 
 def test_a_merge_into_the_current_directory_works(xfs, fresh_dir, monkeypatch):
@@ -58,7 +60,7 @@ def test_packages_racing_to_create_one_site_packages_all_land(xfs, fresh_dir):
         assert sorted(os.listdir(target / "ns")) == sorted(f"m{i}.py" for i in range(16))
         for i in range(16):
             assert (target / f"mod{i}" / "__init__.py").read_bytes() == f"n = {i}\n".encode()
-        assert fastlink_leftovers(target.parent) == []
+        assert fastlink_entries(target.parent) == []
 
 
 def test_one_file_replaces_an_older_one_with_overwrite(xfs, fresh_dir):
@@ -81,7 +83,7 @@ def test_one_file_replaces_an_older_one_with_overwrite(xfs, fresh_dir):
     assert (base / "cache-copy.py").read_bytes().startswith(b"old")
     assert not os.path.islink(base / "link.py")
     assert (base / "link.py").read_bytes() == b"new\n"
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 def test_one_file_never_replaces_a_directory(xfs, fresh_dir):

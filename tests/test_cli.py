@@ -18,16 +18,10 @@ from pathlib import Path
 
 import fastlink
 import pytest
-from treeutil import (
-    assert_trees_equal,
-    fastlink_leftovers,
-    forget_source,
-    make_tree,
-    regular_files,
-    sample_spec,
-    snapshot,
-    tree_counts,
-)
+from fdwalk import fastlink_entries, regular_files
+from guardhooks import forget_source
+from snapshots import assert_trees_equal, snapshot, tree_counts
+from treespec import make_tree, sample_spec
 
 CLI = [sys.executable, "-m", "fastlink"]
 # Generous: a noisy 2-core VM may be slow, but no test may hang.
@@ -290,7 +284,7 @@ def test_reflink_only_across_filesystems_exits_3_and_leaves_no_dst(xfs, btrfs, f
     line = assert_error(run_cli("--methods", "reflink", src, dst), 3)
     assert line == f"fastlink: error: {EXDEV_MESSAGE}: {src} -> {dst}"
     assert not os.path.lexists(dst)
-    assert fastlink_leftovers(dst.parent) == []
+    assert fastlink_entries(dst.parent) == []
 
 
 @pytest.mark.parametrize("fs", ["ext4", "tmpfs"])
@@ -304,7 +298,7 @@ def test_reflink_only_where_the_filesystem_cannot_clone_exits_4_and_leaves_no_ds
     assert line.startswith("fastlink: error: reflink not possible: "), line
     assert line.endswith(f"(EOPNOTSUPP): {src} -> {dst}"), line
     assert not os.path.lexists(dst)
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 def test_hardlink_only_across_filesystems_exits_3(xfs, btrfs, fresh_dir):
@@ -323,7 +317,7 @@ def test_existing_dst_without_merge_exits_1_and_is_left_untouched(sample, tmp_pa
     line = assert_error(run_cli(src, dst), 1)
     assert line == f"fastlink: error: File exists (EEXIST): {src} -> {dst}"
     assert snapshot(dst) == before
-    assert fastlink_leftovers(tmp_path) == []
+    assert fastlink_entries(tmp_path) == []
 
 
 def test_missing_source_exits_1_with_enoent(tmp_path):
@@ -380,7 +374,7 @@ def test_merge_merges_into_an_existing_directory(sample, tmp_path):
     assert_trees_equal(
         {**dst_snap, **src_snap}, dst, modes="ignore", times=False, include_root=False
     )
-    assert fastlink_leftovers(tmp_path) == []
+    assert fastlink_entries(tmp_path) == []
 
 
 def test_merge_without_overwrite_refuses_a_conflicting_file_and_changes_nothing(sample, tmp_path):
@@ -391,7 +385,7 @@ def test_merge_without_overwrite_refuses_a_conflicting_file_and_changes_nothing(
     line = assert_error(run_cli("--merge", src, dst), 1)
     assert line.startswith("fastlink: error: File exists (EEXIST): "), line
     assert snapshot(dst) == before
-    assert fastlink_leftovers(tmp_path) == []
+    assert fastlink_entries(tmp_path) == []
 
 
 def test_merge_overwrite_replaces_existing_files(sample, tmp_path):

@@ -26,18 +26,12 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from fdwalk import fastlink_entries, make_fresh_dir, remove_tree
 from gates import OpenGate
-from treeutil import (
-    assert_trees_equal,
-    fastlink_leftovers,
-    guard_source,
-    make_fresh_dir,
-    make_tree,
-    remove_tree,
-    sample_spec,
-    skip_or_fail,
-    tree_counts,
-)
+from guardhooks import guard_source
+from skips import skip_or_fail
+from snapshots import assert_trees_equal, tree_counts
+from treespec import make_tree, sample_spec
 
 # Generous per-step timeout (seconds): a noisy 2-core VM may stall, but no
 # test may hang.
@@ -347,4 +341,4 @@ def test_ctrl_c_mid_copy_exits_130_says_interrupted_and_leaves_no_dst(
     assert frames_of(transcript), "the bar was never drawn"
     assert not os.path.lexists(dst)
     assert not os.path.lexists(dst.parent), "the parent fastlink created was not removed"
-    assert fastlink_leftovers(dst.parent.parent) == []
+    assert fastlink_entries(dst.parent.parent) == []

@@ -24,6 +24,8 @@ import stat
 
 import fastlink
 import pytest
+from fdwalk import make_fresh_dir, remove_tree
+from guardhooks import forget_source
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -33,15 +35,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from treeutil import (
-    File,
-    Symlink,
-    forget_source,
-    make_fresh_dir,
-    make_tree,
-    random_bytes,
-    remove_tree,
-)
+from treespec import File, Symlink, make_tree, random_bytes
 
 # max_examples comes from the active profile (conftest: ci/dev); the runs
 # are kept short.

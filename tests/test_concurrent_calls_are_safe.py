@@ -23,22 +23,10 @@ from pathlib import Path
 
 import fastlink
 import pytest
-from faultutil import (
-    OUTCOME_CODE,
-    fastlink_entries,
-    last_json_line,
-    listdir_b,
-    outcome_of,
-    python_argv,
-)
-from treeutil import (
-    File,
-    Symlink,
-    assert_trees_equal,
-    make_tree,
-    random_bytes,
-    snapshot,
-)
+from faultutil import OUTCOME_CODE, last_json_line, listdir_b, outcome_of, python_argv
+from fdwalk import fastlink_entries
+from snapshots import assert_trees_equal, snapshot
+from treespec import File, Symlink, make_tree, random_bytes
 
 N_THREADS = 8
 N_PROCS = 4

@@ -11,17 +11,10 @@ import os
 
 import fastlink
 import pytest
-from treeutil import (
-    FIEMAP_EXTENT_SHARED,
-    File,
-    assert_trees_equal,
-    describe_extents,
-    fiemap_extents,
-    make_tree,
-    random_bytes,
-    regular_files,
-    tree_counts,
-)
+from fdwalk import regular_files
+from fiemap import FIEMAP_EXTENT_SHARED, describe_extents, fiemap_extents
+from snapshots import assert_trees_equal, tree_counts
+from treespec import File, make_tree, random_bytes
 
 MiB = 1 << 20
 

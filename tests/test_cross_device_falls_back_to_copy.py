@@ -5,7 +5,8 @@ import errno
 
 import fastlink
 import pytest
-from treeutil import assert_trees_equal, make_tree, sample_spec, tree_counts
+from snapshots import assert_trees_equal, tree_counts
+from treespec import make_tree, sample_spec
 
 PAIRS = [("xfs", "btrfs"), ("xfs", "tmpfs"), ("ext4", "xfs")]
 

@@ -21,8 +21,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from faultutil import fastlink_entries
-from treeutil import File, assert_trees_equal, forget_source, make_tree, snapshot
+from fdwalk import fastlink_entries
+from guardhooks import forget_source
+from snapshots import assert_trees_equal, snapshot
+from treespec import File, make_tree
 
 CHILD = textwrap.dedent(
     """

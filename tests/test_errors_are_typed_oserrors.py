@@ -5,34 +5,15 @@ import errno
 import os
 import socket
 import stat
-import threading
 
 import fastlink
 import pytest
-from treeutil import File, assert_trees_equal, make_tree, snapshot
+from procutil import call_with_deadline
+from snapshots import assert_trees_equal, snapshot
+from treespec import File, make_tree
 
 # How long a call that should fail fast may take before we call it a hang.
 HANG_TIMEOUT_S = 20
-
-
-def _call_with_timeout(fn, *args, **kwargs):
-    """Run fn in a daemon thread; return its exception (or result).
-
-    A fastlink that opened a fifo for reading would block forever; running it
-    in a thread turns that into a test failure instead of a hung suite.
-    """
-    outcome = {}
-
-    def target():
-        try:
-            outcome["result"] = fn(*args, **kwargs)
-        except BaseException as e:
-            outcome["error"] = e
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(HANG_TIMEOUT_S)
-    return t.is_alive(), outcome
 
 
 def _unblock_fifo_readers(fifo):
@@ -145,12 +126,9 @@ def test_dirs_exist_ok_does_not_descend_through_symlink_to_dir_in_dst(tmp_path):
 
 
 def _assert_special_file_refused(src, dst):
-    hung, outcome = _call_with_timeout(fastlink.clone_or_copy, src, dst)
-    assert not hung, (
-        f"clone_or_copy did not return within {HANG_TIMEOUT_S}s (opened a special file?)"
-    )
-    err = outcome.get("error")
-    assert isinstance(err, fastlink.SpecialFileError), f"expected SpecialFileError, got {outcome!r}"
+    # A call that opened the fifo for reading would block forever.
+    kind, err = call_with_deadline(fastlink.clone_or_copy, src, dst, deadline_s=HANG_TIMEOUT_S)
+    assert kind == "error" and isinstance(err, fastlink.SpecialFileError), (kind, err)
     assert err.errno == errno.EINVAL
     assert err.filename
     # Refused before anything is written.

@@ -21,8 +21,10 @@ from pathlib import Path
 import fastlink
 import pytest
 from faultutil import deny_access, outcome_of, run_unprivileged
+from fdwalk import make_fresh_dir, remove_tree
 from mounts import filesystem, read_only_image, remounted_read_only
-from treeutil import File, make_fresh_dir, make_tree, random_bytes, remove_tree, snapshot
+from snapshots import snapshot
+from treespec import File, make_tree, random_bytes
 
 
 def _src_spec() -> dict:

@@ -17,14 +17,10 @@ import stat
 
 import fastlink
 import pytest
-from treeutil import (
-    FIEMAP_MIN_SIZE,
-    assert_trees_equal,
-    is_fully_shared,
-    make_tree,
-    regular_files,
-    sample_spec,
-)
+from fdwalk import regular_files
+from fiemap import FIEMAP_MIN_SIZE, is_fully_shared
+from snapshots import assert_trees_equal
+from treespec import make_tree, sample_spec
 
 OLD = 1_000_000_000  # 2001-09-09, far from "now"
 

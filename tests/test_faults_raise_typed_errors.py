@@ -18,27 +18,12 @@ from pathlib import Path
 
 import fastlink
 import pytest
-from faultutil import (
-    deny_access,
-    fastlink_entries,
-    free_counts,
-    listdir_b,
-    run_unprivileged,
-    sync_all,
-)
+from faultutil import deny_access, free_counts, listdir_b, run_unprivileged, sync_all
+from fdwalk import fastlink_entries, make_fresh_dir, remove_tree
+from guardhooks import forget_source
 from mounts import filesystem, remounted_read_only
-from treeutil import (
-    File,
-    Symlink,
-    assert_trees_equal,
-    forget_source,
-    make_fresh_dir,
-    make_tree,
-    random_bytes,
-    remove_tree,
-    sample_spec,
-    snapshot,
-)
+from snapshots import assert_trees_equal, snapshot
+from treespec import File, Symlink, make_tree, random_bytes, sample_spec
 
 MiB = 1 << 20
 

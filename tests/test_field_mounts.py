@@ -17,7 +17,7 @@ from pathlib import Path
 
 import fastlink
 import pytest
-from faultutil import fastlink_entries
+from fdwalk import ROOT_KEY, fastlink_entries, make_fresh_dir, remove_tree
 from mounts import (
     bindfs,
     btrfs_qgroup_limited,
@@ -27,19 +27,8 @@ from mounts import (
     overlay,
     read_only_image,
 )
-from treeutil import (
-    ROOT_KEY,
-    File,
-    Symlink,
-    assert_trees_equal,
-    make_fresh_dir,
-    make_tree,
-    random_bytes,
-    remove_tree,
-    snapshot,
-    tree_counts,
-    tree_differences,
-)
+from snapshots import assert_trees_equal, snapshot, tree_counts, tree_differences
+from treespec import File, Symlink, make_tree, random_bytes
 
 MiB = 1 << 20
 

@@ -16,18 +16,11 @@ from pathlib import Path
 
 import fastlink
 import pytest
+from fdwalk import ROOT_KEY
+from fiemap import is_fully_shared
+from snapshots import assert_trees_equal, snapshot, tree_differences
 from syscalls import traced
-from treeutil import (
-    ROOT_KEY,
-    File,
-    Symlink,
-    assert_trees_equal,
-    is_fully_shared,
-    make_tree,
-    random_bytes,
-    snapshot,
-    tree_differences,
-)
+from treespec import File, Symlink, make_tree, random_bytes
 
 
 def wheel_spec() -> dict:

@@ -23,8 +23,10 @@ from pathlib import Path
 
 import fastlink
 import pytest
+from fdwalk import fastlink_entries
+from skips import skip_or_fail
 from syscalls import traced
-from treeutil import File, fastlink_leftovers, make_tree, skip_or_fail
+from treespec import File, make_tree
 
 # setcap and the syscall counts are the Linux backend's (macOS has no file
 # capabilities; `make macos-sim` deselects these).
@@ -92,7 +94,7 @@ def test_strict_hardlink_refuses_a_capable_file_and_leaves_no_dst(xfs, fresh_dir
     assert caught.value.errno == errno.EPERM
     assert caught.value.filename == str(capable)
     assert not os.path.lexists(base / "dst")
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 @pytest.mark.parametrize("methods", [("hardlink", "copy"), "hardlink"])
@@ -111,7 +113,7 @@ def test_a_single_capable_file_is_never_hardlinked(xfs, fresh_dir, methods):
         assert (report.method, report.copied) == ("copy", 1)
         assert os.stat(dst).st_ino != os.stat(capable).st_ino
         assert not _has_capabilities(dst)
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 XATTR_CHILD = textwrap.dedent(

@@ -29,19 +29,10 @@ from pathlib import Path
 
 import fastlink
 import pytest
-from faultutil import fastlink_entries
+from fdwalk import fastlink_entries, make_fresh_dir, remove_tree
 from mounts import fusefat
-from treeutil import (
-    File,
-    Symlink,
-    assert_trees_equal,
-    make_fresh_dir,
-    make_tree,
-    random_bytes,
-    remove_tree,
-    snapshot,
-    tree_counts,
-)
+from snapshots import assert_trees_equal, snapshot, tree_counts
+from treespec import File, Symlink, make_tree, random_bytes
 
 KiB = 1024
 # FAT keeps names, types and bytes; no modes, and mtimes to 2 s.

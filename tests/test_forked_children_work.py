@@ -21,9 +21,11 @@ from pathlib import Path
 
 import fastlink
 import pytest
+from fdwalk import make_fresh_dir
 from gates import OpenGate
 from mounts import faultfs
-from treeutil import File, assert_trees_equal, make_fresh_dir, make_tree, sample_spec
+from snapshots import assert_trees_equal
+from treespec import File, make_tree, sample_spec
 
 DEADLINE_S = 30
 MiB = 1 << 20

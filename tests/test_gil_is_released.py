@@ -7,7 +7,7 @@ import threading
 import time
 
 import fastlink
-from treeutil import File, make_tree
+from treespec import File, make_tree
 
 MIB = 1 << 20
 

@@ -6,14 +6,9 @@ import stat
 
 import fastlink
 import pytest
-from treeutil import (
-    assert_trees_equal,
-    make_tree,
-    regular_files,
-    sample_spec,
-    snapshot,
-    tree_counts,
-)
+from fdwalk import regular_files
+from snapshots import assert_trees_equal, snapshot, tree_counts
+from treespec import make_tree, sample_spec
 
 
 def _pairs(src, dst):

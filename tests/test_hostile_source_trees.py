@@ -29,18 +29,11 @@ import time
 
 import fastlink
 import pytest
-from treeutil import (
-    Dir,
-    File,
-    Symlink,
-    assert_trees_equal,
-    fastlink_leftovers,
-    forget_source,
-    make_tree,
-    random_bytes,
-    snapshot,
-    tree_differences,
-)
+from fdwalk import fastlink_entries
+from guardhooks import forget_source
+from procutil import call_with_deadline
+from snapshots import assert_trees_equal, snapshot, tree_differences
+from treespec import Dir, File, Symlink, make_tree, random_bytes
 
 PAIRS = [("xfs", "xfs"), ("tmpfs", "btrfs")]
 PAIR_IDS = ["xfs-to-xfs", "tmpfs-to-btrfs"]
@@ -61,28 +54,7 @@ def bases(request, mounts, fresh_dir):
 
 
 def _call_with_timeout(fn, *args, on_hang=None, **kwargs):
-    """Run fn in a daemon thread; return ("result" | "error", value).
-
-    Fails the test if it hasn't returned within HANG_TIMEOUT_S (after
-    calling on_hang(), which may unblock the thread).
-    """
-    outcome: dict = {}
-
-    def target():
-        try:
-            outcome["result"] = fn(*args, **kwargs)
-        except BaseException as e:
-            outcome["error"] = e
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(HANG_TIMEOUT_S)
-    if t.is_alive():
-        if on_hang is not None:
-            on_hang()
-        pytest.fail(f"clone_or_copy did not return within {HANG_TIMEOUT_S}s: it hangs")
-    ((kind, value),) = outcome.items()
-    return kind, value
+    return call_with_deadline(fn, *args, deadline_s=HANG_TIMEOUT_S, on_hang=on_hang, **kwargs)
 
 
 def _links(root):
@@ -281,7 +253,7 @@ def test_special_files_are_refused_before_writing_and_without_hanging(bases, kin
     assert os.fsencode(value.filename or b"").endswith(b"zzz-special"), value
     assert not os.path.lexists(dst)
     assert not os.path.lexists(dst_base / "out"), "a created parent of dst was left behind"
-    assert fastlink_leftovers(dst_base) == []
+    assert fastlink_entries(dst_base) == []
 
 
 @pytest.mark.parametrize("kind", ["fifo", "socket"])
@@ -311,7 +283,7 @@ def test_special_file_in_a_merge_leaves_the_destination_untouched(xfs, fresh_dir
 
     assert kind_ == "error" and isinstance(value, fastlink.SpecialFileError), repr(value)
     assert tree_differences(before, snapshot(dst, identity=True), modes="exact") == []
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 # --------------------------------------------------------------------------
@@ -346,7 +318,7 @@ def test_dst_inside_src_is_refused_before_writing(xfs, fresh_dir, how, overwrite
     assert caught.value.errno == errno.EINVAL
     assert isinstance(caught.value, fastlink.FastlinkError)
     assert tree_differences(src_snap, snapshot(src), modes="exact") == []
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 @pytest.mark.parametrize("how", ["nested", "direct-child", "via-symlink"])
@@ -384,7 +356,7 @@ def test_src_inside_dst_merge_is_refused_before_writing(xfs, fresh_dir, how, ove
     # Refused before anything was written: the whole of dst (which contains
     # the source) is exactly as it was, directory mtimes included.
     assert tree_differences(before, snapshot(env, identity=True), modes="exact") == []
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 # --------------------------------------------------------------------------
@@ -559,4 +531,4 @@ def test_a_file_growing_during_the_copy_raises_source_changed_and_leaves_no_dst(
     assert value.filename2
     assert not os.path.lexists(dst)
     assert not os.path.lexists(dst_base / "out"), "a created parent of dst was left behind"
-    assert fastlink_leftovers(dst_base) == []
+    assert fastlink_entries(dst_base) == []

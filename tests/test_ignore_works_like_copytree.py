@@ -15,18 +15,12 @@ from pathlib import Path
 
 import fastlink
 import pytest
+from fdwalk import make_fresh_dir, remove_tree
 from hypothesis import given
 from hypothesis import strategies as st
+from snapshots import assert_trees_equal, snapshot
 from syscalls import traced
-from treeutil import (
-    File,
-    Symlink,
-    assert_trees_equal,
-    make_fresh_dir,
-    make_tree,
-    remove_tree,
-    snapshot,
-)
+from treespec import File, Symlink, make_tree
 
 NAMES = ["a.py", "b.pyc", "__pycache__", "test_c.py", "d.so", "data", "tests", "e", "f.txt"]
 PATTERNS = ["*.pyc", "__pycache__", "test*", "*.so", "?", "[ab]*", "data", "*.py", "e"]

@@ -35,18 +35,11 @@ from pathlib import Path
 
 import fastlink
 import pytest
-from treeutil import (
-    FIEMAP_MIN_SIZE,
-    assert_trees_equal,
-    describe_extents,
-    is_fully_shared,
-    make_fresh_dir,
-    random_bytes,
-    remove_tree,
-    skip_or_fail,
-    snapshot,
-    tree_counts,
-)
+from fdwalk import make_fresh_dir, remove_tree
+from fiemap import FIEMAP_MIN_SIZE, describe_extents, is_fully_shared
+from skips import skip_or_fail
+from snapshots import assert_trees_equal, snapshot, tree_counts
+from treespec import random_bytes
 from wheelutil import write_wheel
 
 

@@ -34,16 +34,11 @@ import threading
 import fastlink
 import pytest
 from faultutil import last_json_line, python_argv
+from fdwalk import fastlink_entries
+from guardhooks import forget_source
 from mounts import faultfs
-from treeutil import (
-    File,
-    assert_trees_equal,
-    fastlink_leftovers,
-    forget_source,
-    make_tree,
-    random_bytes,
-    snapshot,
-)
+from snapshots import assert_trees_equal, snapshot
+from treespec import File, make_tree, random_bytes
 
 MiB = 1 << 20
 BIG = 16 * MiB  # 16 s at the throttled rate: every signal lands mid-copy
@@ -124,7 +119,7 @@ def test_sigterm_mid_copy_rolls_back_then_dies_by_sigterm(slow_src, xfs, fresh_d
     out, err = _signal_mid_copy(slow, child, signal.SIGTERM)
     assert child.returncode == -signal.SIGTERM, (child.returncode, out, err)
     assert '"done"' not in out
-    assert fastlink_leftovers(base) == [], "a SIGTERM left the call's work behind"
+    assert fastlink_entries(base) == [], "a SIGTERM left the call's work behind"
     assert _content(base) == before, "the call was not rolled back"
 
 
@@ -138,12 +133,12 @@ def test_after_sigkill_a_later_call_to_the_same_dst_reclaims_the_staging(
     child = _start(src, dst, shape)
     _signal_mid_copy(slow, child, signal.SIGKILL)
     assert child.returncode == -signal.SIGKILL
-    left = fastlink_leftovers(base)
+    left = fastlink_entries(base)
     assert len(left) == 1, left  # the staging entry, a 1+ MiB part of it written
 
     fastlink.clone_or_copy(fast_src, dst)
 
-    assert fastlink_leftovers(base) == [], "the later call left the killed call's staging"
+    assert fastlink_entries(base) == [], "the later call left the killed call's staging"
     if shape == "single-file":
         assert dst.read_bytes() == (backing / "big.bin").read_bytes()
     else:
@@ -160,7 +155,7 @@ def test_after_sigkill_fastlink_reclaim_removes_the_leftovers(slow_src, xfs, fre
     before = _content(base)
     child = _start(src, dst, shape)
     _signal_mid_copy(slow, child, signal.SIGKILL)
-    left = fastlink_leftovers(base)
+    left = fastlink_entries(base)
     assert left, "the kill left nothing: it did not land mid-call"
 
     done = subprocess.run(
@@ -173,7 +168,7 @@ def test_after_sigkill_fastlink_reclaim_removes_the_leftovers(slow_src, xfs, fre
     assert done.returncode == 0, done.stderr
     removed = json.loads(done.stdout)["removed"]
     assert sorted(os.fsencode(p) for p in removed) == left
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
     if shape == "single-file":
         os.rmdir(base / "out")  # a parent the killed call created stays, empty
     assert _content(base) == before, "reclaim removed more than the killed call's work"
@@ -190,7 +185,7 @@ def test_look_alike_names_are_never_reclaimed(slow_src, xfs, fresh_dir):
     elsewhere.mkdir()
     child = _start(slow.path, elsewhere / "dst", "tree")
     _signal_mid_copy(slow, child, signal.SIGKILL)
-    real = fastlink_leftovers(elsewhere)
+    real = fastlink_entries(elsewhere)
     assert len(real) == 1, real
     site = base / "site"
     site.mkdir()
@@ -225,20 +220,20 @@ def test_a_running_calls_staging_is_untouched_by_reclaim(slow_src, xfs, fresh_di
     try:
         slow.wait_for(f"reached big.bin {MiB}")
         child.send_signal(signal.SIGSTOP)
-        theirs = fastlink_leftovers(base)
+        theirs = fastlink_entries(base)
         assert len(theirs) == 1, theirs
         assert fastlink.reclaim(base) == []
-        assert fastlink_leftovers(base) == theirs
+        assert fastlink_entries(base) == theirs
         # A later call to the same dst uses a staging name of its own.
         fastlink.clone_or_copy(backing, base / "other")
-        assert fastlink_leftovers(base) == theirs
+        assert fastlink_entries(base) == theirs
         shutil.rmtree(base / "other")
     finally:
         child.send_signal(signal.SIGCONT)
     out, err = child.communicate(timeout=120)
     assert child.returncode == 0 and last_json_line(out) == {"done": True}, err
     assert_trees_equal(backing, base / "other")
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 def test_a_running_call_in_another_thread_is_untouched_by_reclaim(xfs, fresh_dir, tmp_path):
@@ -256,15 +251,15 @@ def test_a_running_call_in_another_thread_is_untouched_by_reclaim(xfs, fresh_dir
         thread.start()
         try:
             slow.wait_for(f"reached big.bin {MiB}")
-            staging = fastlink_leftovers(base)
+            staging = fastlink_entries(base)
             assert len(staging) == 1, staging
             assert fastlink.reclaim(base) == []
-            assert fastlink_leftovers(base) == staging
+            assert fastlink_entries(base) == staging
         finally:
             thread.join(timeout=120)
     assert outcome and isinstance(outcome[0], fastlink.Report)
     assert_trees_equal(backing, base / "dst")
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 HANDLER_CHILD = """

@@ -24,17 +24,9 @@ import stat
 
 import fastlink
 import pytest
-from treeutil import (
-    Dir,
-    File,
-    Symlink,
-    assert_trees_equal,
-    fastlink_leftovers,
-    make_tree,
-    random_bytes,
-    snapshot,
-    tree_differences,
-)
+from fdwalk import fastlink_entries
+from snapshots import assert_trees_equal, snapshot, tree_differences
+from treespec import Dir, File, Symlink, make_tree, random_bytes
 
 METHODS = [None, "copy"]
 METHOD_IDS = ["default-reflink", "copy"]
@@ -111,7 +103,7 @@ def test_clash_without_overwrite_is_refused_before_anything_is_written(base, met
         assert not os.path.lexists(dst / new), f"{new} was written before the clash was refused"
     assert_trees_equal(before, snapshot(dst, identity=True), modes="exact")
     assert (dst / "sub" / "clash.txt").read_bytes() == b"already here"
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 # --------------------------------------------------------------------------
@@ -190,7 +182,7 @@ def test_overwrite_replaces_hardlinked_files_by_rename_and_the_cache_keeps_its_c
         assert_trees_equal({rel: dst_before[rel]}, {rel: after[rel]}, modes="exact")
     assert after[b"sub"]["mode"] == dst_before[b"sub"]["mode"]
     assert after[b"sub"]["ino"] == dst_before[b"sub"]["ino"]
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
     assert report.files == 5
 
 
@@ -211,7 +203,7 @@ def test_overwrite_of_a_plain_file_gives_a_new_inode_with_the_new_content(base, 
     assert (base / "witness").read_bytes() == b"old and longer"
     assert stat.S_IMODE(os.stat(base / "witness").st_mode) == 0o600
     assert os.stat(base / "witness").st_nlink == 1
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 # --------------------------------------------------------------------------
@@ -243,7 +235,7 @@ def test_existing_directory_where_source_has_a_file_is_a_directory_error(base, m
     # contract promises a rollback here, not a refusal before writing.)
     assert_trees_equal(before, snapshot(dst, identity=True), modes="exact", dir_times=False)
     assert (dst / "thing" / "inside.txt").read_bytes() == b"keep me"
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 # --------------------------------------------------------------------------
@@ -293,7 +285,7 @@ def test_overwrite_replaces_a_symlink_itself_and_leaves_its_target_alone(base, m
     else:
         assert real.read_bytes() == b"precious, not ours"
     assert (dst / "sub" / "mine").read_bytes() == b"m"
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 @pytest.mark.parametrize("kind", LINK_KINDS)
@@ -315,4 +307,4 @@ def test_without_overwrite_a_symlink_where_the_source_has_a_file_is_refused(base
     assert not os.path.lexists(dst / "new.txt")
     if kind == "dangling":
         assert not os.path.lexists(real)
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []

@@ -10,7 +10,8 @@ import time
 
 import fastlink
 import pytest
-from treeutil import Dir, File, Symlink, assert_trees_equal, make_tree, random_bytes, sample_spec
+from snapshots import assert_trees_equal
+from treespec import Dir, File, Symlink, make_tree, random_bytes, sample_spec
 
 
 def _mode(path):

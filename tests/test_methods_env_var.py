@@ -16,19 +16,11 @@ from collections.abc import Iterator
 
 import fastlink
 import pytest
+from fdwalk import fastlink_entries, make_fresh_dir, regular_files, remove_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from treeutil import (
-    assert_trees_equal,
-    fastlink_leftovers,
-    make_fresh_dir,
-    make_tree,
-    regular_files,
-    remove_tree,
-    sample_spec,
-    snapshot,
-    tree_counts,
-)
+from snapshots import assert_trees_equal, snapshot, tree_counts
+from treespec import make_tree, sample_spec
 
 ENV = "FASTLINK_METHODS"
 
@@ -188,7 +180,7 @@ def test_reflink_env_var_on_a_non_cloning_fs_raises_reflink_unsupported(
 
     assert info.value.errno == errno.EOPNOTSUPP
     assert not os.path.lexists(dst)
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 # --------------------------------------------------------------------------

@@ -22,15 +22,9 @@ from pathlib import Path
 import fastlink
 import pytest
 from faultutil import OUTCOME_CODE, last_json_line, python_argv
-from treeutil import (
-    File,
-    assert_trees_equal,
-    make_tree,
-    random_bytes,
-    skip_or_fail,
-    snapshot,
-    tree_differences,
-)
+from skips import skip_or_fail
+from snapshots import assert_trees_equal, snapshot, tree_differences
+from treespec import File, make_tree, random_bytes
 
 PAIRS = {
     "xfs-to-xfs": ("xfs", "xfs", "reflink"),

@@ -22,17 +22,10 @@ import stat
 
 import fastlink
 import pytest
-from treeutil import (
-    File,
-    Symlink,
-    assert_trees_equal,
-    fastlink_leftovers,
-    guard_source,
-    make_tree,
-    random_bytes,
-    snapshot,
-    tree_differences,
-)
+from fdwalk import fastlink_entries
+from guardhooks import guard_source
+from snapshots import assert_trees_equal, snapshot, tree_differences
+from treespec import File, Symlink, make_tree, random_bytes
 
 SRC_SPEC = {
     "top.txt": b"top",
@@ -101,7 +94,7 @@ def test_symlink_where_source_has_a_dir_is_refused_without_overwrite(xfs, fresh_
     assert os.readlink(os.fsencode(link)) == stored
     # Refused before anything was written.
     assert not os.path.lexists(dst / "top.txt")
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 @pytest.mark.parametrize("methods", [None, "copy"], ids=["default-reflink", "copy"])
@@ -121,7 +114,7 @@ def test_overwrite_replaces_the_symlink_with_a_real_directory(xfs, fresh_dir, ki
     assert (dst / "top.txt").read_bytes() == b"top"
     assert (dst / "keep.txt").read_bytes() == b"keep"
     _assert_outside_untouched(base, kind, real, outside_before)
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 @pytest.mark.parametrize("methods", [None, "copy"], ids=["default-reflink", "copy"])
@@ -168,7 +161,7 @@ def test_dst_root_that_is_a_symlink_to_a_directory_is_followed_when_merging(xfs,
     merged = {k: v for k, v in snapshot(real).items() if k != b"already.txt"}
     assert tree_differences(src_snap, merged, include_root=False) == []
     assert report.files == 5
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 def test_dst_root_that_is_a_symlink_is_an_existing_dst_without_dirs_exist_ok(xfs, fresh_dir):

@@ -38,25 +38,12 @@ from faultutil import (
     last_json_line,
     python_argv,
 )
+from fdwalk import fastlink_entries, make_fresh_dir, regular_files, remove_tree
+from fiemap import FIEMAP_EXTENT_SHARED, describe_extents, fiemap_extents, is_fully_shared
 from mounts import bind_mount, tmpfs_at
-from treeutil import (
-    FIEMAP_EXTENT_SHARED,
-    File,
-    assert_trees_equal,
-    describe_extents,
-    fastlink_leftovers,
-    fiemap_extents,
-    is_fully_shared,
-    make_fresh_dir,
-    make_tree,
-    random_bytes,
-    regular_files,
-    remove_tree,
-    skip_or_fail,
-    snapshot,
-    tree_counts,
-    tree_differences,
-)
+from skips import skip_or_fail
+from snapshots import assert_trees_equal, snapshot, tree_counts, tree_differences
+from treespec import File, make_tree, random_bytes
 
 OTHER_UID = 4242  # owns the file nobody may not link under protected_hardlinks
 POSITIONS = ["first", "middle"]
@@ -324,7 +311,7 @@ def test_strict_hardlink_names_the_file_at_the_link_limit_and_rolls_back(
         assert_trees_equal(before, dst, modes="exact", dir_times=False, what="the merged dst")
     else:
         assert not os.path.lexists(dst)
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 # --------------------------------------------------------------------------

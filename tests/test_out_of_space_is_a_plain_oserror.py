@@ -5,7 +5,7 @@ import errno
 import os
 
 import fastlink
-from treeutil import File, make_tree, random_bytes
+from treespec import File, make_tree, random_bytes
 
 
 def test_out_of_space_raises_enospc_with_paths_and_cleans_up(tiny_tmpfs, tmp_path, fresh_dir):

@@ -44,7 +44,7 @@ from packaging.requirements import Requirement
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 from procutil import run_or_fail
-from treeutil import skip_or_fail
+from skips import skip_or_fail
 
 REPO = Path(__file__).resolve().parent.parent
 DIST_NAME = "fastlink-fs"

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import fastlink
 import pytest
-from faultutil import fastlink_entries
-from treeutil import File, assert_trees_equal, make_tree, random_bytes, sample_spec
+from fdwalk import fastlink_entries
+from snapshots import assert_trees_equal
+from treespec import File, make_tree, random_bytes, sample_spec
 
 
 @pytest.mark.parametrize("dst_rel", ["missing/../d", "a/b/../../d", "missing/./../d"])

@@ -15,15 +15,10 @@ import os
 
 import fastlink
 import pytest
-from treeutil import (
-    assert_trees_equal,
-    fastlink_leftovers,
-    forget_source,
-    make_tree,
-    regular_files,
-    sample_spec,
-    snapshot,
-)
+from fdwalk import fastlink_entries, regular_files
+from guardhooks import forget_source
+from snapshots import assert_trees_equal, snapshot
+from treespec import make_tree, sample_spec
 
 
 def _identity(path: os.PathLike | str | bytes) -> tuple[int, int]:
@@ -46,7 +41,7 @@ def test_reinstalling_a_hardlinked_tree_leaves_no_temp_names(fs, request, fresh_
 
     again = fastlink.clone_or_copy(src, dst, methods="hardlink", dirs_exist_ok=True, overwrite=True)
 
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
     assert again.hardlinked == again.files == first.files
     assert (again.copied, again.reflinked) == (0, 0)
     for s, d in _same_inode_pairs(src, dst):
@@ -64,7 +59,7 @@ def test_a_single_file_hardlinked_onto_itself_writes_nothing_into_its_directory(
     report = fastlink.clone_or_copy(f, f, overwrite=True, methods="hardlink")
 
     assert (report.files, report.hardlinked) == (1, 1)
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
     assert snapshot(base / "src", identity=True) == before
     assert os.lstat(f).st_nlink == 1
 
@@ -90,7 +85,7 @@ def test_overwriting_a_second_hardlink_name_of_the_source_leaves_nothing_beside_
         assert (report.files, report.hardlinked) == (2, 2)
         assert _identity(base / "src" / "other.py") == _identity(base / "dst" / "other.py")
 
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
     assert _identity(base / "src" / "mod.py") == _identity(base / "dst" / "mod.py")
     assert os.lstat(base / "src" / "mod.py").st_nlink == 2
 
@@ -105,7 +100,7 @@ def test_cloning_or_copying_over_the_sources_own_inode_replaces_the_name(xfs, fr
     report = fastlink.clone_or_copy(src, dst, methods=methods, dirs_exist_ok=True, overwrite=True)
 
     assert report.files == getattr(report, "reflinked" if methods == "reflink" else "copied")
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
     for s, d in _same_inode_pairs(src, dst):
         assert _identity(s) != _identity(d), d
         assert os.lstat(s).st_nlink == 1, s
@@ -126,4 +121,4 @@ def test_a_single_file_cloned_or_copied_onto_itself_keeps_its_content(xfs, fresh
     assert report.files == 1
     assert f.read_bytes() == b"x = 1\n" * 1000
     assert _identity(f) != old
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []

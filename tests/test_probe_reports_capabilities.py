@@ -5,7 +5,7 @@ import os
 
 import fastlink
 import pytest
-from treeutil import make_tree
+from treespec import make_tree
 
 CASES = [
     # (src fs, dst fs, expected capabilities)

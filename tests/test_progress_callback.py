@@ -27,18 +27,10 @@ from typing import Callable
 
 import fastlink
 import pytest
-from faultutil import STAGING_PREFIX, fastlink_entries
-from treeutil import (
-    File,
-    assert_trees_equal,
-    make_fresh_dir,
-    make_tree,
-    regular_files,
-    remove_tree,
-    sample_spec,
-    snapshot,
-    tree_counts,
-)
+from faultutil import STAGING_PREFIX
+from fdwalk import fastlink_entries, make_fresh_dir, regular_files, remove_tree
+from snapshots import assert_trees_equal, snapshot, tree_counts
+from treespec import File, make_tree, sample_spec
 
 # A call that has not returned by then is reported as a hang.
 HANG_TIMEOUT_S = 60

@@ -5,7 +5,7 @@ import re
 
 import fastlink
 import pytest
-from treeutil import File, Symlink, make_tree
+from treespec import File, Symlink, make_tree
 
 
 @pytest.fixture

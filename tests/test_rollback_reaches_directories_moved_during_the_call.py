@@ -21,8 +21,10 @@ from __future__ import annotations
 import errno
 
 import pytest
+from fdwalk import fastlink_entries
+from snapshots import assert_trees_equal, snapshot
 from test_rollback_touches_only_its_own import GATED_DIR, MOVERS
-from treeutil import File, assert_trees_equal, fastlink_leftovers, make_tree, random_bytes, snapshot
+from treespec import File, make_tree, random_bytes
 
 
 def _package() -> dict:
@@ -61,7 +63,7 @@ def test_a_merge_leaves_nothing_in_a_directory_moved_during_the_call(xfs, fresh_
     )
 
     _failed_with_enoent(outcome)
-    assert fastlink_leftovers(base) == [], "staged entries survived the roll-back"
+    assert fastlink_entries(base) == [], "staged entries survived the roll-back"
     assert_trees_equal(before, moved, modes="exact", dir_times=False, what="the moved directory")
     assert not (lib / GATED_DIR).exists()
 
@@ -84,5 +86,5 @@ def test_a_new_tree_leaves_no_staging_in_a_parent_moved_during_the_call(
     outcome = MOVERS[when](src, parent / "pkg", move, moved, False, methods=methods)
 
     _failed_with_enoent(outcome)
-    assert fastlink_leftovers(base) == [], "staging survived the roll-back"
+    assert fastlink_entries(base) == [], "staging survived the roll-back"
     assert_trees_equal(before, moved, modes="exact", dir_times=False, what=f"the moved {which}")

@@ -46,16 +46,11 @@ from faultutil import (
     python_argv,
     require_root,
 )
+from fdwalk import fastlink_entries
 from gates import OpenGate
-from treeutil import (
-    File,
-    assert_trees_equal,
-    fastlink_leftovers,
-    make_tree,
-    random_bytes,
-    skip_or_fail,
-    snapshot,
-)
+from skips import skip_or_fail
+from snapshots import assert_trees_equal, snapshot
+from treespec import File, make_tree, random_bytes
 
 TIMEOUT_S = 120
 
@@ -266,7 +261,7 @@ def test_a_failed_merge_leaves_a_concurrent_merges_files_in_the_shared_namespace
     assert (site / "b-1.0.dist-info" / "RECORD").exists()
     assert not (site / "a-1.0.dist-info").exists()
     assert (site / "conflict.py").read_bytes() == THEIR_CONFLICT
-    assert fastlink_leftovers(site) == []
+    assert fastlink_entries(site) == []
 
 
 # --------------------------------------------------------------------------
@@ -306,7 +301,7 @@ def test_a_created_parent_replaced_before_the_roll_back_is_left_alone(xfs, fresh
     assert sorted(os.listdir(p2)) == want
     assert p1.is_dir()
     assert (moved / "dst").read_bytes() == b"competitor\n"
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 # --------------------------------------------------------------------------

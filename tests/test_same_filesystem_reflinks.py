@@ -6,16 +6,10 @@ import stat
 
 import fastlink
 import pytest
-from treeutil import (
-    FIEMAP_MIN_SIZE,
-    assert_trees_equal,
-    describe_extents,
-    is_fully_shared,
-    make_tree,
-    regular_files,
-    sample_spec,
-    tree_counts,
-)
+from fdwalk import regular_files
+from fiemap import FIEMAP_MIN_SIZE, describe_extents, is_fully_shared
+from snapshots import assert_trees_equal, tree_counts
+from treespec import make_tree, sample_spec
 
 
 @pytest.fixture(params=["xfs", "btrfs"])

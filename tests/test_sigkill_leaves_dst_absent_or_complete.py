@@ -28,16 +28,9 @@ from pathlib import Path
 import fastlink
 import pytest
 from faultutil import PROBE_RE, STAGING_PREFIX, listdir_b, staging_re
-from treeutil import (
-    File,
-    Symlink,
-    assert_trees_equal,
-    make_fresh_dir,
-    make_tree,
-    random_bytes,
-    remove_tree,
-    snapshot,
-)
+from fdwalk import make_fresh_dir, remove_tree
+from snapshots import assert_trees_equal, snapshot
+from treespec import File, Symlink, make_tree, random_bytes
 
 CHILD = textwrap.dedent(
     """

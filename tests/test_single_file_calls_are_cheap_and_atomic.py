@@ -23,8 +23,9 @@ import fastlink
 import pytest
 from dirwatch import IN_CREATE, watching
 from faultutil import REFUSE_SYSCALL_CODE, unprivileged_prefix
+from snapshots import assert_trees_equal, snapshot
 from syscalls import THREAD_STARTS, traced
-from treeutil import File, assert_trees_equal, make_tree, random_bytes, snapshot
+from treespec import File, make_tree, random_bytes
 
 # Syscall by syscall, this is the Linux backend (`make macos-sim` deselects it).
 pytestmark = pytest.mark.linux_backend

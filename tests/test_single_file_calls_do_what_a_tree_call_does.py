@@ -21,16 +21,10 @@ from pathlib import Path
 import fastlink
 import pytest
 from dirwatch import IN_CREATE, IN_OPEN, watching
+from fiemap import is_fully_shared
+from snapshots import assert_trees_equal, expected_dst_mode, snapshot
 from test_modes_are_exact_under_umask_and_acls import DEFAULT_ACLS, _set_default_acl
-from treeutil import (
-    File,
-    assert_trees_equal,
-    expected_dst_mode,
-    is_fully_shared,
-    make_tree,
-    random_bytes,
-    snapshot,
-)
+from treespec import File, make_tree, random_bytes
 
 SIZE = 100_000  # >= 64 KiB: a clone has real extents (btrfs inlines tiny files)
 REPORT_FIELDS = ("method", "files", "symlinks", "bytes", "reflinked", "hardlinked", "copied",

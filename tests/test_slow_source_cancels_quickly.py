@@ -21,8 +21,10 @@ import time
 import fastlink
 import pytest
 from faultutil import last_json_line
+from fdwalk import fastlink_entries
+from guardhooks import forget_source
 from mounts import faultfs
-from treeutil import File, fastlink_leftovers, forget_source, make_tree, random_bytes
+from treespec import File, make_tree, random_bytes
 
 MiB = 1 << 20
 RATE = MiB  # bytes per second
@@ -87,7 +89,7 @@ def test_sigint_during_a_slow_copy_interrupts_within_a_second_and_rolls_back(
     )
     assert not os.path.lexists(dst)
     assert not os.path.lexists(base / "out"), "the parent fastlink created was not removed"
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []
 
 
 class StopInstall(Exception):
@@ -122,4 +124,4 @@ def test_a_progress_callback_raising_during_a_slow_copy_stops_it_within_a_second
     )
     assert not os.path.lexists(dst)
     assert not os.path.lexists(base / "out"), "the parent fastlink created was not removed"
-    assert fastlink_leftovers(base) == []
+    assert fastlink_entries(base) == []

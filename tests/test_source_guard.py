@@ -13,17 +13,11 @@ import stat
 
 import fastlink
 import pytest
-from treeutil import (
-    File,
-    Symlink,
-    content_digest,
-    forget_source,
-    make_tree,
-    random_bytes,
-    remove_tree,
-    sample_spec,
-    snapshot,
-)
+from digests import content_digest
+from fdwalk import remove_tree
+from guardhooks import forget_source
+from snapshots import snapshot
+from treespec import File, Symlink, make_tree, random_bytes, sample_spec
 
 
 def _clone(tmp_path, **kwargs):

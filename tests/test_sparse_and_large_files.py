@@ -7,7 +7,7 @@ size).
 
 The files are sparse, so they need only a few MiB on the 512 MiB test
 filesystems; a copy that wrote the holes out would need GiBs and fail with
-ENOSPC. Contents are compared with treeutil.content_digest, which hashes
+ENOSPC. Contents are compared with digests.content_digest, which hashes
 every logical byte (holes as zeros) but reads only the data blocks, plus
 direct reads of the bytes around each boundary.
 """
@@ -18,7 +18,9 @@ import os
 
 import fastlink
 import pytest
-from treeutil import content_digest, random_bytes, snapshot, tree_differences
+from digests import content_digest
+from snapshots import snapshot, tree_differences
+from treespec import random_bytes
 
 KIB = 1 << 10
 MIB = 1 << 20

@@ -6,7 +6,7 @@ import os
 
 import fastlink
 import pytest
-from treeutil import make_tree, sample_spec
+from treespec import make_tree, sample_spec
 
 
 def _assert_oserror_fields(exc, expected_errno):

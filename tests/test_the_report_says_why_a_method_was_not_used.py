@@ -20,8 +20,10 @@ from pathlib import Path
 
 from faultutil import NOBODY, chown_tree
 from mounts import bind_mount
+from skips import skip_or_fail
+from snapshots import assert_trees_equal
 from test_one_odd_file_falls_back_alone import run_calls
-from treeutil import File, assert_trees_equal, make_tree, random_bytes, skip_or_fail
+from treespec import File, make_tree, random_bytes
 
 KiB = 1024
 OTHER_UID = 12345

@@ -2,7 +2,8 @@
 
 import fastlink
 import pytest
-from treeutil import assert_trees_equal, make_tree, random_bytes, sample_spec, tree_counts
+from snapshots import assert_trees_equal, tree_counts
+from treespec import make_tree, random_bytes, sample_spec
 
 
 @pytest.mark.parametrize("threads", [None, 1, 2, 8])

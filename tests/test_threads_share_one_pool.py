@@ -15,8 +15,10 @@ from pathlib import Path
 
 import fastlink
 import pytest
+from fdwalk import make_fresh_dir, remove_tree
+from snapshots import assert_trees_equal
 from syscalls import THREAD_STARTS, traced
-from treeutil import File, assert_trees_equal, make_fresh_dir, make_tree, random_bytes, remove_tree
+from treespec import File, make_tree, random_bytes
 
 PACKAGES = 91  # jupyterlab's closure
 EXECUTOR_THREADS = 4

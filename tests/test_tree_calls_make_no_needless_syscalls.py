@@ -16,9 +16,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from snapshots import assert_trees_equal
 from syscalls import traced
 from test_modes_are_exact_under_umask_and_acls import DEFAULT_ACLS, _set_default_acl
-from treeutil import File, Symlink, assert_trees_equal, make_tree, random_bytes
+from treespec import File, Symlink, make_tree, random_bytes
 
 # Syscall by syscall, this is the Linux backend (`make macos-sim` deselects it).
 pytestmark = pytest.mark.linux_backend

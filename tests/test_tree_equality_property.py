@@ -7,19 +7,11 @@ import posixpath
 
 import fastlink
 import pytest
+from fdwalk import make_fresh_dir, remove_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from treeutil import (
-    Dir,
-    File,
-    Symlink,
-    assert_trees_equal,
-    make_fresh_dir,
-    make_tree,
-    random_bytes,
-    remove_tree,
-    tree_counts,
-)
+from snapshots import assert_trees_equal, tree_counts
+from treespec import Dir, File, Symlink, make_tree, random_bytes
 
 PAIRS = [
     ("xfs", "xfs"),

@@ -46,16 +46,11 @@ from typing import Union
 
 import pytest
 from faultutil import unprivileged_prefix
+from fdwalk import remove_tree
+from fiemap import describe_extents, is_fully_shared
 from procutil import run_or_fail
-from treeutil import (
-    Snapshot,
-    describe_extents,
-    is_fully_shared,
-    remove_tree,
-    skip_or_fail,
-    snapshot,
-    tree_differences,
-)
+from skips import skip_or_fail
+from snapshots import Snapshot, snapshot, tree_differences
 from wheelutil import write_wheel
 
 StrPath = Union[str, "os.PathLike[str]"]

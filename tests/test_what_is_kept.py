@@ -23,15 +23,9 @@ from pathlib import Path
 import fastlink
 import pytest
 from faultutil import NOBODY, require_root
-from treeutil import (
-    File,
-    assert_trees_equal,
-    make_tree,
-    random_bytes,
-    skip_or_fail,
-    snapshot,
-    tree_counts,
-)
+from skips import skip_or_fail
+from snapshots import assert_trees_equal, snapshot, tree_counts
+from treespec import File, make_tree, random_bytes
 
 KiB = 1024
 OTHER_UID = 4242

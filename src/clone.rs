@@ -13,7 +13,7 @@ use crate::method::Method;
 use crate::options::Options;
 use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::report::Report;
+use crate::report::{Report, UnsupportedMetadata};
 use crate::single_file;
 
 /// Materialize `src` (a tree or a single file) at `dst`: clone where the
@@ -121,7 +121,12 @@ fn carry_out(
         copied: counts.get(Method::Copy),
         skipped: choice.skipped,
         fallbacks: counts.fallbacks(),
-        unsupported_metadata: counts.unstored.report(),
+        unsupported_metadata: counts
+            .unstored
+            .tally()
+            .into_iter()
+            .map(UnsupportedMetadata::of)
+            .collect(),
         elapsed: started.elapsed(),
     })
 }

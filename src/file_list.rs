@@ -15,7 +15,8 @@ use rustix::fs::{FileType, Stat};
 
 use crate::dirfd;
 use crate::error::{Error, Result};
-use crate::plan::{DirPlan, EntryMeta, FilePlan, Plan, RootKind, SymlinkPlan};
+use crate::meta::EntryMeta;
+use crate::plan::{DirPlan, FilePlan, Plan, RootKind, SymlinkPlan};
 
 /// Check that `rel` names an entry strictly below a root: relative, with
 /// only plain names (no `..`, `.` or empty component), so nothing it names

@@ -33,12 +33,13 @@ pub use cancel::CancelFlag;
 pub use clone::{clone_files, clone_or_copy};
 pub use error::{Error, ErrorKind, Result};
 pub use leftover::reclaim;
+pub use meta::MetadataKind;
 pub use method::Method;
 pub use options::{thread_count, Ignore, IgnoreFn, Options};
 pub use pool::{default_threads, worker_pool, MAX_THREADS};
 pub use probe::{probe, Outcome};
 pub use progress::{Progress, ProgressSnapshot};
-pub use report::{Fallback, MetadataKind, Report, Skipped, UnsupportedMetadata};
+pub use report::{Fallback, Report, Skipped, UnsupportedMetadata};
 pub use terminate::TerminateGuard;
 
 /// The name of the platform backend this build uses: "linux", "macos" or

@@ -1,15 +1,107 @@
-//! Applying recorded metadata (times, modes) to what fastlink created.
+//! The metadata fastlink recreates on every entry, as the walk records it,
+//! and applying it (times, modes) to what fastlink created.
 
 use std::ffi::OsStr;
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io;
 use std::os::fd::BorrowedFd;
+use std::os::unix::fs::MetadataExt;
 
-use rustix::fs::{AtFlags, Mode, Timespec, Timestamps};
+use rustix::fs::{AtFlags, Mode, Stat, Timespec, Timestamps};
 
-use crate::plan::{EntryMeta, Timestamp};
 use crate::platform::stores_no_such_metadata;
-use crate::report::{MetadataKind, UnsupportedMetadata};
+
+/// A point in time as the kernel stores it, so nanoseconds survive the round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp {
+    pub sec: i64,
+    pub nsec: i64,
+}
+
+/// The metadata fastlink recreates on every entry.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryMeta {
+    /// Permission bits (`st_mode & 0o7777`), as the source has them.
+    pub mode: u32,
+    pub atime: Timestamp,
+    pub mtime: Timestamp,
+}
+
+impl EntryMeta {
+    pub(crate) fn of(metadata: &Metadata) -> Self {
+        EntryMeta {
+            mode: metadata.mode() & 0o7777,
+            atime: Timestamp {
+                sec: metadata.atime(),
+                nsec: metadata.atime_nsec(),
+            },
+            mtime: Timestamp {
+                sec: metadata.mtime(),
+                nsec: metadata.mtime_nsec(),
+            },
+        }
+    }
+
+    // Stat's field types differ between architectures, so the casts stay.
+    #[allow(clippy::unnecessary_cast)]
+    pub(crate) fn of_stat(stat: &Stat) -> Self {
+        EntryMeta {
+            mode: stat.st_mode as u32 & 0o7777,
+            atime: Timestamp {
+                sec: stat.st_atime as i64,
+                nsec: stat.st_atime_nsec as i64,
+            },
+            mtime: Timestamp {
+                sec: stat.st_mtime as i64,
+                nsec: stat.st_mtime_nsec as i64,
+            },
+        }
+    }
+
+    /// Whether the source carries setuid or setgid, which a copy must not keep.
+    pub fn has_setid_bits(&self) -> bool {
+        self.mode != self.safe_mode()
+    }
+
+    /// The mode fastlink gives the copy: setuid and setgid are never carried over,
+    /// since a copy owned by somebody else must not gain their privileges.
+    pub fn safe_mode(&self) -> u32 {
+        const SETUID_SETGID: u32 = 0o6000;
+        self.mode & !SETUID_SETGID
+    }
+}
+
+/// Metadata a destination filesystem may be unable to store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetadataKind {
+    /// Permission bits (chmod).
+    Mode,
+    /// atime and mtime (utimes).
+    Times,
+}
+
+impl MetadataKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            MetadataKind::Mode => "mode",
+            MetadataKind::Times => "times",
+        }
+    }
+
+    /// A sentence an installer can show as is, e.g. "mode not kept: the
+    /// destination filesystem stores no permission bits (ENOSYS)".
+    pub fn message(self, errno: i32) -> String {
+        let what = match self {
+            MetadataKind::Mode => "permission bits",
+            MetadataKind::Times => "file times",
+        };
+        format!(
+            "{} not kept: the destination filesystem stores no {what} ({})",
+            self.name(),
+            crate::error::errno_name(errno)
+        )
+    }
+}
 
 /// The metadata one call could not store, by kind: rare, so one lock serves
 /// every worker.
@@ -44,7 +136,8 @@ impl Unstored {
         }
     }
 
-    pub fn report(&self) -> Vec<UnsupportedMetadata> {
+    /// What could not be stored: (kind, errno, entries), in a fixed order.
+    pub fn tally(&self) -> Vec<(MetadataKind, i32, usize)> {
         let mut entries = self
             .entries
             .lock()
@@ -52,14 +145,6 @@ impl Unstored {
             .clone();
         entries.sort_by_key(|&(kind, errno, _)| (kind as u8, errno));
         entries
-            .into_iter()
-            .map(|(kind, errno, entries)| UnsupportedMetadata {
-                kind,
-                errno,
-                entries,
-                message: kind.message(errno),
-            })
-            .collect()
     }
 }
 
@@ -143,22 +228,14 @@ mod tests {
             .tolerate(MetadataKind::Times, err(libc::EOPNOTSUPP))
             .is_ok());
         assert!(unstored.tolerate(MetadataKind::Times, Ok(())).is_ok());
-        let report = unstored.report();
-        let got: Vec<_> = report
-            .iter()
-            .map(|u| (u.kind, u.errno, u.entries))
-            .collect();
         assert_eq!(
-            got,
+            unstored.tally(),
             [
                 (MetadataKind::Mode, libc::ENOSYS, 2),
                 (MetadataKind::Times, libc::EOPNOTSUPP, 1)
             ]
         );
-        assert!(
-            report[0].message.contains("ENOSYS"),
-            "{}",
-            report[0].message
-        );
+        let message = MetadataKind::Mode.message(libc::ENOSYS);
+        assert!(message.contains("ENOSYS"), "{message}");
     }
 }

@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::BorrowedFd;
 
 use crate::error::{errno_name, Error, ErrorKind, Result};
-use crate::plan::EntryMeta;
+use crate::meta::EntryMeta;
 use crate::platform::{Os, Platform};
 
 /// The environment variable read by [`Method::preference_from_env`].

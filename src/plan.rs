@@ -16,67 +16,8 @@ use rustix::fs::{FileType, Stat};
 
 use crate::dirfd;
 use crate::error::{Error, Result};
+use crate::meta::EntryMeta;
 use crate::options::Ignore;
-
-/// A point in time as the kernel stores it, so nanoseconds survive the round trip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timestamp {
-    pub sec: i64,
-    pub nsec: i64,
-}
-
-/// The metadata fastlink recreates on every entry.
-#[derive(Debug, Clone, Copy)]
-pub struct EntryMeta {
-    /// Permission bits (`st_mode & 0o7777`), as the source has them.
-    pub mode: u32,
-    pub atime: Timestamp,
-    pub mtime: Timestamp,
-}
-
-impl EntryMeta {
-    fn of(metadata: &Metadata) -> Self {
-        EntryMeta {
-            mode: metadata.mode() & 0o7777,
-            atime: Timestamp {
-                sec: metadata.atime(),
-                nsec: metadata.atime_nsec(),
-            },
-            mtime: Timestamp {
-                sec: metadata.mtime(),
-                nsec: metadata.mtime_nsec(),
-            },
-        }
-    }
-
-    // Stat's field types differ between architectures, so the casts stay.
-    #[allow(clippy::unnecessary_cast)]
-    pub(crate) fn of_stat(stat: &Stat) -> Self {
-        EntryMeta {
-            mode: stat.st_mode as u32 & 0o7777,
-            atime: Timestamp {
-                sec: stat.st_atime as i64,
-                nsec: stat.st_atime_nsec as i64,
-            },
-            mtime: Timestamp {
-                sec: stat.st_mtime as i64,
-                nsec: stat.st_mtime_nsec as i64,
-            },
-        }
-    }
-
-    /// Whether the source carries setuid or setgid, which a copy must not keep.
-    pub fn has_setid_bits(&self) -> bool {
-        self.mode != self.safe_mode()
-    }
-
-    /// The mode fastlink gives the copy: setuid and setgid are never carried over,
-    /// since a copy owned by somebody else must not gain their privileges.
-    pub fn safe_mode(&self) -> u32 {
-        const SETUID_SETGID: u32 = 0o6000;
-        self.mode & !SETUID_SETGID
-    }
-}
 
 #[derive(Debug)]
 pub struct DirPlan {
@@ -487,6 +428,7 @@ mod tests {
 
     #[test]
     fn safe_mode_clears_setuid_and_setgid_only() {
+        use crate::meta::Timestamp;
         let meta = EntryMeta {
             mode: 0o6755,
             atime: Timestamp { sec: 0, nsec: 0 },

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::meta::MetadataKind;
 use crate::method::Method;
 
 /// A preferred method that was passed over, and why.
@@ -25,38 +26,6 @@ pub struct Fallback {
     pub message: String,
 }
 
-/// Metadata a destination filesystem may be unable to store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MetadataKind {
-    /// Permission bits (chmod).
-    Mode,
-    /// atime and mtime (utimes).
-    Times,
-}
-
-impl MetadataKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            MetadataKind::Mode => "mode",
-            MetadataKind::Times => "times",
-        }
-    }
-
-    /// A sentence an installer can show as is, e.g. "mode not kept: the
-    /// destination filesystem stores no permission bits (ENOSYS)".
-    pub fn message(self, errno: i32) -> String {
-        let what = match self {
-            MetadataKind::Mode => "permission bits",
-            MetadataKind::Times => "file times",
-        };
-        format!(
-            "{} not kept: the destination filesystem stores no {what} ({})",
-            self.name(),
-            crate::error::errno_name(errno)
-        )
-    }
-}
-
 /// Metadata of one kind the destination could not store, so it was left as
 /// the filesystem has it (as `cp -a` does, with a warning): how many
 /// entries, and the errno that said so.
@@ -66,6 +35,18 @@ pub struct UnsupportedMetadata {
     pub errno: i32,
     pub entries: usize,
     pub message: String,
+}
+
+impl UnsupportedMetadata {
+    /// The report's entry for one tally of [`crate::meta::Unstored`].
+    pub(crate) fn of((kind, errno, entries): (MetadataKind, i32, usize)) -> Self {
+        UnsupportedMetadata {
+            kind,
+            errno,
+            entries,
+            message: kind.message(errno),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -22,9 +22,10 @@ use std::time::Instant;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, CWD};
 
 use crate::meta;
+use crate::meta::EntryMeta;
 use crate::method::Method;
 use crate::options::{thread_count, Options};
-use crate::plan::{is_sparse, EntryMeta};
+use crate::plan::is_sparse;
 use crate::platform::{CopyHints, Os, Platform};
 use crate::progress::Progress;
 use crate::report::{Report, Skipped};

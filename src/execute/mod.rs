@@ -39,12 +39,13 @@ use crate::dirfd::{self, DirFd};
 use crate::error::{Error, Result};
 use crate::leftover::{self, Place, Slot, STAGING_PREFIX};
 use crate::meta;
+use crate::meta::MetadataKind;
 use crate::method::Method;
 use crate::plan::{name_of, FileId, Plan, RootKind};
 use crate::platform::{NewMode, Os, Platform};
 use crate::probe;
 use crate::progress::Progress;
-use crate::report::{Fallback, MetadataKind};
+use crate::report::Fallback;
 use undo::{CreatedParents, Staged, Undo};
 
 /// Files per parallel work unit: large enough to amortize opening the two

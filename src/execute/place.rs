@@ -16,12 +16,11 @@ use crate::destination::LeafAction;
 use crate::dirfd;
 use crate::error::{Error, Result};
 use crate::leftover::{self, Slot, STAGING_PREFIX, TEMP_PREFIX};
-use crate::meta::{self, Unstored};
+use crate::meta::{self, MetadataKind, Unstored};
 use crate::method::Method;
 use crate::plan::{name_of, FilePlan, SymlinkPlan};
 use crate::platform::{holds_no_symlinks, CopyHints, NewMode, Os, Platform};
 use crate::progress::FileProgress;
-use crate::report::MetadataKind;
 
 impl Execution<'_> {
     /// The (source name, final destination name) of a planned leaf.

@@ -1,5 +1,8 @@
 //! Pick the method for a plan: the first preferred method that works between
-//! every source filesystem holding files and the destination's.
+//! the source's filesystem and the destination's. A file on another
+//! filesystem mounted inside the source (a nested btrfs subvolume, a tmpfs)
+//! is that file's own case: it falls back alone, as any odd file does, and
+//! never turns a method off for the rest of the tree.
 
 use crate::destination::Destination;
 use crate::error::Result;
@@ -18,30 +21,23 @@ pub struct Choice {
 }
 
 pub fn choose(plan: &Plan, destination: &Destination, preference: &[Method]) -> Result<Choice> {
-    let mut pairs: Vec<ProbePair> = plan
-        .file_devices()
-        .into_iter()
-        .map(|dev| ProbePair {
-            src_sample: plan
-                .sample_file(dev)
-                .map(|file| Sample::new(&plan.src_root, &file.rel)),
-            src_dev: dev,
-            dst_dir: &destination.probe_dir,
-            dst_dev: destination.dev,
-            caller: (&plan.src_root, &destination.root),
-        })
-        .collect();
-    if pairs.is_empty() {
-        // No files: directories and symlinks are created the same way whatever
-        // the method, but a strict caller still learns whether it could work.
-        pairs.push(ProbePair {
-            src_sample: None,
-            src_dev: plan.dev,
-            dst_dir: &destination.probe_dir,
-            dst_dev: destination.dev,
-            caller: (&plan.src_root, &destination.root),
-        });
-    }
+    // The source root's filesystem, or, when it holds no file, the first
+    // file's (a tree whose files all sit on a mount inside it).
+    let dev = match plan.sample_file(plan.dev) {
+        Some(_) => plan.dev,
+        None => plan.files.first().map_or(plan.dev, |file| file.dev),
+    };
+    // No files: directories and symlinks are created the same way whatever
+    // the method, but a strict caller still learns whether it could work.
+    let pairs = [ProbePair {
+        src_sample: plan
+            .sample_file(dev)
+            .map(|file| Sample::new(&plan.src_root, &file.rel)),
+        src_dev: dev,
+        dst_dir: &destination.probe_dir,
+        dst_dev: destination.dev,
+        caller: (&plan.src_root, &destination.root),
+    }];
 
     let mut methods = Vec::new();
     let mut skipped = Vec::new();

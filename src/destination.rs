@@ -77,6 +77,10 @@ impl Destination {
         // The root is followed if it is a symlink: the caller named it. One
         // lstat answers the usual case (nothing there yet).
         let fail = |err| Error::io(err, src, dst);
+        if dst.as_os_str().is_empty() {
+            // As open("") answers, and shutil.copytree/copy2 with it.
+            return Err(fail(io::Error::from_raw_os_error(libc::ENOENT)));
+        }
         let mut replace_root: Option<LeafAction> = None;
         let root_existed = match fs::symlink_metadata(dst) {
             Err(err) if err.kind() == io::ErrorKind::NotFound => false,

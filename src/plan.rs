@@ -43,7 +43,7 @@ pub struct FilePlan {
     pub size: u64,
     /// Fewer blocks than the size needs: the file has holes to keep.
     pub sparse: bool,
-    /// The source's device, so a tree spanning mounts probes each pair once.
+    /// The source's device: which filesystem the probe's sample is on.
     pub dev: u64,
     /// The source's inode: with `dev`, which file this is, so a destination
     /// name that already is this file is known without another stat.
@@ -283,17 +283,6 @@ impl Plan {
 
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|file| file.size).sum()
-    }
-
-    /// The source devices that hold files, each once, in first-seen order.
-    pub fn file_devices(&self) -> Vec<u64> {
-        let mut devices: Vec<u64> = Vec::new();
-        for file in &self.files {
-            if !devices.contains(&file.dev) {
-                devices.push(file.dev);
-            }
-        }
-        devices
     }
 
     /// A file on `dev` to probe with.

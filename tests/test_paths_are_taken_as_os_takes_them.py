@@ -1,7 +1,8 @@
 """Paths are read as `os` and `shutil` read them: a `..` after a directory
 that is yet to be made steps back out of it (as `os.makedirs` does), and a
 NUL byte, which no syscall can take, is a ValueError before anything is
-looked at, never an I/O error."""
+looked at, never an I/O error; an empty `dst` names nothing
+(FileNotFoundError, as open("") answers)."""
 
 from __future__ import annotations
 
@@ -83,3 +84,15 @@ def test_overwriting_calls_racing_for_one_new_name_all_succeed(xfs: Path, fresh_
         assert dst.read_bytes() in {src.read_bytes() for src in sources}
     assert errors == []
     assert fastlink_entries(base) == []
+
+
+@pytest.mark.parametrize("call", ["tree", "single-file", "clone_files"])
+def test_an_empty_dst_is_file_not_found(tmp_path: Path, call: str) -> None:
+    make_tree(tmp_path / "src", {"a.txt": b"a"})
+    with pytest.raises(FileNotFoundError):
+        if call == "tree":
+            fastlink.clone_or_copy(tmp_path / "src", "")
+        elif call == "single-file":
+            fastlink.clone_or_copy(tmp_path / "src" / "a.txt", "")
+        else:
+            fastlink.clone_files(tmp_path / "src", "", ["a.txt"])

@@ -113,13 +113,18 @@ pub struct Unstored {
 impl Unstored {
     /// One entry's `kind` could not be stored (`errno`).
     pub fn note(&self, kind: MetadataKind, errno: i32) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        match entries
-            .iter_mut()
-            .find(|(k, e, _)| (*k, *e) == (kind, errno))
-        {
-            Some((_, _, count)) => *count += 1,
-            None => entries.push((kind, errno, 1)),
+        self.note_many(kind, errno, 1);
+    }
+
+    /// `entries` entries' `kind` could not be stored (`errno`).
+    pub fn note_many(&self, kind: MetadataKind, errno: i32, entries: usize) {
+        if entries == 0 {
+            return;
+        }
+        let mut tally = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match tally.iter_mut().find(|(k, e, _)| (*k, *e) == (kind, errno)) {
+            Some((_, _, count)) => *count += entries,
+            None => tally.push((kind, errno, entries)),
         }
     }
 

@@ -169,24 +169,44 @@ fn probe_name(dir: BorrowedFd<'_>) -> io::Result<OsString> {
     ))
 }
 
-/// Whether renaming a directory on the filesystem of `anchor` (a call's
-/// anchor, identity `anchor_id`) keeps what is in it, as every kernel
-/// filesystem does; a userspace one may not (fusefat empties a renamed
-/// directory, and a staged tree would arrive empty). Asked at every tree
-/// call, never cached: device numbers of FUSE and other unnamed filesystems
-/// are reused from mount to mount, so what one mount answered says nothing
-/// of the next. One fstatfs; on FUSE only, a probe directory holding one
-/// empty file is renamed and listed. A probe that cannot run answers "no":
-/// building in place loses nothing.
-pub(crate) fn dir_renames_keep_contents(anchor: BorrowedFd<'_>, anchor_id: FileId) -> bool {
+/// What a userspace filesystem may get wrong while saying it did it, as
+/// far as fastlink relies on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Faithful {
+    /// Renaming a directory keeps what is in it (fusefat empties it).
+    pub renamed_dirs_keep_contents: bool,
+    /// A chmod that succeeds changes the mode (exfat-fuse answers 0 and
+    /// keeps none).
+    pub modes: bool,
+}
+
+/// How faithful the filesystem of `anchor` (a call's anchor, identity
+/// `anchor_id`) is: every kernel filesystem is. Asked at every tree call,
+/// never cached: device numbers of FUSE and other unnamed filesystems are
+/// reused from mount to mount, so what one mount answered says nothing of
+/// the next. One fstatfs; on FUSE only, a probe directory holding one file
+/// is made, the file's mode changed, and the directory renamed and listed.
+/// A probe that cannot run answers "no" for the renames (building in place
+/// loses nothing) and "yes" for the modes (each chmod then speaks for itself).
+pub(crate) fn faithful(anchor: BorrowedFd<'_>, anchor_id: FileId) -> Faithful {
+    let kernel = Faithful {
+        renamed_dirs_keep_contents: true,
+        modes: true,
+    };
     match Os::renamed_dirs_may_lose_contents(anchor) {
-        Ok(false) => true,
-        Ok(true) => rename_keeps_contents(anchor, anchor_id).unwrap_or(false),
-        Err(_) => false,
+        Ok(false) => kernel,
+        Ok(true) => probe_faithful(anchor, anchor_id).unwrap_or(Faithful {
+            renamed_dirs_keep_contents: false,
+            modes: true,
+        }),
+        Err(_) => Faithful {
+            renamed_dirs_keep_contents: false,
+            modes: true,
+        },
     }
 }
 
-fn rename_keeps_contents(anchor: BorrowedFd<'_>, anchor_id: FileId) -> io::Result<bool> {
+fn probe_faithful(anchor: BorrowedFd<'_>, anchor_id: FileId) -> io::Result<Faithful> {
     let place = Place::in_anchor(anchor_id);
     let before = leftover::name(PROBE_PREFIX, Slot::Unique, place, OsStr::new("dir"));
     let after = leftover::name(PROBE_PREFIX, Slot::Unique, place, OsStr::new("dir"));
@@ -199,20 +219,27 @@ fn rename_keeps_contents(anchor: BorrowedFd<'_>, anchor_id: FileId) -> io::Resul
             | rustix::fs::OFlags::EXCL
             | rustix::fs::OFlags::NOFOLLOW
             | rustix::fs::OFlags::CLOEXEC;
-        drop(rustix::fs::openat(
-            &dir,
-            inside,
-            flags,
-            rustix::fs::Mode::from_raw_mode(0o600),
-        )?);
-        dirfd::rename_at(anchor, &before, &after, false)
+        let file = rustix::fs::openat(&dir, inside, flags, rustix::fs::Mode::from_raw_mode(0o600))?;
+        // A chmod refused outright (ENOSYS on fusefat) is each entry's to
+        // report; one that "succeeds" and changes nothing is only seen here.
+        let asked = 0o640;
+        let modes = match rustix::fs::fchmod(&file, rustix::fs::Mode::from_raw_mode(asked)) {
+            Ok(()) => rustix::fs::fstat(&file)?.st_mode & 0o7777 == asked,
+            Err(_) => true,
+        };
+        drop(file);
+        dirfd::rename_at(anchor, &before, &after, false)?;
+        Ok(modes)
     })();
     // Listed, not looked up: the kernel's cached lookup of the file still
     // answers after fusefat has emptied the directory.
-    let kept = made.and_then(|()| {
+    let faithful = made.and_then(|modes| {
         let dir = dirfd::open_dir_beneath(anchor, Path::new(&after))?;
         let (_, names) = dirfd::list_owned_dir(dir)?;
-        Ok(names.iter().any(|(name, _)| name == inside))
+        Ok(Faithful {
+            renamed_dirs_keep_contents: names.iter().any(|(name, _)| name == inside),
+            modes,
+        })
     });
     // Whatever happened, nothing of the probe stays.
     for name in [&before, &after] {
@@ -222,7 +249,7 @@ fn rename_keeps_contents(anchor: BorrowedFd<'_>, anchor_id: FileId) -> io::Resul
             let _ = rustix::fs::unlinkat(anchor, name.as_os_str(), rustix::fs::AtFlags::REMOVEDIR);
         }
     }
-    kept
+    faithful
 }
 
 /// Link `sample` into `dir` with `method` and remove the result at once.

@@ -7,13 +7,13 @@ mount inside it."""
 from __future__ import annotations
 
 import errno
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import fastlink
 import pytest
 from fiemap import FIEMAP_MIN_SIZE, is_fully_shared
+from mounts import tmpfs_at
 from snapshots import assert_trees_equal
 from treespec import File, make_tree, random_bytes
 
@@ -22,14 +22,11 @@ from treespec import File, make_tree, random_bytes
 def src_with_a_tmpfs_inside(xfs: Path, fresh_dir) -> Iterator[Path]:
     src = fresh_dir(xfs) / "src"
     make_tree(src, {"top.bin": File(random_bytes(FIEMAP_MIN_SIZE, 1)), "inner": {}})
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", src / "inner"], check=True)
-    try:
-        # Created after the mount: the tree's first file in walk order may
-        # sit on the tmpfs, and must not decide for the xfs files.
+    with tmpfs_at(src / "inner"):
+        # Made on the tmpfs: the tree's first file in walk order may sit
+        # there, and must not decide for the xfs files.
         make_tree(src / "inner", {"in.bin": File(random_bytes(5000, 2))})
         yield src
-    finally:
-        subprocess.run(["umount", src / "inner"], check=True)
 
 
 def test_files_on_a_mount_inside_the_source_fall_back_alone(src_with_a_tmpfs_inside, fresh_dir):

@@ -128,6 +128,7 @@ def _nested_spec() -> dict:
     }
 
 
+@pytest.mark.linux_backend  # FUSE is told by its statfs magic, on Linux only
 def test_a_new_tree_with_subdirectories_arrives_whole_on_fat(fat, fat_dir, tmp_path):
     """The rename of a staged directory would arrive empty on fusefat."""
     src = tmp_path / "src"
@@ -140,6 +141,7 @@ def test_a_new_tree_with_subdirectories_arrives_whole_on_fat(fat, fat_dir, tmp_p
     assert fastlink_entries(fat_dir) == []
 
 
+@pytest.mark.linux_backend  # FUSE is told by its statfs magic, on Linux only
 def test_new_subdirectories_of_a_merge_arrive_whole_on_fat(fat, fat_dir, tmp_path):
     src = tmp_path / "src"
     expected = make_tree(src, _nested_spec())

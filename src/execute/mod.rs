@@ -302,16 +302,18 @@ impl Execution<'_> {
         let anchor_id = dirfd::identity(anchor).map_err(|err| self.commit_error(err))?;
         let locked = leftover::lock_anchor(anchor, anchor_id, self.cancel)?;
         self.shared_names.store(locked, Ordering::Relaxed);
+        let faithful = probe::faithful(anchor, anchor_id);
         if self.plan.root_kind == RootKind::File {
             let pair = self.root_file_pair(anchor, anchor_id)?;
             let file = &self.plan.files[0];
             let action = self.destination.file_actions[0];
             self.place_file(&pair, file, action, counts, undo)?;
+            self.note_modes_not_kept(faithful, counts, 0);
             return self.commit(anchor, anchor_id, undo);
         }
         // Where renaming a directory would lose what is in it (fusefat), new
         // directories are built under their final names instead of staged.
-        let in_place = !probe::dir_renames_keep_contents(anchor, anchor_id);
+        let in_place = !faithful.renamed_dirs_keep_contents;
         let mut paths = self.build_paths(anchor_id, in_place);
         if !in_place && self.clone_whole_tree(anchor, &paths[0], undo) {
             counts.add(Method::Reflink, self.plan.files.len());
@@ -323,7 +325,24 @@ impl Execution<'_> {
         self.create_dirs(anchor, anchor_id, &mut paths, in_place, undo)?;
         self.fill(anchor, anchor_id, &paths, &trims, counts, undo)?;
         self.finish_dirs(anchor, &paths, &trims, &counts.unstored)?;
+        let made_dirs = (self.destination.dir_actions.iter())
+            .filter(|action| **action != DirAction::Existing)
+            .count();
+        self.note_modes_not_kept(faithful, counts, made_dirs);
         self.commit(anchor, anchor_id, undo)
+    }
+
+    /// Where a chmod "succeeds" and keeps nothing (exfat-fuse), every file
+    /// this call made (a clone or copy; a hard link keeps its inode's mode)
+    /// and every directory it made went without its mode: reported, as a
+    /// chmod that fails with ENOSYS is.
+    fn note_modes_not_kept(&self, faithful: probe::Faithful, counts: &Counts, made_dirs: usize) {
+        if !faithful.modes {
+            let made = counts.get(Method::Reflink) + counts.get(Method::Copy) + made_dirs;
+            counts
+                .unstored
+                .note_many(MetadataKind::Mode, libc::EOPNOTSUPP, made);
+        }
     }
 
     /// Where each planned directory is built, relative to the anchor;

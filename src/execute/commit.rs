@@ -79,13 +79,7 @@ impl Execution<'_> {
         if entry.temp == entry.name {
             // Built in place (where a directory rename loses its contents):
             // already under its name, and rolled back as if renamed in.
-            committed.push(Committed {
-                dir: entry.dir.clone(),
-                held: entry.held.clone(),
-                name: entry.name.clone(),
-                id,
-                plan_dir: entry.plan_dir,
-            });
+            committed.push(Committed::of(entry, id));
             return Ok(());
         }
         if entry.replace && is_dir {
@@ -101,13 +95,7 @@ impl Execution<'_> {
         match dirfd::rename_at(dir.as_fd(), &entry.temp, &entry.name, replace) {
             Ok(()) => {
                 if !entry.replace {
-                    committed.push(Committed {
-                        dir: entry.dir.clone(),
-                        held: entry.held.clone(),
-                        name: entry.name.clone(),
-                        id,
-                        plan_dir: entry.plan_dir,
-                    });
+                    committed.push(Committed::of(entry, id));
                 }
                 Ok(())
             }

@@ -52,6 +52,19 @@ pub struct Committed {
     pub plan_dir: Option<usize>,
 }
 
+impl Committed {
+    /// `staged`, now under its final name as the entry `id`.
+    pub fn of(staged: &Staged, id: FileId) -> Self {
+        Committed {
+            dir: staged.dir.clone(),
+            held: staged.held.clone(),
+            name: staged.name.clone(),
+            id,
+            plan_dir: staged.plan_dir,
+        }
+    }
+}
+
 /// What to remove if the run fails: staged entries not yet renamed in, and
 /// entries already renamed in under a name that did not exist before.
 #[derive(Debug, Default)]

@@ -196,7 +196,7 @@ pub fn is_ours(name: &OsStr, place: Place) -> bool {
 /// of that install), and the call goes on without the lock.
 const LOCK_WAIT: Duration = Duration::from_secs(1);
 
-/// Take a call's shared lock on its `anchor` (identity `anchor_id`),
+/// Take a call's shared lock on its `anchor`,
 /// waiting (cancellable) while a reclaim removes an entry there.
 /// `Ok(true)`: locked, so what the call makes is never reclaimed while it
 /// runs. `Ok(false)`: the filesystem has no flock, or the lock stayed taken
@@ -204,7 +204,7 @@ const LOCK_WAIT: Duration = Duration::from_secs(1);
 /// own only ([`Slot::Unique`]), which no later call to the same `dst` looks
 /// at. An anchor found held that long is remembered for the process, and
 /// later calls there do not wait again while it stays held.
-pub fn lock_anchor(anchor: BorrowedFd<'_>, anchor_id: FileId, cancel: &CancelFlag) -> Result<bool> {
+pub fn lock_anchor(anchor: BorrowedFd<'_>, cancel: &CancelFlag) -> Result<bool> {
     static HELD_BY_OTHERS: PerProcess<Mutex<HashSet<FileId>>> = PerProcess::new(Default::default);
     let held_by_others = || {
         HELD_BY_OTHERS
@@ -213,19 +213,25 @@ pub fn lock_anchor(anchor: BorrowedFd<'_>, anchor_id: FileId, cancel: &CancelFla
             .unwrap_or_else(|e| e.into_inner())
     };
     let started = Instant::now();
+    // Learnt only when the lock is contended: no syscall otherwise.
+    let mut anchor_id: Option<FileId> = None;
     loop {
         match Os::try_lock_shared(anchor) {
             Ok(true) => return Ok(true),
-            Ok(false) if started.elapsed() < LOCK_WAIT => {
-                if held_by_others().contains(&anchor_id) {
+            Ok(false) => {
+                let Some(id) = anchor_id.or_else(|| dirfd::identity(anchor).ok()) else {
+                    return Ok(false);
+                };
+                anchor_id = Some(id);
+                if started.elapsed() >= LOCK_WAIT {
+                    held_by_others().insert(id);
+                    return Ok(false);
+                }
+                if held_by_others().contains(&id) {
                     return Ok(false);
                 }
                 cancel.check()?;
                 std::thread::sleep(Duration::from_millis(5));
-            }
-            Ok(false) => {
-                held_by_others().insert(anchor_id);
-                return Ok(false);
             }
             Err(_) => return Ok(false),
         }

@@ -248,6 +248,17 @@ impl CreationTrims {
 
 impl Execution<'_> {
     pub fn run(&self) -> Result<Counts> {
+        match self.run_once() {
+            // The anchor was removed between its opening and its lock (see
+            // `build`): nothing was made in it; once more, from the opening.
+            Err(err) if err.errno() == libc::ESTALE && !self.destination.root_existed => {
+                self.run_once()
+            }
+            done => done,
+        }
+    }
+
+    fn run_once(&self) -> Result<Counts> {
         let counts = Counts::default();
         let mut created_parents = CreatedParents::default();
         let result = self.open_anchor(&mut created_parents).and_then(|anchor| {
@@ -299,9 +310,26 @@ impl Execution<'_> {
         // tagged with), then the lock that shows this call runs (see
         // `leftover`). A filesystem without flock: no lock, and then no
         // reclaim there either (taking it exclusively fails as well).
-        let anchor_id = dirfd::identity(anchor).map_err(|err| self.commit_error(err))?;
-        let locked = leftover::lock_anchor(anchor, anchor_id, self.cancel)?;
+        let locked = leftover::lock_anchor(anchor, self.cancel)?;
         self.shared_names.store(locked, Ordering::Relaxed);
+        // After the lock: a parent of `dst` that a failed rival call made
+        // and removed (empty, unlocked) may be what this call opened just
+        // before; it has no name left (no links), and `run` opens it again.
+        let stat = rustix::fs::fstat(anchor).map_err(|err| self.commit_error(err.into()))?;
+        #[allow(clippy::unnecessary_cast)]
+        let held = (stat.st_dev as u64, stat.st_ino as u64);
+        // (Asked of the path only then: a filesystem may count no links.)
+        let named = || {
+            std::fs::metadata(self.anchor_path()).is_ok_and(|at| {
+                use std::os::unix::fs::MetadataExt;
+                (at.dev(), at.ino()) == held
+            })
+        };
+        if stat.st_nlink == 0 && !named() {
+            let gone = std::io::Error::from_raw_os_error(libc::ESTALE);
+            return Err(self.commit_error(gone));
+        }
+        let anchor_id = held;
         let faithful = probe::faithful(anchor, anchor_id);
         if self.plan.root_kind == RootKind::File {
             let pair = self.root_file_pair(anchor, anchor_id)?;

@@ -17,6 +17,7 @@ use rustix::fs::{AtFlags, Mode};
 
 use crate::dirfd;
 use crate::plan::{name_of, Child, ChildIndex, FileId, Plan};
+use crate::platform::{Os, Platform};
 
 /// An entry built under a temporary name, to be renamed to its final name.
 #[derive(Debug, Clone)]
@@ -246,7 +247,15 @@ impl CreatedParents {
     /// this call made and is empty.
     pub fn roll_back(self) {
         for (parent, name, id) in self.dirs.into_iter().rev() {
-            if dirfd::lstat_identity(parent.as_fd(), &name).ok() == Some(id) {
+            if dirfd::lstat_identity(parent.as_fd(), &name).ok() != Some(id) {
+                continue;
+            }
+            // Never one another call is anchored in (it holds the shared
+            // lock): it may be about to fill it.
+            let Ok(dir) = dirfd::open_dir_beneath(parent.as_fd(), Path::new(&name)) else {
+                continue;
+            };
+            if Os::try_lock_exclusive(dir.as_fd()).unwrap_or(true) {
                 let _ = rustix::fs::unlinkat(&parent, &name, AtFlags::REMOVEDIR);
             }
         }

@@ -22,8 +22,10 @@ develop: $(PY)
 	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH \
 		$(PY) -m maturin develop --release --quiet --extras dev
 
+# The core crate's unit, integration and doc tests, and its example built.
+# The binding (the root crate) has none: it is tested from Python.
 cargo-test:
-	cargo test $(CARGO_TEST_FLAGS)
+	cargo test --workspace $(CARGO_TEST_FLAGS)
 
 pytest: develop
 	$(PY) -m pytest tests -q
@@ -95,9 +97,12 @@ bench-deps: $(PY)
 		['project']['optional-dependencies']['bench'], sep='\n')" > $(VENV)/bench-requirements.txt
 	$(PY) -m pip install --quiet -r $(VENV)/bench-requirements.txt
 
+# The core crate documents without a warning, and no pyo3 is in its dependency graph.
 lint: $(PY) typecheck
 	cargo fmt --all -- --check
-	cargo clippy --all-targets --features python -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p fastlink-core
+	! cargo tree -p fastlink-core -e normal,build,dev --prefix none | grep -i pyo3
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
 
@@ -112,17 +117,17 @@ fmt: $(PY)
 	$(VENV)/bin/ruff format python tests benches
 	$(VENV)/bin/ruff check --fix python tests benches
 
-# The macOS backend (src/platform/macos.rs), built, linted and tested on Linux:
+# The macOS backend (crates/fastlink-core/src/platform/macos.rs), built, linted and tested on Linux:
 # --cfg fastlink_macos selects it at every platform cfg site, rustix uses its
-# libc backend as on macOS, and src/platform/macos_sim.rs stands in for
+# libc backend as on macOS, and crates/fastlink-core/src/platform/macos_sim.rs stands in for
 # clonefileat, fclonefileat and renameatx_np. The extension is installed as a
 # wheel into its own venv, and the whole pytest suite runs against it.
 MACOS_SIM := RUSTFLAGS="--cfg fastlink_macos --cfg rustix_use_libc" CARGO_TARGET_DIR=$(abspath target/macos-sim)
 SIM_VENV := .venv-macos-sim
 
 macos-sim:
-	$(MACOS_SIM) cargo test $(CARGO_TEST_FLAGS)
-	$(MACOS_SIM) cargo clippy --all-targets --features python -- -D warnings
+	$(MACOS_SIM) cargo test --workspace $(CARGO_TEST_FLAGS)
+	$(MACOS_SIM) cargo clippy --workspace --all-targets -- -D warnings
 	test -x $(SIM_VENV)/bin/python || $(PYTHON) -m venv $(SIM_VENV)
 	$(SIM_VENV)/bin/python -m pip install --quiet --upgrade pip maturin
 	rm -rf target/macos-sim/wheels
@@ -134,7 +139,7 @@ macos-sim:
 # different kernel's semantics, so it is not tested here).
 portable-check:
 	RUSTFLAGS="--cfg fastlink_portable" CARGO_TARGET_DIR=$(abspath target/portable) \
-		cargo clippy --all-targets --features python -- -D warnings
+		cargo clippy --workspace --all-targets -- -D warnings
 
 clean:
 	rm -rf target $(VENV) $(SIM_VENV) dist

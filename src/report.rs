@@ -1,74 +1,162 @@
-//! What a call did, for the caller to log or warn about.
+//! `fastlink.Report`: what a call did, as read-only attributes.
 
-use std::time::Duration;
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 
-use crate::meta::MetadataKind;
-use crate::method::Method;
+use fastlink_core::Report;
 
-/// A preferred method that was passed over, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Skipped {
-    pub method: Method,
-    pub errno: i32,
-    /// A sentence an installer can show as is, e.g.
-    /// "reflink not possible: source and destination are on different filesystems or mounts (EXDEV)".
-    pub message: String,
+#[pyclass(frozen, module = "fastlink", name = "Report")]
+pub struct PyReport {
+    report: Report,
 }
 
-/// A method some files could not use, so each of them fell back to a later
-/// one: one entry per (method, errno), with how many files it concerned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fallback {
-    pub method: Method,
-    pub errno: i32,
-    pub files: usize,
-    /// e.g. "hardlink not possible: the file has too many links (EMLINK)".
-    pub message: String,
-}
-
-/// Metadata of one kind the destination could not store, so it was left as
-/// the filesystem has it (as `cp -a` does, with a warning): how many
-/// entries, and the errno that said so.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnsupportedMetadata {
-    pub kind: MetadataKind,
-    pub errno: i32,
-    pub entries: usize,
-    pub message: String,
-}
-
-impl UnsupportedMetadata {
-    /// The report's entry for one tally of [`crate::meta::Unstored`].
-    pub(crate) fn of((kind, errno, entries): (MetadataKind, i32, usize)) -> Self {
-        UnsupportedMetadata {
-            kind,
-            errno,
-            entries,
-            message: kind.message(errno),
-        }
+impl From<Report> for PyReport {
+    fn from(report: Report) -> Self {
+        PyReport { report }
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Report {
-    /// The method that placed the most files (ties go to the earlier one in
-    /// the preference); with no files, the method the call chose.
-    pub method: Method,
-    pub files: usize,
-    /// Every directory of the tree, the root included (0 for a single file).
-    pub dirs: usize,
-    pub symlinks: usize,
-    /// Total size of the regular files.
-    pub bytes: u64,
-    pub reflinked: usize,
-    pub hardlinked: usize,
-    pub copied: usize,
-    /// Methods passed over for the whole call: the pair cannot do them.
-    pub skipped: Vec<Skipped>,
-    /// Methods that some files, but not the pair, could not use.
-    pub fallbacks: Vec<Fallback>,
-    /// Metadata the destination filesystem cannot store (FAT: modes), by
-    /// kind; the data is in place all the same.
-    pub unsupported_metadata: Vec<UnsupportedMetadata>,
-    pub elapsed: Duration,
+#[pymethods]
+impl PyReport {
+    /// The method that placed the most files: "reflink", "hardlink" or "copy".
+    #[getter]
+    fn method(&self) -> &'static str {
+        self.report.method.name()
+    }
+
+    #[getter]
+    fn files(&self) -> usize {
+        self.report.files
+    }
+
+    #[getter]
+    fn dirs(&self) -> usize {
+        self.report.dirs
+    }
+
+    #[getter]
+    fn symlinks(&self) -> usize {
+        self.report.symlinks
+    }
+
+    #[getter]
+    fn bytes(&self) -> u64 {
+        self.report.bytes
+    }
+
+    #[getter]
+    fn reflinked(&self) -> usize {
+        self.report.reflinked
+    }
+
+    #[getter]
+    fn hardlinked(&self) -> usize {
+        self.report.hardlinked
+    }
+
+    #[getter]
+    fn copied(&self) -> usize {
+        self.report.copied
+    }
+
+    /// `(method, errno, message)` for each preferred method passed over.
+    #[getter]
+    fn skipped<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let entries = self
+            .report
+            .skipped
+            .iter()
+            .map(|s| (s.method.name(), s.errno, s.message.as_str()));
+        PyTuple::new(py, entries)
+    }
+
+    /// `(method, errno, files, message)` for each method that some files
+    /// could not use, so that each of them fell back to a later method.
+    #[getter]
+    fn fallbacks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let entries = self
+            .report
+            .fallbacks
+            .iter()
+            .map(|f| (f.method.name(), f.errno, f.files, f.message.as_str()));
+        PyTuple::new(py, entries)
+    }
+
+    /// `(kind, errno, entries, message)` for each kind of metadata ("mode",
+    /// "times") the destination filesystem could not store, e.g. FAT's modes.
+    #[getter]
+    fn unsupported_metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let entries = self
+            .report
+            .unsupported_metadata
+            .iter()
+            .map(|u| (u.kind.name(), u.errno, u.entries, u.message.as_str()));
+        PyTuple::new(py, entries)
+    }
+
+    /// Wall-clock seconds the call took.
+    #[getter]
+    fn elapsed(&self) -> f64 {
+        self.report.elapsed.as_secs_f64()
+    }
+
+    fn __repr__(&self) -> String {
+        let r = &self.report;
+        let skipped: Vec<String> = r
+            .skipped
+            .iter()
+            .map(|s| format!("({:?}, {}, {:?})", s.method.name(), s.errno, s.message))
+            .collect();
+        let fallbacks: Vec<String> = r
+            .fallbacks
+            .iter()
+            .map(|f| {
+                format!(
+                    "({:?}, {}, {}, {:?})",
+                    f.method.name(),
+                    f.errno,
+                    f.files,
+                    f.message
+                )
+            })
+            .collect();
+        let unsupported: Vec<String> = r
+            .unsupported_metadata
+            .iter()
+            .map(|u| {
+                format!(
+                    "({:?}, {}, {}, {:?})",
+                    u.kind.name(),
+                    u.errno,
+                    u.entries,
+                    u.message
+                )
+            })
+            .collect();
+        format!(
+            "Report(method={:?}, files={}, dirs={}, symlinks={}, bytes={}, reflinked={}, \
+             hardlinked={}, copied={}, skipped={}, fallbacks={}, unsupported_metadata={}, \
+             elapsed={:.3})",
+            r.method.name(),
+            r.files,
+            r.dirs,
+            r.symlinks,
+            r.bytes,
+            r.reflinked,
+            r.hardlinked,
+            r.copied,
+            python_tuple(&skipped),
+            python_tuple(&fallbacks),
+            python_tuple(&unsupported),
+            r.elapsed.as_secs_f64(),
+        )
+    }
+}
+
+/// Items spelled as Python spells a tuple of them: `()`, `(a,)`, `(a, b)`.
+fn python_tuple(items: &[String]) -> String {
+    match items {
+        [one] => format!("({one},)"),
+        _ => format!("({})", items.join(", ")),
+    }
 }

@@ -2,7 +2,7 @@
 clones a new tree with one clonefileat, refuses to replace with
 renameatx_np(RENAME_EXCL), and clones files with fclonefileat, which copies
 times. These tests hold on every backend; under `make macos-sim` they run
-the macOS one, whose calls src/platform/macos_sim.rs models on Linux, and
+the macOS one, whose calls crates/fastlink-core/src/platform/macos_sim.rs models on Linux, and
 its knobs (FASTLINK_SIM_*) make the shim answer as a macOS volume would.
 The tests that turn a knob are marked `macos_backend`: no other backend
 reads the knobs, so elsewhere they could not fail, and conftest deselects

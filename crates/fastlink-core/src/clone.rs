@@ -33,10 +33,12 @@ pub fn clone_or_copy(
     clone_or_copy_planned(src, dst, options, cancel, progress)
 }
 
-/// [`clone_or_copy`] for any shape of call: walk into a plan, check it, and
-/// carry it out. The binding calls it directly (on a worker) once
-/// [`single_file::try_place`] has declined the call in the caller's thread.
-pub(crate) fn clone_or_copy_planned(
+/// [`clone_or_copy`] without its single-file fast path: walk into a plan,
+/// check it, and carry it out. For a caller that runs calls on a worker
+/// thread of its own (the Python binding does, to keep Ctrl-C working) once
+/// [`try_single_file`](crate::try_single_file) has declined the call in the
+/// calling thread, where a hand-off would cost more than the work.
+pub fn clone_or_copy_planned(
     src: &Path,
     dst: &Path,
     options: &Options,

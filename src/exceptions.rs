@@ -6,7 +6,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::{Error, ErrorKind};
+use fastlink_core::{Error, ErrorKind};
 
 create_exception!(
     fastlink,

@@ -1,0 +1,74 @@
+//! What a call did, for the caller to log or warn about.
+
+use std::time::Duration;
+
+use crate::meta::MetadataKind;
+use crate::method::Method;
+
+/// A preferred method that was passed over, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub method: Method,
+    pub errno: i32,
+    /// A sentence an installer can show as is, e.g.
+    /// "reflink not possible: source and destination are on different filesystems or mounts (EXDEV)".
+    pub message: String,
+}
+
+/// A method some files could not use, so each of them fell back to a later
+/// one: one entry per (method, errno), with how many files it concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    pub method: Method,
+    pub errno: i32,
+    pub files: usize,
+    /// e.g. "hardlink not possible: the file has too many links (EMLINK)".
+    pub message: String,
+}
+
+/// Metadata of one kind the destination could not store, so it was left as
+/// the filesystem has it (as `cp -a` does, with a warning): how many
+/// entries, and the errno that said so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsupportedMetadata {
+    pub kind: MetadataKind,
+    pub errno: i32,
+    pub entries: usize,
+    pub message: String,
+}
+
+impl UnsupportedMetadata {
+    /// The report's entry for one tally of [`crate::meta::Unstored`].
+    pub(crate) fn of((kind, errno, entries): (MetadataKind, i32, usize)) -> Self {
+        UnsupportedMetadata {
+            kind,
+            errno,
+            entries,
+            message: kind.message(errno),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The method that placed the most files (ties go to the earlier one in
+    /// the preference); with no files, the method the call chose.
+    pub method: Method,
+    pub files: usize,
+    /// Every directory of the tree, the root included (0 for a single file).
+    pub dirs: usize,
+    pub symlinks: usize,
+    /// Total size of the regular files.
+    pub bytes: u64,
+    pub reflinked: usize,
+    pub hardlinked: usize,
+    pub copied: usize,
+    /// Methods passed over for the whole call: the pair cannot do them.
+    pub skipped: Vec<Skipped>,
+    /// Methods that some files, but not the pair, could not use.
+    pub fallbacks: Vec<Fallback>,
+    /// Metadata the destination filesystem cannot store (FAT: modes), by
+    /// kind; the data is in place all the same.
+    pub unsupported_metadata: Vec<UnsupportedMetadata>,
+    pub elapsed: Duration,
+}

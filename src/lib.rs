@@ -409,6 +409,13 @@ fn reclaim<'py>(py: Python<'py>, dir: &Bound<'py, PyAny>) -> PyResult<Bound<'py,
     Ok(answer)
 }
 
+/// The symbolic name of an errno ("EXDEV"; "errno N" for one fastlink does
+/// not know): the core's one table, for the CLI's messages and report.
+#[pyfunction]
+fn errno_name(errno: i32) -> String {
+    fastlink_core::errno_name(errno)
+}
+
 /// The `fastlink._fastlink` extension module.
 #[pymodule]
 fn _fastlink(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -420,6 +427,8 @@ fn _fastlink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(clone_files, m)?)?;
     m.add_function(wrap_pyfunction!(probe, m)?)?;
     m.add_function(wrap_pyfunction!(reclaim, m)?)?;
+    // For the CLI; not part of the API.
+    m.add("_errno_name", wrap_pyfunction!(errno_name, m)?)?;
     m.add_class::<PyReport>()?;
     m.add_class::<PyProgress>()?;
     exceptions::register(m)?;

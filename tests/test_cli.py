@@ -18,6 +18,7 @@ from pathlib import Path
 
 import fastlink
 import pytest
+from fastlink._cli import errno_name, error_line
 from fdwalk import fastlink_entries, regular_files
 from guardhooks import forget_source
 from snapshots import assert_trees_equal, snapshot, tree_counts
@@ -357,6 +358,18 @@ def test_closed_stdout_is_one_error_line_not_a_traceback(sample):
     assert r.returncode == 1, r.stderr
     assert r.stderr == "fastlink: error: cannot write the report: Broken pipe (EPIPE)\n"
     assert_trees_equal(snap, dst)
+
+
+def test_errnos_are_named_by_the_extensions_one_table():
+    """The command names errnos as fastlink's own messages do: one table, in
+    the extension; an errno it does not name is "errno N"."""
+    assert errno_name(errno.EXDEV) == fastlink._fastlink._errno_name(errno.EXDEV) == "EXDEV"
+    # Linux's one value for ENOTSUP and EOPNOTSUPP, named as the messages name it.
+    assert errno_name(errno.EOPNOTSUPP) == "EOPNOTSUPP"
+    assert errno_name(4095) == "errno 4095"
+    # Any OSError, not only fastlink's, gets the name after its text.
+    err = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/a", None, "/b")
+    assert error_line(err) == f"{os.strerror(errno.ENOSPC)} (ENOSPC): /a -> /b"
 
 
 # --------------------------------------------------------------------------

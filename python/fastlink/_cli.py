@@ -8,7 +8,6 @@ is not a terminal, the command prints no bar, only the summary.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import sys
@@ -24,6 +23,7 @@ from fastlink._fastlink import (
     Report,
     SymlinkUnsupportedError,
     __version__,
+    _errno_name,
     clone_or_copy,
     reclaim,
 )
@@ -281,11 +281,9 @@ def report_as_dict(report: Report, src: str, dst: str) -> dict[str, Any]:
 
 
 def errno_name(code: int) -> str:
-    """E.g. "EXDEV"; Linux's one value for ENOTSUP/EOPNOTSUPP is named the way
-    its messages name it."""
-    if code == errno.EOPNOTSUPP:
-        return "EOPNOTSUPP"
-    return errno.errorcode.get(code, str(code))
+    """E.g. "EXDEV", as fastlink's own messages name it (one table, in the
+    extension); "errno N" for an errno it does not name."""
+    return _errno_name(code)
 
 
 def human_bytes(n: int) -> str:

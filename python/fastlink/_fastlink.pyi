@@ -17,6 +17,7 @@ __all__ = [
     "SpecialFileError",
     "SymlinkUnsupportedError",
     "__version__",
+    "_errno_name",
     "_platform_backend",
     "clone_files",
     "clone_or_copy",
@@ -28,6 +29,10 @@ __version__: str
 # The platform backend this build has: "linux", "macos" (`make macos-sim`) or
 # "portable". For the test suite; not part of the API.
 _platform_backend: str
+
+def _errno_name(errno: int) -> str:
+    """The symbolic name of an errno ("EXDEV"), "errno N" for one fastlink does
+    not name: the one table its messages use. For the CLI; not part of the API."""
 
 _MethodName = Literal["reflink", "hardlink", "copy"]
 _MetadataKind = Literal["mode", "times"]

@@ -63,9 +63,12 @@ pub fn clone_or_copy_planned(
 /// Materialize the files `files` (relative paths of regular files or
 /// symlinks below `src_root`) at the same relative paths below `dst_root`,
 /// creating the directories on the way with their source modes. `dst_root`
-/// may exist (it is merged into, as with `dirs_exist_ok`) or not (it is
-/// created). Everything else is as for a tree: one probe per pair of
-/// filesystems, a parallel fill, all-or-nothing, the same report and errors.
+/// is created if it does not exist; an existing directory is merged into
+/// only with `options.dirs_exist_ok` (the Python binding always sets it),
+/// else the call fails with EEXIST ([`ErrorKind::Io`](crate::ErrorKind::Io),
+/// Python's `FileExistsError`), as for a tree. Everything else is as for a
+/// tree: one probe per pair of filesystems, a parallel fill, all-or-nothing,
+/// the same report and errors.
 pub fn clone_files(
     src_root: &Path,
     dst_root: &Path,
@@ -78,7 +81,14 @@ pub fn clone_files(
     let threads = options.validate()?;
     let plan = Plan::from_list(src_root, files, dst_root, threads)?;
     carry_out(
-        &plan, dst_root, options, true, threads, cancel, progress, started,
+        &plan,
+        dst_root,
+        options,
+        options.dirs_exist_ok,
+        threads,
+        cancel,
+        progress,
+        started,
     )
 }
 

@@ -41,6 +41,8 @@ pub struct Error {
     message: String,
     src: Option<PathBuf>,
     dst: Option<PathBuf>,
+    /// The OS error this one was made from, if any: its `source()`.
+    io: Option<io::Error>,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -53,6 +55,7 @@ impl Error {
             message: message.into(),
             src: None,
             dst: None,
+            io: None,
         }
     }
 
@@ -63,7 +66,8 @@ impl Error {
 
     /// An OS error not yet tied to paths; errors without an errno (rare std
     /// synthesized ones) are reported as EINVAL for an argument no syscall
-    /// could take, else as EIO, rather than losing the errno.
+    /// could take, else as EIO, rather than losing the errno. `err` itself
+    /// is kept: it is the `source()` and [`Error::io_error`].
     pub fn from_io(err: io::Error) -> Self {
         let errno = err.raw_os_error().unwrap_or(match err.kind() {
             // A path no syscall can take (a NUL byte in it).
@@ -74,7 +78,10 @@ impl Error {
             Some(code) => strerror(code),
             None => err.to_string(),
         };
-        Error::new(ErrorKind::Io, errno, message)
+        Error {
+            io: Some(err),
+            ..Error::new(ErrorKind::Io, errno, message)
+        }
     }
 
     pub fn special_file(src: &Path, dst: &Path, what: &str) -> Self {
@@ -173,6 +180,13 @@ impl Error {
     pub fn dst(&self) -> Option<&Path> {
         self.dst.as_deref()
     }
+
+    /// The OS error this error was made from; `None` for fastlink's own
+    /// verdicts (a cross-device tree, a special file, a bad argument, ...),
+    /// which [`Error::errno`] still gives a number.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        self.io.as_ref()
+    }
 }
 
 impl fmt::Display for Error {
@@ -186,7 +200,13 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.io
+            .as_ref()
+            .map(|err| err as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// The C library's text for an errno, without Rust's " (os error N)" suffix.
 pub fn strerror(errno: i32) -> String {
@@ -197,7 +217,11 @@ pub fn strerror(errno: i32) -> String {
     }
 }
 
-/// The symbolic name of the errnos fastlink reasons about, for messages.
+/// The symbolic name of an errno, for messages ("... (EXDEV)") and for the
+/// CLI's report: the one table of them, which the binding exposes to
+/// Python. Linux's one value for ENOTSUP and EOPNOTSUPP is named
+/// EOPNOTSUPP; where they differ (macOS) each has its own name. An errno
+/// not in the table is "errno N".
 pub fn errno_name(errno: i32) -> String {
     let name = match errno {
         libc::EXDEV => "EXDEV",
@@ -209,6 +233,58 @@ pub fn errno_name(errno: i32) -> String {
         libc::EPERM => "EPERM",
         libc::EMLINK => "EMLINK",
         libc::ENOSPC => "ENOSPC",
+        libc::EDQUOT => "EDQUOT",
+        libc::EIO => "EIO",
+        libc::EACCES => "EACCES",
+        libc::EROFS => "EROFS",
+        libc::ENOENT => "ENOENT",
+        libc::EEXIST => "EEXIST",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::ENOTEMPTY => "ENOTEMPTY",
+        libc::ELOOP => "ELOOP",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::ESTALE => "ESTALE",
+        libc::EAGAIN => "EAGAIN",
+        libc::EBUSY => "EBUSY",
+        libc::ETXTBSY => "ETXTBSY",
+        libc::EFBIG => "EFBIG",
+        libc::ECANCELED => "ECANCELED",
+        libc::EINTR => "EINTR",
+        libc::ENOMEM => "ENOMEM",
+        libc::EMFILE => "EMFILE",
+        libc::ENFILE => "ENFILE",
+        libc::ENXIO => "ENXIO",
+        libc::ENODEV => "ENODEV",
+        libc::ESPIPE => "ESPIPE",
+        libc::EPIPE => "EPIPE",
+        libc::EFAULT => "EFAULT",
+        libc::ENOTBLK => "ENOTBLK",
+        libc::ESRCH => "ESRCH",
+        libc::ECHILD => "ECHILD",
+        libc::E2BIG => "E2BIG",
+        libc::ENOEXEC => "ENOEXEC",
+        libc::EDOM => "EDOM",
+        libc::ERANGE => "ERANGE",
+        libc::EDEADLK => "EDEADLK",
+        libc::ENOLCK => "ENOLCK",
+        libc::EOVERFLOW => "EOVERFLOW",
+        libc::EILSEQ => "EILSEQ",
+        libc::ENODATA => "ENODATA",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::ENOTCONN => "ENOTCONN",
+        libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::ECONNRESET => "ECONNRESET",
+        libc::EHOSTDOWN => "EHOSTDOWN",
+        libc::EHOSTUNREACH => "EHOSTUNREACH",
+        libc::ENETDOWN => "ENETDOWN",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::ENOLINK => "ENOLINK",
+        libc::EREMOTE => "EREMOTE",
+        libc::EPROTO => "EPROTO",
+        libc::EUSERS => "EUSERS",
+        // A value of its own only where it is not EOPNOTSUPP's.
+        e if e == libc::ENOTSUP => "ENOTSUP",
         _ => return format!("errno {errno}"),
     };
     name.to_string()
@@ -230,6 +306,79 @@ mod tests {
         assert_eq!(err.src(), Some(Path::new("/a")));
         assert_eq!(err.dst(), Some(Path::new("/b")));
         assert!(!err.message().contains("os error"));
+    }
+
+    #[test]
+    fn an_os_error_is_the_source() {
+        use std::error::Error as _;
+        let err = Error::io(
+            io::Error::from_raw_os_error(libc::EXDEV),
+            Path::new("/a"),
+            Path::new("/b"),
+        );
+        let source = err.source().expect("an OS error has a source");
+        let io = source
+            .downcast_ref::<io::Error>()
+            .expect("the io::Error itself");
+        assert_eq!(io.raw_os_error(), Some(libc::EXDEV));
+        assert_eq!(
+            err.io_error().and_then(io::Error::raw_os_error),
+            Some(libc::EXDEV)
+        );
+        // The source adds nothing to the text Python shows.
+        let text = format!(
+            "[Errno {}] {}: /a -> /b",
+            libc::EXDEV,
+            strerror(libc::EXDEV)
+        );
+        assert_eq!(err.to_string(), text);
+    }
+
+    #[test]
+    fn an_os_error_without_errno_is_kept_whole() {
+        use std::error::Error as _;
+        let err = Error::from_io(io::Error::new(io::ErrorKind::InvalidInput, "nul byte"));
+        assert_eq!(err.errno(), libc::EINVAL);
+        let io = err.io_error().expect("kept");
+        assert_eq!(
+            (io.kind(), io.raw_os_error()),
+            (io::ErrorKind::InvalidInput, None)
+        );
+        assert_eq!(io.to_string(), "nul byte");
+        assert!(err.source().is_some());
+    }
+
+    #[test]
+    fn fastlinks_own_verdicts_have_no_source() {
+        use std::error::Error as _;
+        for err in [
+            Error::special_file(Path::new("/s"), Path::new("/d"), "fifo"),
+            Error::invalid_argument("bad"),
+            Error::cancelled(),
+            Error::symlink_unsupported(libc::EPERM, Path::new("/s"), Path::new("/d")),
+        ] {
+            assert!(err.source().is_none(), "{err}");
+            assert!(err.io_error().is_none(), "{err}");
+        }
+    }
+
+    #[test]
+    fn errno_names() {
+        assert_eq!(errno_name(libc::EXDEV), "EXDEV");
+        assert_eq!(errno_name(libc::EOPNOTSUPP), "EOPNOTSUPP");
+        assert_eq!(
+            errno_name(libc::ENOTSUP),
+            if libc::ENOTSUP == libc::EOPNOTSUPP {
+                "EOPNOTSUPP"
+            } else {
+                "ENOTSUP"
+            }
+        );
+        assert_eq!(errno_name(libc::EDQUOT), "EDQUOT");
+        assert_eq!(errno_name(libc::ENAMETOOLONG), "ENAMETOOLONG");
+        assert_eq!(errno_name(0), "errno 0");
+        assert_eq!(errno_name(-1), "errno -1");
+        assert_eq!(errno_name(100_000), "errno 100000");
     }
 
     #[test]

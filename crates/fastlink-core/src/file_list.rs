@@ -206,3 +206,56 @@ impl Plan {
 fn lstat_rel(root: BorrowedFd<'_>, rel: &Path) -> std::io::Result<Stat> {
     dirfd::lstat_at(root, rel.as_os_str())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::PathBuf;
+
+    use crate::{clone_files, CancelFlag, ErrorKind, Options, Progress};
+
+    fn run(src: &std::path::Path, dst: &std::path::Path, options: &Options) -> crate::Result<()> {
+        let files = [PathBuf::from("pkg/mod.py")];
+        let progress = Progress::new();
+        clone_files(src, dst, &files, options, &CancelFlag::new(), &progress).map(|_| ())
+    }
+
+    /// A list merges into an existing `dst_root` only when the caller allows
+    /// it, as a tree does; the binding always does.
+    #[test]
+    fn an_existing_dst_root_needs_dirs_exist_ok() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+        fs::create_dir_all(src.join("pkg")).unwrap();
+        fs::write(src.join("pkg/mod.py"), b"x = 1\n").unwrap();
+        fs::create_dir(&dst).unwrap();
+        fs::write(dst.join("kept.txt"), b"mine").unwrap();
+
+        let err = run(&src, &dst, &Options::default()).unwrap_err();
+        assert_eq!((err.kind(), err.errno()), (ErrorKind::Io, libc::EEXIST));
+        assert_eq!(
+            (err.src(), err.dst()),
+            (Some(src.as_path()), Some(dst.as_path()))
+        );
+        assert!(!dst.join("pkg").exists(), "nothing was written");
+
+        let merge = Options {
+            dirs_exist_ok: true,
+            ..Options::default()
+        };
+        run(&src, &dst, &merge).unwrap();
+        assert_eq!(fs::read(dst.join("pkg/mod.py")).unwrap(), b"x = 1\n");
+        assert_eq!(fs::read(dst.join("kept.txt")).unwrap(), b"mine");
+    }
+
+    #[test]
+    fn a_new_dst_root_is_created_without_dirs_exist_ok() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, dst) = (tmp.path().join("src"), tmp.path().join("new/dst"));
+        fs::create_dir_all(src.join("pkg")).unwrap();
+        fs::write(src.join("pkg/mod.py"), b"x = 1\n").unwrap();
+
+        run(&src, &dst, &Options::default()).unwrap();
+        assert_eq!(fs::read(dst.join("pkg/mod.py")).unwrap(), b"x = 1\n");
+    }
+}

@@ -54,7 +54,7 @@ mod terminate;
 
 pub use cancel::CancelFlag;
 pub use clone::{clone_files, clone_or_copy, clone_or_copy_planned};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{errno_name, Error, ErrorKind, Result};
 pub use leftover::reclaim;
 pub use meta::MetadataKind;
 pub use method::Method;

@@ -2,6 +2,7 @@
 //! filesystem the temp dir is (tmpfs or ext4 here, so copies and hard links;
 //! the Python suite covers clones on real XFS and btrfs mounts).
 
+use std::error::Error as _;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::Path;

@@ -11,6 +11,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 
+/// Stops calls from another thread: [`cancel`](Self::cancel) makes every
+/// call using the flag roll back at its next check (within one file), unless
+/// it has already begun to commit, in which case it completes. One flag may
+/// serve many calls at once (an installer's "stop everything"); a flag once
+/// cancelled stays cancelled.
 #[derive(Debug, Default)]
 pub struct CancelFlag {
     cancelled: AtomicBool,
@@ -20,18 +25,22 @@ pub struct CancelFlag {
 }
 
 impl CancelFlag {
+    /// A flag not yet cancelled.
     pub fn new() -> Self {
         CancelFlag::default()
     }
 
+    /// Cancel every call using the flag that has not begun to commit.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
     }
 
+    /// Whether [`cancel`](Self::cancel) was called.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
     }
 
+    /// `Err` of kind [`Cancelled`](crate::ErrorKind::Cancelled) once cancelled.
     pub fn check(&self) -> Result<()> {
         if self.is_cancelled() {
             Err(Error::cancelled())
@@ -54,7 +63,9 @@ impl CancelFlag {
     /// and cancel the call if it returns an error, which is passed on. Once
     /// the commit has begun, `interrupt` is not run and `Ok` is returned: the
     /// call will complete, and the interrupt is the caller's to deliver later.
-    /// The commit waits while `interrupt` runs.
+    /// The commit waits while `interrupt` runs. This is for a flag of one
+    /// call (a binding makes one per call): once any call using the flag has
+    /// begun to commit, `interrupt` is no longer run.
     pub fn cancel_unless_committing<E>(
         &self,
         interrupt: impl FnOnce() -> std::result::Result<(), E>,

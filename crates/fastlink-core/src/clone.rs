@@ -27,6 +27,9 @@ pub fn clone_or_copy(
     cancel: &CancelFlag,
     progress: &Progress,
 ) -> Result<Report> {
+    // The fast path has no check of its own between steps: a call cancelled
+    // before it starts must not place its file.
+    cancel.check()?;
     if let Some(report) = single_file::try_place(src, dst, options, progress) {
         return Ok(report);
     }

@@ -146,7 +146,7 @@ impl Error {
     }
 
     pub fn cancelled() -> Self {
-        Error::new(ErrorKind::Cancelled, libc::EINTR, "operation cancelled")
+        Error::new(ErrorKind::Cancelled, libc::ECANCELED, "operation cancelled")
     }
 
     /// Attach the source/destination pair, unless the error already names one.
@@ -205,6 +205,16 @@ impl std::error::Error for Error {
         self.io
             .as_ref()
             .map(|err| err as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// For a caller that speaks `io::Error`: the kind follows the errno
+/// (EEXIST is `AlreadyExists`, ENOENT `NotFound`, ...), and the fastlink
+/// error, its paths and message whole, is the inner error
+/// (`get_ref().and_then(|e| e.downcast_ref::<Error>())`).
+impl From<Error> for io::Error {
+    fn from(err: Error) -> Self {
+        io::Error::new(io::Error::from_raw_os_error(err.errno).kind(), err)
     }
 }
 
@@ -386,5 +396,18 @@ mod tests {
         let err = Error::special_file(Path::new("/s"), Path::new("/d"), "fifo")
             .with_paths(Path::new("/x"), Path::new("/y"));
         assert_eq!(err.src(), Some(Path::new("/s")));
+    }
+
+    #[test]
+    fn an_io_error_made_from_it_has_the_errno_s_kind_and_keeps_it_inside() {
+        let err = Error::already_exists(Path::new("/s"), Path::new("/d"));
+        let text = err.to_string();
+        let io: io::Error = err.into();
+        assert_eq!(io.kind(), io::ErrorKind::AlreadyExists);
+        let inner = io.get_ref().and_then(|e| e.downcast_ref::<Error>());
+        assert_eq!(
+            inner.map(|e| (e.errno(), e.to_string())),
+            Some((libc::EEXIST, text))
+        );
     }
 }

@@ -4,8 +4,9 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Counters a running call updates as each file is placed. The totals are
-/// set once the source has been walked; until then they read 0.
+/// Counters a running call updates as each file is placed. A call adds its
+/// totals once it has walked the source (until then they read 0), so one
+/// `Progress` may also count many calls, one after another or at once.
 #[derive(Debug, Default)]
 pub struct Progress {
     files_done: AtomicU64,
@@ -25,13 +26,14 @@ pub struct ProgressSnapshot {
 }
 
 impl Progress {
+    /// Counters at 0.
     pub fn new() -> Self {
         Progress::default()
     }
 
     pub(crate) fn set_totals(&self, files: u64, bytes: u64) {
-        self.files_total.store(files, Ordering::Relaxed);
-        self.bytes_total.store(bytes, Ordering::Relaxed);
+        self.files_total.fetch_add(files, Ordering::Relaxed);
+        self.bytes_total.fetch_add(bytes, Ordering::Relaxed);
     }
 
     pub(crate) fn add_done(&self, files: u64, bytes: u64) {

@@ -165,3 +165,51 @@ fn a_cancelled_call_leaves_nothing() {
     assert_eq!(err.kind(), ErrorKind::Cancelled);
     assert!(!tmp.path().join("new").exists());
 }
+
+#[test]
+fn a_call_cancelled_before_it_starts_places_not_even_one_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("module.py");
+    fs::write(&src, b"x = 1\n").unwrap();
+    let dst = tmp.path().join("placed.py");
+    let cancel = CancelFlag::new();
+    cancel.cancel();
+
+    let err =
+        clone_or_copy(&src, &dst, &Options::default(), &cancel, &Progress::new()).unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    assert!(!dst.exists());
+}
+
+#[test]
+fn one_flag_and_one_progress_serve_many_calls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    sample_tree(&src);
+    let (cancel, progress) = (CancelFlag::new(), Progress::new());
+
+    std::thread::scope(|scope| {
+        for i in 0..4 {
+            let (src, cancel, progress) = (&src, &cancel, &progress);
+            let dst = tmp.path().join(format!("env{i}"));
+            scope.spawn(move || {
+                clone_or_copy(src, &dst, &Options::default(), cancel, progress).unwrap()
+            });
+        }
+    });
+    let done = progress.snapshot();
+    assert_eq!((done.files_done, done.files_total), (12, 12));
+
+    // Calls that committed do not keep the flag from cancelling the next one.
+    cancel.cancel();
+    let err = clone_or_copy(
+        &src,
+        &tmp.path().join("late"),
+        &Options::default(),
+        &cancel,
+        &progress,
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+}

@@ -102,6 +102,10 @@ fn an_existing_destination_is_a_typed_error_naming_both_paths() {
         (err.src(), err.dst()),
         (Some(src.as_path()), Some(dst.as_path()))
     );
+    let source = err
+        .source()
+        .and_then(|s| s.downcast_ref::<std::io::Error>());
+    assert_eq!(source.and_then(|s| s.raw_os_error()), Some(libc::EEXIST));
 }
 
 #[test]

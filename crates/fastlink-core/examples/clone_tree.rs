@@ -2,8 +2,13 @@
 //! happened to its files:
 //!
 //! ```text
-//! cargo run --release -p fastlink-core --example clone_tree -- SRC DST [reflink,hardlink,copy]
+//! cargo run --release -p fastlink-core --example clone_tree -- [--merge] SRC DST [reflink,hardlink,copy]
 //! ```
+//!
+//! `--merge` places the tree into an existing `DST` (an installer's
+//! site-packages), as `dirs_exist_ok` does. Without a method list the
+//! preference is `FASTLINK_METHODS` (e.g. `hardlink,copy`) or the default,
+//! reflink then copy.
 //!
 //! Ctrl-C is left to the OS here; a binding that wants a clean roll-back on
 //! Ctrl-C sets the [`CancelFlag`] from its signal handling instead.
@@ -14,12 +19,16 @@ use std::process::ExitCode;
 use fastlink_core::{clone_or_copy, CancelFlag, Method, Options, Progress};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let merge = args.first().is_some_and(|arg| arg == "--merge");
+    if merge {
+        args.remove(0);
+    }
     let (src, dst, methods) = match args.as_slice() {
         [src, dst] => (src, dst, None),
         [src, dst, methods] => (src, dst, Some(methods)),
         _ => {
-            eprintln!("usage: clone_tree SRC DST [reflink,hardlink,copy]");
+            eprintln!("usage: clone_tree [--merge] SRC DST [reflink,hardlink,copy]");
             return ExitCode::from(2);
         }
     };
@@ -30,6 +39,7 @@ fn main() -> ExitCode {
     let options = match methods {
         Ok(methods) => Options {
             methods,
+            dirs_exist_ok: merge,
             ..Options::default()
         },
         Err(err) => {
@@ -41,7 +51,7 @@ fn main() -> ExitCode {
     match clone_or_copy(&src, &dst, &options, &CancelFlag::new(), &Progress::new()) {
         Ok(report) => {
             println!(
-                "{} files ({} bytes), {} dirs, {} symlinks in {:?}: {} reflinked, {} hard-linked, {} copied",
+                "files: {}, bytes: {}, dirs: {}, symlinks: {}, in {:?}; reflinked: {}, hard-linked: {}, copied: {}",
                 report.files,
                 report.bytes,
                 report.dirs,
@@ -55,10 +65,16 @@ fn main() -> ExitCode {
                 println!("skipped: {}", skipped.message);
             }
             for fallback in &report.fallbacks {
-                println!("{} files fell back: {}", fallback.files, fallback.message);
+                println!(
+                    "fell back (files: {}): {}",
+                    fallback.files, fallback.message
+                );
             }
             for unstored in &report.unsupported_metadata {
-                println!("{} entries: {}", unstored.entries, unstored.message);
+                println!(
+                    "not kept (entries: {}): {}",
+                    unstored.entries, unstored.message
+                );
             }
             ExitCode::SUCCESS
         }

@@ -44,11 +44,7 @@ pub fn choose(plan: &Plan, destination: &Destination, preference: &[Method]) -> 
     for &method in preference {
         match first_impossible(&pairs, method)? {
             None => methods.push(method),
-            Some(errno) if methods.is_empty() => skipped.push(Skipped {
-                method,
-                errno,
-                message: method.impossible(errno).message().to_string(),
-            }),
+            Some(errno) if methods.is_empty() => skipped.push(Skipped::of(method, errno)),
             Some(_) => {}
         }
     }

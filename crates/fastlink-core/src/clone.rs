@@ -8,12 +8,11 @@ use crate::cancel::CancelFlag;
 use crate::choose::choose;
 use crate::destination::Destination;
 use crate::error::Result;
-use crate::execute::{Counts, Execution};
-use crate::method::Method;
+use crate::execute::Execution;
 use crate::options::Options;
 use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::report::{Report, UnsupportedMetadata};
+use crate::report::{Report, Totals};
 use crate::single_file;
 
 /// Materialize `src` (a tree or a single file) at `dst`: clone where the
@@ -51,16 +50,7 @@ pub fn clone_or_copy_planned(
     let started = Instant::now();
     let threads = options.validate()?;
     let plan = Plan::walk_ignoring(src, dst, threads, options.ignore.as_ref())?;
-    carry_out(
-        &plan,
-        dst,
-        options,
-        options.dirs_exist_ok,
-        threads,
-        cancel,
-        progress,
-        started,
-    )
+    carry_out(&plan, dst, options, threads, cancel, progress, started)
 }
 
 /// Materialize the files `files` (relative paths of regular files or
@@ -83,85 +73,55 @@ pub fn clone_files(
     let started = Instant::now();
     let threads = options.validate()?;
     let plan = Plan::from_list(src_root, files, dst_root, threads)?;
-    carry_out(
-        &plan,
-        dst_root,
-        options,
-        options.dirs_exist_ok,
-        threads,
-        cancel,
-        progress,
-        started,
-    )
+    carry_out(&plan, dst_root, options, threads, cancel, progress, started)
 }
 
-/// Validate, choose, execute and report a plan.
-#[allow(clippy::too_many_arguments)]
+/// Validate, choose, execute and report a plan; `threads` is what
+/// `options.validate()` counted.
 fn carry_out(
     plan: &Plan,
     dst: &Path,
     options: &Options,
-    dirs_exist_ok: bool,
     threads: usize,
     cancel: &CancelFlag,
     progress: &Progress,
     started: Instant,
 ) -> Result<Report> {
-    let destination = Destination::validate(plan, dst, dirs_exist_ok, options.overwrite)?;
+    let destination = Destination::validate(plan, dst, options.dirs_exist_ok, options.overwrite)?;
     let choice = choose(plan, &destination, &options.methods)?;
-    progress.set_totals(plan.files.len() as u64, plan.total_bytes());
+    progress.add_totals(plan.files.len() as u64, plan.total_bytes());
     cancel.check()?;
     let counts = Execution {
         plan,
         destination: &destination,
         methods: &choice.methods,
-        preserve_times: options.preserve_times,
-        overwrite: options.overwrite,
-        dirs_exist_ok,
+        options,
         threads,
         cancel,
         progress,
         shared_names: AtomicBool::new(true),
     }
     .run()?;
-
-    Ok(Report {
-        method: most_used(&choice.methods, &counts),
+    let totals = Totals {
         files: plan.files.len(),
         dirs: plan.dirs.len(),
         symlinks: plan.symlinks.len(),
         bytes: plan.total_bytes(),
-        reflinked: counts.get(Method::Reflink),
-        hardlinked: counts.get(Method::Hardlink),
-        copied: counts.get(Method::Copy),
-        skipped: choice.skipped,
-        fallbacks: counts.fallbacks(),
-        unsupported_metadata: counts
-            .unstored
-            .tally()
-            .into_iter()
-            .map(UnsupportedMetadata::of)
-            .collect(),
-        elapsed: started.elapsed(),
-    })
-}
-
-/// The method that placed the most files, the earlier one on a tie; with no
-/// files, the chosen one.
-fn most_used(methods: &[Method], counts: &Counts) -> Method {
-    let mut best = methods[0];
-    for &method in &methods[1..] {
-        if counts.get(method) > counts.get(best) {
-            best = method;
-        }
-    }
-    best
+    };
+    Ok(Report::new(
+        totals,
+        &choice.methods,
+        &counts,
+        choice.skipped,
+        started,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::method::Method;
     use crate::MAX_THREADS;
     use std::fs;
     use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};

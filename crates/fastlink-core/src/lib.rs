@@ -42,6 +42,7 @@ mod leftover;
 mod meta;
 mod method;
 mod options;
+mod per_file;
 mod per_process;
 mod plan;
 mod platform;

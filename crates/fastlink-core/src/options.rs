@@ -57,15 +57,22 @@ impl Options {
     /// Check everything the caller chose, before anything is read or
     /// written; returns the number of workers to use.
     pub(crate) fn validate(&self) -> Result<usize> {
+        Ok(match self.validate_without_default_threads()? {
+            Some(threads) => threads,
+            None => default_threads(),
+        })
+    }
+
+    /// [`Options::validate`], short of choosing a default thread count
+    /// (which reads cgroup files): for a call that runs on no worker, whose
+    /// cost is a handful of syscalls. Returns the caller's thread count.
+    pub(crate) fn validate_without_default_threads(&self) -> Result<Option<usize>> {
         if self.methods.is_empty() {
             return Err(Error::invalid_argument(
                 "methods must name at least one method",
             ));
         }
-        match self.threads {
-            Some(n) => thread_count(n as i128),
-            None => Ok(default_threads()),
-        }
+        self.threads.map(|n| thread_count(n as i128)).transpose()
     }
 }
 

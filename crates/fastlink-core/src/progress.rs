@@ -31,7 +31,7 @@ impl Progress {
         Progress::default()
     }
 
-    pub(crate) fn set_totals(&self, files: u64, bytes: u64) {
+    pub(crate) fn add_totals(&self, files: u64, bytes: u64) {
         self.files_total.fetch_add(files, Ordering::Relaxed);
         self.bytes_total.fetch_add(bytes, Ordering::Relaxed);
     }
@@ -86,7 +86,7 @@ mod tests {
     #[test]
     fn a_file_counts_its_copied_bytes_once() {
         let progress = Progress::new();
-        progress.set_totals(2, 30);
+        progress.add_totals(2, 30);
         let share = progress.file();
         share.copied(8);
         share.copied(4);

@@ -1,7 +1,8 @@
 //! What a call did, for the caller to log or warn about.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::execute::Counts;
 use crate::meta::MetadataKind;
 use crate::method::Method;
 
@@ -13,6 +14,17 @@ pub struct Skipped {
     /// A sentence an installer can show as is, e.g.
     /// "reflink not possible: source and destination are on different filesystems or mounts (EXDEV)".
     pub message: String,
+}
+
+impl Skipped {
+    /// `method`, passed over because `errno` said the pair cannot use it.
+    pub(crate) fn of(method: Method, errno: i32) -> Self {
+        Skipped {
+            method,
+            errno,
+            message: method.impossible(errno).message().to_string(),
+        }
+    }
 }
 
 /// A method some files could not use, so each of them fell back to a later
@@ -71,4 +83,55 @@ pub struct Report {
     /// kind; the data is in place all the same.
     pub unsupported_metadata: Vec<UnsupportedMetadata>,
     pub elapsed: Duration,
+}
+
+/// What a call's source held: the report's totals.
+pub(crate) struct Totals {
+    pub files: usize,
+    pub dirs: usize,
+    pub symlinks: usize,
+    pub bytes: u64,
+}
+
+impl Report {
+    /// The report of a call that placed `totals`, each file by the method
+    /// `counts` has it under (`methods`: those it allowed, in order), with
+    /// `skipped` the methods passed over for the whole call; the planned
+    /// and the single-file path alike.
+    pub(crate) fn new(
+        totals: Totals,
+        methods: &[Method],
+        counts: &Counts,
+        skipped: Vec<Skipped>,
+        started: Instant,
+    ) -> Report {
+        Report {
+            method: most_used(methods, counts),
+            files: totals.files,
+            dirs: totals.dirs,
+            symlinks: totals.symlinks,
+            bytes: totals.bytes,
+            reflinked: counts.get(Method::Reflink),
+            hardlinked: counts.get(Method::Hardlink),
+            copied: counts.get(Method::Copy),
+            skipped,
+            fallbacks: counts.fallbacks(),
+            unsupported_metadata: (counts.unstored.tally().into_iter())
+                .map(UnsupportedMetadata::of)
+                .collect(),
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
+/// The method that placed the most files, the earlier one on a tie; with no
+/// files, the chosen one.
+fn most_used(methods: &[Method], counts: &Counts) -> Method {
+    let mut best = methods[0];
+    for &method in &methods[1..] {
+        if counts.get(method) > counts.get(best) {
+            best = method;
+        }
+    }
+    best
 }

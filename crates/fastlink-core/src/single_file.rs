@@ -19,100 +19,111 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Instant;
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, CWD};
+use rustix::fs::{AtFlags, FileType, Stat, CWD};
 
-use crate::meta;
+use crate::execute::Counts;
 use crate::meta::EntryMeta;
 use crate::method::Method;
-use crate::options::{thread_count, Options};
+use crate::options::Options;
+use crate::per_file::{self, Failed, Next, Refusal};
 use crate::plan::is_sparse;
 use crate::platform::{CopyHints, Os, Platform};
 use crate::progress::Progress;
-use crate::report::{Report, Skipped};
+use crate::report::{Report, Skipped, Totals};
 
 /// Larger files take the planned path, whose copy can be cancelled between
 /// steps: a file this size is copied well within a second even from a slow
 /// source, so Ctrl-C still acts about as fast.
 pub const MAX_BYTES: u64 = 1 << 20;
 
+/// Why this path leaves a call to the planned path, untouched.
+struct Declined;
+
 /// Place the single file `src` at the new name `dst`, or `None` when the
 /// call is not of that shape or meets anything unusual; nothing has been
 /// written then, and the planned path must take the call.
 pub fn try_place(src: &Path, dst: &Path, options: &Options, progress: &Progress) -> Option<Report> {
+    place(src, dst, options, progress).ok()
+}
+
+/// [`try_place`], its "no" an error so that `?` declines the call.
+fn place(
+    src: &Path,
+    dst: &Path,
+    options: &Options,
+    progress: &Progress,
+) -> Result<Report, Declined> {
     let started = Instant::now();
-    // What `Options::validate` checks, without choosing a default thread
-    // count (it reads cgroup files, and nothing here runs on a worker).
-    let threads_valid = options
-        .threads
-        .is_none_or(|n| thread_count(n as i128).is_ok());
-    if options.methods.is_empty() || !threads_valid {
-        return None;
-    }
-    let parent = parent_of(dst)?;
+    // An invalid call is the planned path's to refuse.
+    options
+        .validate_without_default_threads()
+        .map_err(|_| Declined)?;
+    let parent = parent_of(dst).ok_or(Declined)?;
     if options.overwrite && rustix::fs::statat(CWD, dst, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
         // Replacing is the planned path's (by rename). Found only by the
         // final link, the file would be cloned or copied twice.
-        return None;
+        return Err(Declined);
     }
-    let mut stat: Option<Stat> = None;
+    // The lstat costs what the fstat after an open would, and shows first
+    // that the source is a small regular file: opening anything else can
+    // act (a tape rewinds, a watchdog arms, a fifo's waiting writer wakes),
+    // and the planned path refuses those unopened.
+    let stat = rustix::fs::statat(CWD, src, AtFlags::SYMLINK_NOFOLLOW).map_err(|_| Declined)?;
+    let meta = takeable(&stat).ok_or(Declined)?;
+    let size = stat.st_size as u64;
     let mut opened: Option<File> = None;
     let mut unnamed: Option<File> = None;
     let mut skipped = Vec::new();
-    for (i, &method) in options.methods.iter().enumerate() {
-        let is_last = i + 1 == options.methods.len();
-        if stat.is_none() {
-            stat = Some(rustix::fs::statat(CWD, src, AtFlags::SYMLINK_NOFOLLOW).ok()?);
-        }
-        let stat = stat.as_ref().expect("stat'ed above");
-        let meta = takeable(stat)?;
-        let size = stat.st_size as u64;
-        let attempt = match method {
+    let decline = |_| Failed::Stop(Declined);
+    let attempt = |_: &mut (), method| {
+        match method {
             Method::Hardlink => {
-                if Method::never_hardlinked(&meta, CWD, src.as_os_str()).ok()? {
-                    return None;
+                // The planned path makes such a file take the next method.
+                if Method::never_hardlinked(&meta, CWD, src.as_os_str()).map_err(decline)? {
+                    return Err(Failed::Stop(Declined));
                 }
                 let linked = rustix::fs::linkat(CWD, src, CWD, dst, AtFlags::empty());
-                linked.map_err(io::Error::from)
+                Ok(linked.map_err(io::Error::from)?)
             }
             Method::Reflink | Method::Copy => {
                 if opened.is_none() {
-                    opened = Some(open_source(src)?);
+                    opened = Some(per_file::open_source(CWD, src.as_os_str()).map_err(decline)?);
                 }
-                let file = opened.as_ref().expect("opened above");
+                let source = opened.as_ref().expect("opened above");
                 if unnamed.is_none() {
-                    unnamed = Some(Os::create_unnamed(parent, meta.safe_mode())?.ok()?);
+                    let made = Os::create_unnamed(parent, meta.safe_mode()).ok_or(Declined);
+                    unnamed = Some(made.map_err(Failed::Stop)?.map_err(decline)?);
                 }
                 let new = unnamed.as_ref().expect("created above");
-                fill(method, file, new, size)
+                Ok(fill(method, source, new, size)?)
             }
-        };
-        let err = match attempt {
-            Ok(()) => {
-                if let Some(new) = &unnamed {
-                    if method != Method::Hardlink {
-                        // Not part of the attempt: a refusal here says
-                        // nothing about the method (the planned path decides).
-                        set_times(method, new, &meta, options).ok()?;
-                        Os::link_unnamed(new, dst).ok()?;
-                    }
-                }
-                progress.set_totals(1, size);
-                progress.add_done(1, size);
-                return Some(report(method, size, skipped, started));
-            }
-            Err(err) => err,
-        };
-        let errno = err.raw_os_error()?;
-        if is_last || !method.is_pair_wide_errno(errno, same_device(stat, parent, errno)?) {
-            return None;
         }
-        skipped.push(Skipped {
-            method,
-            errno,
-            message: method.impossible(errno).message().to_string(),
-        });
+    };
+    // What the planned path's probe would make of a refusal: a method the
+    // pair cannot use is passed over. A refusal of this one file, by the
+    // last method, or an error declines the call.
+    let refused = |_: &mut (), method: Method, refusal| match refusal {
+        Refusal::Cannot(errno)
+            if method.is_pair_wide_errno(errno, same_device(&stat, parent, errno)?) =>
+        {
+            skipped.push(Skipped::of(method, errno));
+            Ok(Next::NextMethod)
+        }
+        _ => Err(Declined),
+    };
+    let method = per_file::first_that_works(&options.methods, &mut (), attempt, refused)?;
+    if let Some(new) = &unnamed {
+        if method != Method::Hardlink {
+            // Not part of the attempt: a refusal here says nothing about
+            // the method (the planned path decides).
+            per_file::apply_times(method, new, &meta, options.preserve_times)
+                .map_err(|_| Declined)?;
+            Os::link_unnamed(new, dst).map_err(|_| Declined)?;
+        }
     }
-    None
+    progress.add_totals(1, size);
+    progress.add_done(1, size);
+    Ok(report(method, size, skipped, started))
 }
 
 /// The directory `dst` is to be created in; `None` for a name this path
@@ -127,18 +138,6 @@ fn parent_of(dst: &Path) -> Option<&Path> {
         p if p.as_os_str().is_empty() => Some(Path::new(".")),
         p => Some(p),
     }
-}
-
-/// The source, once an lstat has shown it to be a small regular file:
-/// opening anything else can act (a tape rewinds, a watchdog arms, a fifo's
-/// waiting writer wakes), and the planned path refuses those unopened. The
-/// lstat costs what the fstat after an open would. Never through a symlink
-/// (a symlinked `src` is the planned path's to follow); O_NONBLOCK in case
-/// a fifo was swapped in since.
-fn open_source(src: &Path) -> Option<File> {
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let fd = rustix::fs::openat(CWD, src, flags, Mode::empty()).ok()?;
-    Some(File::from(fd))
 }
 
 /// The metadata to recreate, for a small, dense regular file.
@@ -169,44 +168,27 @@ fn fill(method: Method, src: &File, new: &File, size: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// Give the filled `new` the source's times (or, for a clone that carries
-/// them where times are not kept, the current time).
-fn set_times(method: Method, new: &File, meta: &EntryMeta, options: &Options) -> io::Result<()> {
-    if options.preserve_times {
-        meta::set_file_times(new, meta)?;
-    } else if method == Method::Reflink && Os::CLONE_KEEPS_SOURCE_TIMES {
-        meta::set_file_times_now(new)?;
-    }
-    Ok(())
-}
-
 /// Whether src (its lstat, already made) and dst's directory are one device;
-/// asked only for EXDEV, the one errno whose meaning depends on it. `None`
-/// if it cannot be told.
+/// asked only for EXDEV, the one errno whose meaning depends on it. The
+/// call is declined if it cannot be told.
 // Stat's field types differ between architectures, so the cast stays.
 #[allow(clippy::unnecessary_cast)]
-fn same_device(src: &Stat, parent: &Path, errno: i32) -> Option<bool> {
+fn same_device(src: &Stat, parent: &Path, errno: i32) -> Result<bool, Declined> {
     if errno != libc::EXDEV {
-        return Some(true);
+        return Ok(true);
     }
-    let parent_dev = rustix::fs::stat(parent).ok()?.st_dev;
-    Some(src.st_dev as u64 == parent_dev as u64)
+    let parent_dev = rustix::fs::stat(parent).map_err(|_| Declined)?.st_dev;
+    Ok(src.st_dev as u64 == parent_dev as u64)
 }
 
 fn report(method: Method, size: u64, skipped: Vec<Skipped>, started: Instant) -> Report {
-    let one_if = |m: Method| usize::from(method == m);
-    Report {
-        method,
+    let counts = Counts::default();
+    counts.add(method, 1);
+    let totals = Totals {
         files: 1,
         dirs: 0,
         symlinks: 0,
         bytes: size,
-        reflinked: one_if(Method::Reflink),
-        hardlinked: one_if(Method::Hardlink),
-        copied: one_if(Method::Copy),
-        skipped,
-        fallbacks: Vec::new(),
-        unsupported_metadata: Vec::new(),
-        elapsed: started.elapsed(),
-    }
+    };
+    Report::new(totals, &[method], &counts, skipped, started)
 }

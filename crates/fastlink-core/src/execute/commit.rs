@@ -104,7 +104,7 @@ impl Execution<'_> {
             // packages racing to create one site-packages).
             Err(err)
                 if (self.destination.root_existed
-                    || (self.dirs_exist_ok && entry.plan_dir == Some(0)))
+                    || (self.options.dirs_exist_ok && entry.plan_dir == Some(0)))
                     && matches!(err.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY))
                     && dirfd::is_dir_at(dir.as_fd(), &entry.name).unwrap_or(false) =>
             {
@@ -126,7 +126,7 @@ impl Execution<'_> {
             // replaced, as one found then would have been. Not tracked as
             // new: the roll-back never removes what it replaced.
             Err(err)
-                if self.overwrite
+                if self.options.overwrite
                     && !is_dir
                     && err.raw_os_error() == Some(libc::EEXIST)
                     && !dirfd::is_dir_at(dir.as_fd(), &entry.name).unwrap_or(true) =>
@@ -189,7 +189,7 @@ impl Execution<'_> {
                                 emptied
                                     .push((open(from.as_fd(), OsStr::new(""))?, name.to_owned()));
                             }
-                            None if self.overwrite && !theirs_is_dir => {
+                            None if self.options.overwrite && !theirs_is_dir => {
                                 dirfd::rename_between(from.as_fd(), name, to.as_fd(), name, true)?
                             }
                             _ => return Err(err),

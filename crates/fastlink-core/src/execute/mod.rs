@@ -41,6 +41,7 @@ use crate::leftover::{self, Place, Slot, STAGING_PREFIX};
 use crate::meta;
 use crate::meta::MetadataKind;
 use crate::method::Method;
+use crate::options::Options;
 use crate::plan::{name_of, FileId, Plan, RootKind};
 use crate::platform::{NewMode, Os, Platform};
 use crate::probe;
@@ -59,12 +60,11 @@ pub struct Execution<'a> {
     /// The chosen method first, then the allowed methods a single file may
     /// still fall back to when it meets an "impossible" errno.
     pub methods: &'a [Method],
-    pub preserve_times: bool,
-    /// In a merge, replace existing files and symlinks.
-    pub overwrite: bool,
-    /// The caller allows a merge: a new tree whose `dst` another caller
-    /// created meanwhile is merged into it rather than refused.
-    pub dirs_exist_ok: bool,
+    /// What the caller asked for: times kept, files replaced in a merge
+    /// (`overwrite`), a new tree whose `dst` another caller created
+    /// meanwhile merged into rather than refused (`dirs_exist_ok`).
+    pub options: &'a Options,
+    /// Workers, as `Options::validate` counted them.
     pub threads: usize,
     pub cancel: &'a CancelFlag,
     pub progress: &'a Progress,
@@ -95,7 +95,7 @@ impl Counts {
         }
     }
 
-    fn add(&self, method: Method, files: usize) {
+    pub(crate) fn add(&self, method: Method, files: usize) {
         self.counter(method).fetch_add(files, Ordering::Relaxed);
     }
 
@@ -442,7 +442,7 @@ impl Execution<'_> {
         let whole_tree_possible = self.methods[0] == Method::Reflink
             && self.plan.whole_tree
             && !self.destination.root_existed
-            && self.preserve_times
+            && self.options.preserve_times
             && !self.plan.dirs.iter().any(|d| d.meta.has_setid_bits())
             && !self.plan.files.iter().any(|f| f.meta.has_setid_bits());
         if !whole_tree_possible {
@@ -718,7 +718,7 @@ impl Execution<'_> {
                 let set = meta::set_mode_at(fd.as_fd(), name, dir.meta.safe_mode());
                 unstored.tolerate(MetadataKind::Mode, set).map_err(fail)?;
             }
-            if self.preserve_times {
+            if self.options.preserve_times {
                 let set = meta::set_times_at(fd.as_fd(), name, &dir.meta);
                 unstored.tolerate(MetadataKind::Times, set).map_err(fail)?;
             }

@@ -5,10 +5,8 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::path::Path;
-
-use rustix::fs::{Mode, OFlags};
 
 use super::undo::{Staged, Undo};
 use super::{final_name, Counts, DirPair, Execution};
@@ -18,9 +16,18 @@ use crate::error::{Error, Result};
 use crate::leftover::{self, Slot, STAGING_PREFIX, TEMP_PREFIX};
 use crate::meta::{self, MetadataKind, Unstored};
 use crate::method::Method;
+use crate::per_file::{self, Failed, Next, Refusal};
 use crate::plan::{name_of, FilePlan, SymlinkPlan};
 use crate::platform::{holds_no_symlinks, CopyHints, NewMode, Os, Platform};
 use crate::progress::FileProgress;
+
+/// The name a file is created under, chosen when first needed, and how
+/// often the shared staging name of a new single file may still be found
+/// taken (see `Execution::retarget`).
+struct Target {
+    name: Option<OsString>,
+    retargets: u8,
+}
 
 impl Execution<'_> {
     /// The (source name, final destination name) of a planned leaf.
@@ -71,11 +78,11 @@ impl Execution<'_> {
         }
     }
 
-    /// Put one file in place with the first method that works for it, and
-    /// count it under that method. A method failing with an errno that means
-    /// "cannot" passes this file alone to the next allowed method (counted as
-    /// a fallback); with no method left, that is the typed "impossible" error.
-    /// Any other error is raised.
+    /// Put one file in place with the first method that works for it (see
+    /// `per_file`), and count it under that method. A method failing with an
+    /// errno that means "cannot" passes this file alone to the next allowed
+    /// method (counted as a fallback); with no method left, that is the typed
+    /// "impossible" error. Any other error is raised.
     pub(super) fn place_file(
         &self,
         pair: &DirPair<'_>,
@@ -85,102 +92,91 @@ impl Execution<'_> {
         undo: &Undo,
     ) -> Result<()> {
         let (src_name, dst_name) = self.leaf_names(&file.rel);
+        let mut target = Target {
+            name: None,
+            retargets: if self.destination.root_existed || action == LeafAction::Create {
+                0
+            } else {
+                2
+            },
+        };
         // The name to create, registered for commit and roll-back when first
         // needed: a name that already is the source needs none to hard-link.
-        let mut target: Option<OsString> = None;
-        let target_of = |target: &mut Option<OsString>| -> OsString {
+        let name_of_target = |target: &mut Target| -> OsString {
             target
+                .name
                 .get_or_insert_with(|| self.leaf_target(pair, &file.rel, dst_name, action, undo))
                 .clone()
         };
-        // How often the shared staging name may still be found taken.
-        let mut retargets = if self.destination.root_existed || action == LeafAction::Create {
-            0
-        } else {
-            2
-        };
         let src_path = || self.plan.src_path(&file.rel);
         let dst_path = || self.destination.path(&file.rel);
+        let fail = |err| Failed::Stop(Error::io(err, &src_path(), &dst_path()));
         let share = self.progress.file();
         let mut opened: Option<File> = None;
-        let mut methods = self.methods.iter().enumerate();
-        let mut current = methods.next();
-        while let Some((i, &method)) = current {
-            let attempt = match method {
-                Method::Hardlink => {
-                    // A hard link shares the inode and so its setuid/setgid
-                    // bits and capabilities: such a file takes the next method.
-                    let refused = Method::never_hardlinked(&file.meta, pair.src.as_fd(), src_name)
-                        .map_err(|err| Error::io(err, &src_path(), &dst_path()))?;
-                    if refused {
-                        Err(io::Error::from_raw_os_error(libc::EPERM))
-                    } else if action == LeafAction::SourceItself {
-                        // Already a name of the source's inode: what a link makes.
-                        Ok(())
-                    } else {
-                        dirfd::hardlink_at(
-                            pair.src.as_fd(),
-                            src_name,
-                            pair.dst.as_fd(),
-                            &target_of(&mut target),
-                        )
-                    }
+        let attempt = |target: &mut Target, method| match method {
+            Method::Hardlink => {
+                // A hard link shares the inode and so its setuid/setgid
+                // bits and capabilities: such a file takes the next method.
+                if Method::never_hardlinked(&file.meta, pair.src.as_fd(), src_name).map_err(fail)? {
+                    Err(io::Error::from_raw_os_error(libc::EPERM).into())
+                } else if action == LeafAction::SourceItself {
+                    // Already a name of the source's inode: what a link makes.
+                    Ok(())
+                } else {
+                    let name = name_of_target(target);
+                    Ok(dirfd::hardlink_at(
+                        pair.src.as_fd(),
+                        src_name,
+                        pair.dst.as_fd(),
+                        &name,
+                    )?)
                 }
-                Method::Reflink | Method::Copy => {
-                    if opened.is_none() {
-                        let source = open_source(pair.src.as_fd(), src_name)
-                            .map_err(|err| Error::io(err, &src_path(), &dst_path()))?;
-                        opened = Some(source);
-                    }
-                    let source = opened.as_ref().expect("opened above");
-                    let target = target_of(&mut target);
-                    match self.write_file(method, source, pair, &target, file, &share, counts) {
-                        Ok(seen) if seen != file.size => {
-                            return Err(Error::source_changed(
-                                &src_path(),
-                                &dst_path(),
-                                file.size,
-                                seen,
-                            ));
-                        }
-                        Ok(_) => Ok(()),
-                        Err(err) => Err(err),
-                    }
+            }
+            Method::Reflink | Method::Copy => {
+                if opened.is_none() {
+                    opened = Some(per_file::open_source(pair.src.as_fd(), src_name).map_err(fail)?);
                 }
-            };
-            let err = match attempt {
-                Ok(()) => {
-                    share.done(file.size);
-                    counts.add(method, 1);
-                    return Ok(());
+                let source = opened.as_ref().expect("opened above");
+                let name = name_of_target(target);
+                let seen = self.write_file(method, source, pair, &name, file, &share, counts)?;
+                if seen != file.size {
+                    let changed = Error::source_changed(&src_path(), &dst_path(), file.size, seen);
+                    return Err(Failed::Stop(changed));
                 }
-                Err(err) if retargets > 0 && err.raw_os_error() == Some(libc::EEXIST) => {
+                Ok(())
+            }
+        };
+        let refused = |target: &mut Target, method: Method, refusal| {
+            if let Refusal::Error(err) = &refusal {
+                if target.retargets > 0 && err.raw_os_error() == Some(libc::EEXIST) {
                     // The shared staging name of a new single file is taken
                     // (nothing was made): reclaim a leftover there, else use
                     // a name of this call's own; then the same method again.
                     let taken = target
+                        .name
                         .as_mut()
                         .expect("named by the attempt that found it taken");
-                    self.retarget(pair, dst_name, taken, retargets == 2, undo);
-                    retargets -= 1;
-                    continue;
+                    self.retarget(pair, dst_name, taken, target.retargets == 2, undo);
+                    target.retargets -= 1;
+                    return Ok(Next::SameMethod);
                 }
-                Err(err) => err,
-            };
+            }
             self.cancel.check()?;
-            let errno = err.raw_os_error().unwrap_or(libc::EIO);
-            if !method.is_impossible_errno(errno) {
-                return Err(Error::io(err, &src_path(), &dst_path()));
-            }
-            if i + 1 == self.methods.len() {
-                return Err(method
+            match refusal {
+                Refusal::Error(err) => Err(Error::io(err, &src_path(), &dst_path())),
+                Refusal::Cannot(errno) => {
+                    counts.fell_back(method, errno);
+                    Ok(Next::NextMethod)
+                }
+                Refusal::NoMethodLeft(errno) => Err(method
                     .impossible(errno)
-                    .with_paths(&src_path(), &dst_path()));
+                    .with_paths(&src_path(), &dst_path())),
             }
-            counts.fell_back(method, errno);
-            current = methods.next();
-        }
-        unreachable!("methods is never empty")
+        };
+        let method = per_file::first_that_works(self.methods, &mut target, attempt, refused)?;
+        share.done(file.size);
+        counts.add(method, 1);
+        Ok(())
     }
 
     /// Move a new single file's staging off a taken shared name: reclaimed
@@ -237,14 +233,12 @@ impl Execution<'_> {
         if let Some(errno) = written.mode_unset {
             counts.unstored.note(MetadataKind::Mode, errno);
         }
-        let times = if self.preserve_times {
-            meta::set_file_times(&written.file, &file.meta)
-        } else if method == Method::Reflink && Os::CLONE_KEEPS_SOURCE_TIMES {
-            // What a copy gets, whichever path the file took.
-            meta::set_file_times_now(&written.file)
-        } else {
-            Ok(())
-        };
+        let times = per_file::apply_times(
+            method,
+            &written.file,
+            &file.meta,
+            self.options.preserve_times,
+        );
         counts.unstored.tolerate(MetadataKind::Times, times)?;
         Ok(seen)
     }
@@ -272,23 +266,10 @@ impl Execution<'_> {
                 _ => fail(err),
             });
         }
-        if self.preserve_times {
+        if self.options.preserve_times {
             let set = meta::set_times_at(pair.dst.as_fd(), &target, &link.meta);
             unstored.tolerate(MetadataKind::Times, set).map_err(fail)?;
         }
         Ok(())
     }
-}
-
-/// Open a source file for reading, relative to its directory and never
-/// through a symlink. O_NONBLOCK: should a fifo have replaced a planned file,
-/// opening it must not hang (it has no effect on regular files).
-fn open_source(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<File> {
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    Ok(File::from(rustix::fs::openat(
-        dir,
-        name,
-        flags,
-        Mode::empty(),
-    )?))
 }

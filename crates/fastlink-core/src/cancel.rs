@@ -51,7 +51,7 @@ impl CancelFlag {
 
     /// [`check`](Self::check) for code that speaks `io::Error`: ECANCELED
     /// once cancelled. Whoever sees it maps it back with [`Error::cancelled`].
-    pub fn check_io(&self) -> std::io::Result<()> {
+    pub(crate) fn check_io(&self) -> std::io::Result<()> {
         if self.is_cancelled() {
             Err(std::io::Error::from_raw_os_error(libc::ECANCELED))
         } else {

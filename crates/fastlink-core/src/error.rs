@@ -34,6 +34,11 @@ pub enum ErrorKind {
     Cancelled,
 }
 
+/// Every error of a call: an [`ErrorKind`] to branch on, the errno (what
+/// Python's `OSError.errno` holds), a message, the caller's source and
+/// destination paths where they apply, and the `io::Error` it came from as
+/// its [`source()`](std::error::Error::source). Its `Display` reads like
+/// Python's: `[Errno 17] File exists: SRC -> DST`.
 #[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,
@@ -45,6 +50,7 @@ pub struct Error {
     io: Option<io::Error>,
 }
 
+/// A `Result` whose error is fastlink's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
@@ -60,7 +66,7 @@ impl Error {
     }
 
     /// An OS error on the pair `src` -> `dst`.
-    pub fn io(err: io::Error, src: &Path, dst: &Path) -> Self {
+    pub(crate) fn io(err: io::Error, src: &Path, dst: &Path) -> Self {
         Error::from_io(err).with_paths(src, dst)
     }
 
@@ -68,7 +74,7 @@ impl Error {
     /// synthesized ones) are reported as EINVAL for an argument no syscall
     /// could take, else as EIO, rather than losing the errno. `err` itself
     /// is kept: it is the `source()` and [`Error::io_error`].
-    pub fn from_io(err: io::Error) -> Self {
+    pub(crate) fn from_io(err: io::Error) -> Self {
         let errno = err.raw_os_error().unwrap_or(match err.kind() {
             // A path no syscall can take (a NUL byte in it).
             io::ErrorKind::InvalidInput => libc::EINVAL,
@@ -84,7 +90,7 @@ impl Error {
         }
     }
 
-    pub fn special_file(src: &Path, dst: &Path, what: &str) -> Self {
+    pub(crate) fn special_file(src: &Path, dst: &Path, what: &str) -> Self {
         Error::new(
             ErrorKind::SpecialFile,
             libc::EINVAL,
@@ -94,7 +100,7 @@ impl Error {
     }
 
     /// A symlink the destination filesystem cannot hold (`errno` as it said).
-    pub fn symlink_unsupported(errno: i32, src: &Path, dst: &Path) -> Self {
+    pub(crate) fn symlink_unsupported(errno: i32, src: &Path, dst: &Path) -> Self {
         Error::new(
             ErrorKind::SymlinkUnsupported,
             errno,
@@ -106,7 +112,7 @@ impl Error {
         .with_paths(src, dst)
     }
 
-    pub fn destination_inside_source(src: &Path, dst: &Path) -> Self {
+    pub(crate) fn destination_inside_source(src: &Path, dst: &Path) -> Self {
         Error::new(
             ErrorKind::DestinationInsideSource,
             libc::EINVAL,
@@ -115,7 +121,7 @@ impl Error {
         .with_paths(src, dst)
     }
 
-    pub fn source_inside_destination(src: &Path, dst: &Path) -> Self {
+    pub(crate) fn source_inside_destination(src: &Path, dst: &Path) -> Self {
         Error::new(
             ErrorKind::SourceInsideDestination,
             libc::EINVAL,
@@ -124,7 +130,7 @@ impl Error {
         .with_paths(src, dst)
     }
 
-    pub fn source_changed(src: &Path, dst: &Path, planned: u64, seen: u64) -> Self {
+    pub(crate) fn source_changed(src: &Path, dst: &Path, planned: u64, seen: u64) -> Self {
         Error::new(
             ErrorKind::SourceChanged,
             libc::EAGAIN,
@@ -133,24 +139,28 @@ impl Error {
         .with_paths(src, dst)
     }
 
-    pub fn is_a_directory(src: &Path, dst: &Path) -> Self {
+    pub(crate) fn is_a_directory(src: &Path, dst: &Path) -> Self {
         Error::io(io::Error::from_raw_os_error(libc::EISDIR), src, dst)
     }
 
-    pub fn already_exists(src: &Path, dst: &Path) -> Self {
+    pub(crate) fn already_exists(src: &Path, dst: &Path) -> Self {
         Error::io(io::Error::from_raw_os_error(libc::EEXIST), src, dst)
     }
 
+    /// A bad argument (EINVAL), e.g. from an [`Ignore`](crate::Ignore)
+    /// callback that cannot answer: the call fails before writing anything.
     pub fn invalid_argument(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::InvalidArgument, libc::EINVAL, message)
     }
 
+    /// The call was cancelled (ECANCELED): what a binding returns when its
+    /// caller interrupts a call, e.g. on a SIGTERM.
     pub fn cancelled() -> Self {
         Error::new(ErrorKind::Cancelled, libc::ECANCELED, "operation cancelled")
     }
 
     /// Attach the source/destination pair, unless the error already names one.
-    pub fn with_paths(mut self, src: &Path, dst: &Path) -> Self {
+    pub(crate) fn with_paths(mut self, src: &Path, dst: &Path) -> Self {
         if self.src.is_none() && self.dst.is_none() {
             self.src = Some(src.to_path_buf());
             self.dst = Some(dst.to_path_buf());
@@ -158,10 +168,14 @@ impl Error {
         self
     }
 
+    /// What went wrong, at the level a caller branches on.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
+    /// The errno: the OS's, or the one fastlink's own verdicts carry
+    /// (EXDEV for [`ErrorKind::CrossDevice`], EOPNOTSUPP for a clone that
+    /// is impossible, ...).
     pub fn errno(&self) -> i32 {
         self.errno
     }

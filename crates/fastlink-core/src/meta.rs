@@ -81,6 +81,7 @@ pub enum MetadataKind {
 }
 
 impl MetadataKind {
+    /// "mode" or "times".
     pub fn name(self) -> &'static str {
         match self {
             MetadataKind::Mode => "mode",

@@ -12,6 +12,10 @@ use crate::platform::{Os, Platform};
 /// The environment variable read by [`Method::preference_from_env`].
 pub const METHODS_ENV: &str = "FASTLINK_METHODS";
 
+/// A way to put a file's data in place. A call takes an ordered preference
+/// ([`Options::methods`](crate::Options::methods)): the first the pair of
+/// filesystems allows is chosen, and a file that refuses it alone takes the
+/// next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
     /// Copy-on-write clone: FICLONE, clonefile, ReFS block cloning.
@@ -23,11 +27,13 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every method, in the order of this enum.
     pub const ALL: [Method; 3] = [Method::Reflink, Method::Hardlink, Method::Copy];
 
     /// What installers ask for by default: clone where possible, else copy.
     pub const DEFAULT_PREFERENCE: [Method; 2] = [Method::Reflink, Method::Copy];
 
+    /// "reflink", "hardlink" or "copy": the names callers pass.
     pub fn name(self) -> &'static str {
         match self {
             Method::Reflink => "reflink",
@@ -36,6 +42,8 @@ impl Method {
         }
     }
 
+    /// The method of a [`name`](Self::name); anything else is an
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument).
     pub fn parse(name: &str) -> Result<Method> {
         Method::ALL
             .into_iter()
@@ -91,7 +99,7 @@ impl Method {
 
     /// The error for this method being impossible (`errno` said so) with no
     /// allowed method left: the typed error a strict caller catches.
-    pub fn impossible(self, probe_errno: i32) -> Error {
+    pub(crate) fn impossible(self, probe_errno: i32) -> Error {
         let method = self;
         let (kind, errno, why) = if probe_errno == libc::EXDEV {
             (
@@ -150,7 +158,7 @@ impl Method {
     /// exec bit (root's too), and only the file's owner, who could as well
     /// do it through the source's name, can add one to the shared inode: so
     /// only a file with an exec bit costs a lookup of the attribute.
-    pub fn never_hardlinked(
+    pub(crate) fn never_hardlinked(
         meta: &EntryMeta,
         dir: BorrowedFd<'_>,
         path: &OsStr,
@@ -202,7 +210,7 @@ impl Method {
     /// the user may not link under `fs.protected_hardlinks` (EPERM), a btrfs
     /// NOCOW file (EINVAL), two mounts of one filesystem (EXDEV between equal
     /// devices). Such a failure makes that file fall back, and nothing else.
-    pub fn is_pair_wide_errno(self, errno: i32, same_device: bool) -> bool {
+    pub(crate) fn is_pair_wide_errno(self, errno: i32, same_device: bool) -> bool {
         if !self.is_impossible_errno(errno) {
             return false;
         }
@@ -211,6 +219,22 @@ impl Method {
             libc::EINVAL | libc::EPERM | libc::EMLINK => false,
             _ => true,
         }
+    }
+}
+
+/// The name [`Method::parse`] reads: "reflink", "hardlink" or "copy".
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `"copy".parse::<Method>()`, as [`Method::parse`].
+impl std::str::FromStr for Method {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Method> {
+        Method::parse(name)
     }
 }
 
@@ -277,5 +301,13 @@ mod tests {
         assert!(Method::Reflink.is_impossible_errno(libc::EXDEV));
         assert!(Method::Hardlink.is_impossible_errno(libc::EXDEV));
         assert!(!Method::Copy.is_impossible_errno(libc::EXDEV));
+    }
+
+    #[test]
+    fn a_method_reads_back_what_it_displays() {
+        for method in Method::ALL {
+            assert_eq!(method.to_string().parse::<Method>().unwrap(), method);
+        }
+        assert!("clone".parse::<Method>().is_err());
     }
 }

@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 use crate::method::Method;
 use crate::pool::{default_threads, MAX_THREADS};
 
+/// What a caller may ask of a call. `Options::default()` is what installers
+/// want: reflink, else copy; no merge; times kept; the default thread count.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Ordered preference; the first that works for the filesystem pair is used.
@@ -32,6 +34,8 @@ pub struct Options {
 #[derive(Clone)]
 pub struct Ignore(pub Arc<IgnoreFn>);
 
+/// The function inside an [`Ignore`]: (directory, entry names) to the
+/// names to leave out.
 pub type IgnoreFn = dyn Fn(&Path, &[OsString]) -> Result<Vec<OsString>> + Send + Sync;
 
 impl fmt::Debug for Ignore {

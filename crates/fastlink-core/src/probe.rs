@@ -22,6 +22,7 @@ use crate::platform::{NewMode, Os, Platform};
 /// What a probe found for one method on one pair of filesystems.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// The pair can do it.
     Works,
     /// The pair cannot do it; the errno says why (EXDEV, EOPNOTSUPP, ...).
     Impossible(i32),

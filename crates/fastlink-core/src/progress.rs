@@ -19,9 +19,13 @@ pub struct Progress {
 /// they are read one after another while workers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ProgressSnapshot {
+    /// Files placed so far.
     pub files_done: u64,
+    /// Files to place (0 until the source has been walked).
     pub files_total: u64,
+    /// Bytes placed so far, counted as they are copied.
     pub bytes_done: u64,
+    /// Bytes of all the files to place.
     pub bytes_total: u64,
 }
 
@@ -49,6 +53,7 @@ impl Progress {
         }
     }
 
+    /// The counters now; safe to call from any thread while calls run.
     pub fn snapshot(&self) -> ProgressSnapshot {
         ProgressSnapshot {
             files_done: self.files_done.load(Ordering::Relaxed),

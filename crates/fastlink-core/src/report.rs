@@ -9,7 +9,9 @@ use crate::method::Method;
 /// A preferred method that was passed over, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
+    /// The method passed over.
     pub method: Method,
+    /// What the probe's try of it returned (EXDEV, EOPNOTSUPP, ...).
     pub errno: i32,
     /// A sentence an installer can show as is, e.g.
     /// "reflink not possible: source and destination are on different filesystems or mounts (EXDEV)".
@@ -31,8 +33,11 @@ impl Skipped {
 /// one: one entry per (method, errno), with how many files it concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fallback {
+    /// The method those files could not use.
     pub method: Method,
+    /// What it returned for them (EMLINK, EPERM, EINVAL for a NOCOW file...).
     pub errno: i32,
+    /// How many files.
     pub files: usize,
     /// e.g. "hardlink not possible: the file has too many links (EMLINK)".
     pub message: String,
@@ -43,9 +48,13 @@ pub struct Fallback {
 /// entries, and the errno that said so.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnsupportedMetadata {
+    /// What could not be stored.
     pub kind: MetadataKind,
+    /// What the filesystem answered (EPERM, EOPNOTSUPP, ENOSYS...).
     pub errno: i32,
+    /// How many files, directories and symlinks it concerned.
     pub entries: usize,
+    /// A sentence an installer can show as is.
     pub message: String,
 }
 
@@ -61,19 +70,26 @@ impl UnsupportedMetadata {
     }
 }
 
+/// What a call did. Every file is counted under exactly one method:
+/// `reflinked + hardlinked + copied == files`.
 #[derive(Debug, Clone)]
 pub struct Report {
     /// The method that placed the most files (ties go to the earlier one in
     /// the preference); with no files, the method the call chose.
     pub method: Method,
+    /// Regular files placed.
     pub files: usize,
     /// Every directory of the tree, the root included (0 for a single file).
     pub dirs: usize,
+    /// Symlinks recreated (never followed).
     pub symlinks: usize,
     /// Total size of the regular files.
     pub bytes: u64,
+    /// Files cloned (copy-on-write: they share the source's blocks).
     pub reflinked: usize,
+    /// Files hard-linked (they are the source's inode).
     pub hardlinked: usize,
+    /// Files copied.
     pub copied: usize,
     /// Methods passed over for the whole call: the pair cannot do them.
     pub skipped: Vec<Skipped>,
@@ -82,6 +98,7 @@ pub struct Report {
     /// Metadata the destination filesystem cannot store (FAT: modes), by
     /// kind; the data is in place all the same.
     pub unsupported_metadata: Vec<UnsupportedMetadata>,
+    /// How long the call took.
     pub elapsed: Duration,
 }
 

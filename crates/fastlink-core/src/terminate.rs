@@ -44,6 +44,12 @@ static LEFT: Condvar = Condvar::new();
 pub struct TerminateGuard(());
 
 impl TerminateGuard {
+    /// Begin a call's part: until the guard is dropped, a SIGTERM to a
+    /// process with SIGTERM's default disposition is noted instead of
+    /// killing it. A binding's waiting loop then sees
+    /// [`requested`](Self::requested), cancels the call's
+    /// [`CancelFlag`](crate::CancelFlag) and, once the call has rolled back,
+    /// drops the guard, which re-raises the signal.
     pub fn enter() -> TerminateGuard {
         let mut state = lock();
         if state.calls == 0 {

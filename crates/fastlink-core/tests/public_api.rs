@@ -57,22 +57,28 @@ fn the_fast_path_and_the_planned_path_place_a_file_alike() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("module.py");
     fs::write(&src, b"print('hi')\n").unwrap();
+    // A hard link takes the fast path on every backend (a clone or copy
+    // does only where nameless files exist: not on macOS).
+    let options = Options {
+        methods: vec![Method::Hardlink, Method::Copy],
+        ..Options::default()
+    };
     let (fast, planned) = (tmp.path().join("fast.py"), tmp.path().join("planned.py"));
 
-    let by_fast = try_single_file(&src, &fast, &Options::default(), &Progress::new())
+    let by_fast = try_single_file(&src, &fast, &options, &Progress::new())
         .expect("a small new file takes the fast path");
     let by_plan = clone_or_copy_planned(
         &src,
         &planned,
-        &Options::default(),
+        &options,
         &CancelFlag::new(),
         &Progress::new(),
     )
     .unwrap();
 
     assert_eq!(
-        (by_fast.files, by_fast.method),
-        (by_plan.files, by_plan.method)
+        (by_fast.files, by_fast.method, by_fast.hardlinked),
+        (by_plan.files, by_plan.method, by_plan.hardlinked)
     );
     assert_eq!(fs::read(&fast).unwrap(), fs::read(&planned).unwrap());
 }

@@ -181,8 +181,10 @@ mod tests {
     /// The libc crate's apple module, as vendored for this build: the
     /// declarations a Linux build cannot compile, read as text.
     fn libc_apple_source() -> String {
-        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
-            .expect("Cargo.lock");
+        // The workspace's lock file, two levels up.
+        let lock =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock"))
+                .expect("Cargo.lock");
         let entry = "name = \"libc\"\nversion = \"";
         let at = lock.find(entry).expect("libc in Cargo.lock") + entry.len();
         let version = lock[at..].split('"').next().expect("a version");

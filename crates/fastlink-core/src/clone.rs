@@ -119,134 +119,15 @@ fn carry_out(
 
 #[cfg(test)]
 mod tests {
+    //! What needs the crate's insides; the rest of the entry points' tests
+    //! use only the public API, in `tests/public_api.rs`.
     use super::*;
-    use crate::error::ErrorKind;
-    use crate::method::Method;
-    use crate::MAX_THREADS;
     use std::fs;
-    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+    use std::os::fd::AsFd;
     use std::path::PathBuf;
-
-    /// A call nobody cancels or watches.
-    fn run(src: &Path, dst: &Path, options: &Options) -> Result<Report> {
-        clone_or_copy(src, dst, options, &CancelFlag::new(), &Progress::new())
-    }
-
-    fn sample_tree(root: &Path) {
-        fs::create_dir_all(root.join("pkg/sub")).unwrap();
-        fs::write(root.join("pkg/__init__.py"), b"").unwrap();
-        fs::write(root.join("pkg/sub/data.bin"), vec![7u8; 100_000]).unwrap();
-        fs::write(root.join("run.sh"), b"#!/bin/sh\n").unwrap();
-        fs::set_permissions(root.join("run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
-        symlink("pkg/sub/data.bin", root.join("link")).unwrap();
-    }
-
-    #[test]
-    fn copies_a_tree_with_modes_links_and_counts() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (src, dst) = (tmp.path().join("src"), tmp.path().join("out/dst"));
-        sample_tree(&src);
-
-        let report = run(&src, &dst, &Options::default()).unwrap();
-
-        assert_eq!((report.files, report.dirs, report.symlinks), (3, 3, 1));
-        assert_eq!(report.bytes, 100_010);
-        assert_eq!(report.reflinked + report.copied, 3);
-        assert_eq!(
-            fs::read(dst.join("pkg/sub/data.bin")).unwrap(),
-            vec![7u8; 100_000]
-        );
-        assert_eq!(
-            fs::metadata(dst.join("run.sh")).unwrap().mode() & 0o777,
-            0o755
-        );
-        assert_eq!(
-            fs::read_link(dst.join("link")).unwrap(),
-            Path::new("pkg/sub/data.bin")
-        );
-        let (s, d) = (
-            fs::metadata(src.join("pkg")).unwrap(),
-            fs::metadata(dst.join("pkg")).unwrap(),
-        );
-        assert_eq!((s.mtime(), s.mtime_nsec()), (d.mtime(), d.mtime_nsec()));
-    }
-
-    #[test]
-    fn progress_ends_at_the_totals() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
-        sample_tree(&src);
-        let progress = Progress::new();
-
-        let report = clone_or_copy(
-            &src,
-            &dst,
-            &Options::default(),
-            &CancelFlag::new(),
-            &progress,
-        )
-        .unwrap();
-
-        let done = progress.snapshot();
-        assert_eq!((done.files_done, done.files_total), (3, 3));
-        assert_eq!(
-            (done.bytes_done, done.bytes_total),
-            (report.bytes, report.bytes)
-        );
-    }
-
-    #[test]
-    fn hardlink_preference_shares_inodes_on_one_filesystem() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
-        sample_tree(&src);
-        let options = Options {
-            methods: vec![Method::Hardlink, Method::Copy],
-            ..Options::default()
-        };
-
-        let report = run(&src, &dst, &options).unwrap();
-
-        assert_eq!(report.method, Method::Hardlink);
-        assert_eq!(report.hardlinked, 3);
-        let ino = |p: &Path| fs::metadata(p).unwrap().ino();
-        assert_eq!(ino(&src.join("run.sh")), ino(&dst.join("run.sh")));
-    }
-
-    #[test]
-    fn a_cancelled_run_leaves_no_destination() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (src, dst) = (tmp.path().join("src"), tmp.path().join("a/b/dst"));
-        sample_tree(&src);
-        let cancel = CancelFlag::new();
-        cancel.cancel();
-
-        let err =
-            clone_or_copy(&src, &dst, &Options::default(), &cancel, &Progress::new()).unwrap_err();
-
-        assert_eq!(err.kind(), ErrorKind::Cancelled);
-        assert!(!tmp.path().join("a").exists());
-    }
-
-    #[test]
-    fn a_read_only_source_dir_is_filled_and_ends_read_only() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
-        sample_tree(&src);
-        fs::set_permissions(src.join("pkg/sub"), fs::Permissions::from_mode(0o555)).unwrap();
-
-        run(&src, &dst, &Options::default()).unwrap();
-
-        assert_eq!(
-            fs::metadata(dst.join("pkg/sub")).unwrap().mode() & 0o7777,
-            0o555
-        );
-        assert!(dst.join("pkg/sub/data.bin").exists());
-    }
 
     #[test]
     fn trees_deeper_than_path_max_are_cloned() {
-        use std::os::fd::AsFd;
         let tmp = tempfile::tempdir().unwrap();
         let src = tmp.path().join("src");
         fs::create_dir(&src).unwrap();
@@ -265,25 +146,19 @@ mod tests {
         rustix::io::write(&leaf, b"deep").unwrap();
         let dst = tmp.path().join("dst");
 
-        let report = run(&src, &dst, &Options::default()).unwrap();
+        let report = clone_or_copy(
+            &src,
+            &dst,
+            &Options::default(),
+            &CancelFlag::new(),
+            &Progress::new(),
+        )
+        .unwrap();
 
         assert_eq!((report.files, report.dirs, report.bytes), (1, 1501, 4));
         let root = crate::dirfd::open_dir(&dst).unwrap();
         let rel: PathBuf = std::iter::repeat_n("abcd", 1500).collect();
         let deepest = crate::dirfd::open_dir_beneath(root.as_fd(), &rel).unwrap();
         assert!(crate::dirfd::lstat_at(deepest.as_fd(), "leaf".as_ref()).is_ok());
-    }
-
-    #[test]
-    fn thread_counts_out_of_range_are_invalid_arguments() {
-        let tmp = tempfile::tempdir().unwrap();
-        for threads in [0, MAX_THREADS + 1, usize::MAX] {
-            let options = Options {
-                threads: Some(threads),
-                ..Options::default()
-            };
-            let err = run(tmp.path(), &tmp.path().join("d"), &options).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-        }
     }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use fastlink_core::{
     clone_files, clone_or_copy, clone_or_copy_planned, try_single_file, CancelFlag, ErrorKind,
-    Method, Options, Progress, Report,
+    Method, Options, Progress, Report, MAX_THREADS,
 };
 
 fn sample_tree(root: &Path) {
@@ -28,12 +28,13 @@ fn place(src: &Path, dst: &Path, options: &Options) -> fastlink_core::Result<Rep
 #[test]
 fn a_tree_is_placed_whole_and_every_file_is_accounted_for() {
     let tmp = tempfile::tempdir().unwrap();
-    let (src, dst) = (tmp.path().join("cache/pkg-1.0"), tmp.path().join("env"));
+    let (src, dst) = (tmp.path().join("cache/pkg-1.0"), tmp.path().join("new/env"));
     sample_tree(&src);
 
     let report = place(&src, &dst, &Options::default()).unwrap();
 
     assert_eq!((report.files, report.dirs, report.symlinks), (3, 3, 1));
+    assert_eq!(report.bytes, 10_016);
     assert_eq!(
         report.reflinked + report.hardlinked + report.copied,
         report.files
@@ -50,6 +51,64 @@ fn a_tree_is_placed_whole_and_every_file_is_accounted_for() {
         fs::read_link(dst.join("link")).unwrap(),
         Path::new("pkg/__init__.py")
     );
+    let (s, d) = (
+        fs::metadata(src.join("pkg")).unwrap(),
+        fs::metadata(dst.join("pkg")).unwrap(),
+    );
+    assert_eq!((s.mtime(), s.mtime_nsec()), (d.mtime(), d.mtime_nsec()));
+}
+
+#[test]
+fn progress_ends_at_the_totals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    sample_tree(&src);
+    let progress = Progress::new();
+
+    let report = clone_or_copy(
+        &src,
+        &dst,
+        &Options::default(),
+        &CancelFlag::new(),
+        &progress,
+    )
+    .unwrap();
+
+    let done = progress.snapshot();
+    assert_eq!((done.files_done, done.files_total), (3, 3));
+    assert_eq!(
+        (done.bytes_done, done.bytes_total),
+        (report.bytes, report.bytes)
+    );
+}
+
+#[test]
+fn a_read_only_source_dir_is_filled_and_ends_read_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    sample_tree(&src);
+    fs::set_permissions(src.join("pkg/sub"), fs::Permissions::from_mode(0o555)).unwrap();
+
+    place(&src, &dst, &Options::default()).unwrap();
+
+    assert_eq!(
+        fs::metadata(dst.join("pkg/sub")).unwrap().mode() & 0o7777,
+        0o555
+    );
+    assert!(dst.join("pkg/sub/data.bin").exists());
+}
+
+#[test]
+fn thread_counts_out_of_range_are_invalid_arguments() {
+    let tmp = tempfile::tempdir().unwrap();
+    for threads in [0, MAX_THREADS + 1, usize::MAX] {
+        let options = Options {
+            threads: Some(threads),
+            ..Options::default()
+        };
+        let err = place(tmp.path(), &tmp.path().join("d"), &options).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    }
 }
 
 #[test]

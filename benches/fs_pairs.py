@@ -13,8 +13,8 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 FLOOR_BIN = BENCH_DIR / "floor" / "target" / "release" / "fastlink-floor"
-# What fastlink's `threads=None` means (crates/fastlink-core/src/pool.rs): one per usable core, 2 to 16. The
-# floor is given as many.
+# What fastlink's `threads=None` means (crates/fastlink-core/src/pool.rs): one per usable
+# core, 2 to 16. The floor is given as many.
 DEFAULT_THREADS = max(2, min(16, len(os.sched_getaffinity(0))))
 
 

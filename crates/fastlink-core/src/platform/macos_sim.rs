@@ -111,8 +111,13 @@ pub unsafe extern "C" fn clonefileat(
             std::thread::Builder::new()
                 .stack_size(1 << 30)
                 .spawn_scoped(scope, || {
-                    let cloned = clone_entry(src_dir, src, stat_flags, dst_dir, dst, flags);
-                    if cloned.is_err() {
+                    // Only what this call made is taken back: a `dst` that
+                    // a concurrent call created first (EEXIST here) is
+                    // that call's, as the kernel's clonefileat leaves it.
+                    let mut made = false;
+                    let cloned =
+                        clone_entry(src_dir, src, stat_flags, dst_dir, dst, flags, &mut made);
+                    if cloned.is_err() && made {
                         remove_all(dst_dir, dst);
                     }
                     cloned
@@ -216,6 +221,8 @@ fn clone_file(
     }
 }
 
+/// Clone `src` to the new `dst`; `made` is set once `dst` exists because
+/// this call created it.
 fn clone_entry(
     src_dir: BorrowedFd<'_>,
     src: &OsStr,
@@ -223,6 +230,7 @@ fn clone_entry(
     dst_dir: BorrowedFd<'_>,
     dst: &OsStr,
     flags: u32,
+    made: &mut bool,
 ) -> io::Result<()> {
     let stat = rustix::fs::statat(src_dir, src, stat_flags)?;
     if stat.st_dev != rustix::fs::fstat(dst_dir)?.st_dev {
@@ -232,16 +240,20 @@ fn clone_entry(
         FileType::Symlink => {
             let target = rustix::fs::readlinkat(src_dir, src, Vec::new())?;
             rustix::fs::symlinkat(target.as_c_str(), dst_dir, dst)?;
+            *made = true;
             let times = times_of(&stat);
             rustix::fs::utimensat(dst_dir, dst, &times, AtFlags::SYMLINK_NOFOLLOW)?;
         }
         FileType::RegularFile => {
             let open = OFlags::RDONLY | OFlags::CLOEXEC;
             let src_fd = rustix::fs::openat(src_dir, src, open, Mode::empty())?;
+            // A failed clone_file removes what it created.
             clone_file(src_fd.as_fd(), dst_dir, dst, flags)?;
+            *made = true;
         }
         FileType::Directory => {
             rustix::fs::mkdirat(dst_dir, dst, Mode::from_raw_mode(0o700))?;
+            *made = true;
             let open = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
             let from = rustix::fs::openat(src_dir, src, open, Mode::empty())?;
             let to = rustix::fs::openat(dst_dir, dst, open | OFlags::NOFOLLOW, Mode::empty())?;
@@ -256,6 +268,7 @@ fn clone_entry(
                         to.as_fd(),
                         name,
                         flags,
+                        &mut false,
                     )?;
                 }
             }

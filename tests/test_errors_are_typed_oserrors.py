@@ -227,6 +227,7 @@ FASTLINK_ERRORS = [
     "HardlinkUnsupportedError",
     "SpecialFileError",
     "DestinationInsideSourceError",
+    "InvalidWheelError",
 ]
 
 

@@ -9,6 +9,7 @@ __all__ = [
     "DestinationInsideSourceError",
     "FastlinkError",
     "HardlinkUnsupportedError",
+    "InvalidWheelError",
     "Progress",
     "ReflinkUnsupportedError",
     "Report",
@@ -66,6 +67,11 @@ class SourceInsideDestinationError(FastlinkError):
 
 class SourceChangedError(FastlinkError):
     """A source file changed size while it was being copied (EAGAIN); the call was rolled back."""
+
+class InvalidWheelError(FastlinkError):
+    """A wheel that cannot be unpacked: not a zip, corrupt, an unsafe member name, or
+    a member that does not match its RECORD (EBADMSG). `filename` is the wheel; the
+    message names the member. Nothing was left in the cache."""
 
 @final
 class Report:

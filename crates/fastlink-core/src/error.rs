@@ -32,6 +32,12 @@ pub enum ErrorKind {
     InvalidArgument,
     /// The caller cancelled the operation (Ctrl-C).
     Cancelled,
+    /// A wheel that cannot be unpacked as it is (errno EBADMSG: its bytes,
+    /// not the caller's argument, are wrong): not a zip, a corrupt member, a
+    /// member name that would land outside the entry, or a member that does
+    /// not match its RECORD. `src()` is the wheel; the message names the
+    /// member where there is one. Nothing was left in the cache.
+    InvalidWheel,
 }
 
 /// Every error of a call: an [`ErrorKind`] to branch on, the errno (what
@@ -307,6 +313,7 @@ pub fn errno_name(errno: i32) -> String {
         libc::EREMOTE => "EREMOTE",
         libc::EPROTO => "EPROTO",
         libc::EUSERS => "EUSERS",
+        libc::EBADMSG => "EBADMSG",
         // A value of its own only where it is not EOPNOTSUPP's.
         e if e == libc::ENOTSUP => "ENOTSUP",
         _ => return format!("errno {errno}"),

@@ -165,6 +165,23 @@ impl Error {
         Error::new(ErrorKind::Cancelled, libc::ECANCELED, "operation cancelled")
     }
 
+    /// A wheel that cannot be unpacked (EBADMSG), with the member at fault
+    /// where there is one; `src()` is the wheel.
+    pub(crate) fn invalid_wheel(
+        wheel: &Path,
+        member: Option<&str>,
+        why: impl Into<String>,
+    ) -> Self {
+        let why = why.into();
+        let message = match member {
+            Some(member) => format!("invalid wheel: {member:?}: {why}"),
+            None => format!("invalid wheel: {why}"),
+        };
+        let mut err = Error::new(ErrorKind::InvalidWheel, libc::EBADMSG, message);
+        err.src = Some(wheel.to_path_buf());
+        err
+    }
+
     /// Attach the source/destination pair, unless the error already names one.
     pub(crate) fn with_paths(mut self, src: &Path, dst: &Path) -> Self {
         if self.src.is_none() && self.dst.is_none() {

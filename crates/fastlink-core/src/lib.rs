@@ -70,7 +70,10 @@ pub use progress::{Progress, ProgressSnapshot};
 pub use report::{Fallback, Report, Skipped, UnsupportedMetadata};
 pub use single_file::try_place as try_single_file;
 pub use terminate::TerminateGuard;
-pub use wheel::{unpack_wheel, UnpackedWheel};
+pub use wheel::{
+    plan_install, unpack_wheel, InstallOptions, InstallPlan, PlacedFile, Scheme, SchemeKey,
+    UnpackedWheel, WrittenFile,
+};
 
 /// The name of the platform backend this build uses: "linux", "macos" or
 /// "portable".

@@ -6,11 +6,23 @@
 //! - `record`: parsing RECORD;
 //! - `reader`: one open wheel read by many workers;
 //! - `unpack`: checking the members and writing them in parallel.
+//!
+//! Installing from an entry (issue 18's second step), planned only:
+//! - `scheme`: the directories an install writes to;
+//! - `entry_points`: `entry_points.txt`'s console and GUI scripts;
+//! - `scripts`: shebangs, launchers and `#!python` rewriting;
+//! - `record_out`: the installed RECORD's rows and text;
+//! - `install_plan`: what goes where, as pip would do it.
 
+mod entry_points;
+mod install_plan;
 mod layout;
 mod names;
 mod reader;
 mod record;
+mod record_out;
+mod scheme;
+mod scripts;
 mod unpack;
 
 use std::fs::File;
@@ -22,6 +34,9 @@ use crate::pool::default_threads;
 use layout::{Entry, WheelFileName};
 use reader::SharedFile;
 use unpack::{Archive, Plan};
+
+pub use install_plan::{plan_install, InstallOptions, InstallPlan, PlacedFile, WrittenFile};
+pub use scheme::{Scheme, SchemeKey};
 
 /// A wheel's tree in the cache, as [`unpack_wheel`] left it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -70,6 +70,13 @@ create_exception!(
     "A wheel that cannot be unpacked: not a zip, corrupt, an unsafe member name, or a member that does not match its RECORD (EBADMSG); nothing was left in the cache."
 );
 
+create_exception!(
+    fastlink,
+    DistributionExistsError,
+    FastlinkError,
+    "The distribution being installed is installed already: the environment holds a .dist-info of the same normalized name (EEXIST); nothing was written."
+);
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("FastlinkError", py.get_type::<FastlinkError>())?;
@@ -97,6 +104,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("SourceChangedError", py.get_type::<SourceChangedError>())?;
     m.add("InvalidWheelError", py.get_type::<InvalidWheelError>())?;
+    m.add(
+        "DistributionExistsError",
+        py.get_type::<DistributionExistsError>(),
+    )?;
     Ok(())
 }
 
@@ -124,6 +135,7 @@ pub fn to_py_err(err: Error) -> PyErr {
         ErrorKind::SourceInsideDestination => SourceInsideDestinationError::new_err(args),
         ErrorKind::SourceChanged => SourceChangedError::new_err(args),
         ErrorKind::InvalidWheel => InvalidWheelError::new_err(args),
+        ErrorKind::AlreadyInstalled => DistributionExistsError::new_err(args),
         ErrorKind::InvalidArgument => PyValueError::new_err(err.message().to_string()),
         ErrorKind::Cancelled => PyKeyboardInterrupt::new_err(()),
     }

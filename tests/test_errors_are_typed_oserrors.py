@@ -228,6 +228,7 @@ FASTLINK_ERRORS = [
     "SpecialFileError",
     "DestinationInsideSourceError",
     "InvalidWheelError",
+    "DistributionExistsError",
 ]
 
 

@@ -7,6 +7,7 @@ correct copy, and report exactly what happened.
 from fastlink._fastlink import (
     CrossDeviceError,
     DestinationInsideSourceError,
+    DistributionExistsError,
     FastlinkError,
     HardlinkUnsupportedError,
     InvalidWheelError,
@@ -27,6 +28,7 @@ from fastlink._fastlink import (
 __all__ = [
     "CrossDeviceError",
     "DestinationInsideSourceError",
+    "DistributionExistsError",
     "FastlinkError",
     "HardlinkUnsupportedError",
     "InvalidWheelError",

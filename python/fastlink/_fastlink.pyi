@@ -7,6 +7,7 @@ from typing import Any, Literal, final, overload
 __all__ = [
     "CrossDeviceError",
     "DestinationInsideSourceError",
+    "DistributionExistsError",
     "FastlinkError",
     "HardlinkUnsupportedError",
     "InvalidWheelError",
@@ -72,6 +73,11 @@ class InvalidWheelError(FastlinkError):
     """A wheel that cannot be unpacked: not a zip, corrupt, an unsafe member name, or
     a member that does not match its RECORD (EBADMSG). `filename` is the wheel; the
     message names the member. Nothing was left in the cache."""
+
+class DistributionExistsError(FastlinkError):
+    """The distribution being installed is installed already: the environment's
+    purelib or platlib holds a `.dist-info` of the same normalized project name
+    (EEXIST). `filename2` is that directory. Nothing was written."""
 
 @final
 class Report:

@@ -38,6 +38,11 @@ pub enum ErrorKind {
     /// not match its RECORD. `src()` is the wheel; the message names the
     /// member where there is one. Nothing was left in the cache.
     InvalidWheel,
+    /// The distribution being installed is installed already (errno
+    /// EEXIST): the environment's purelib or platlib holds a `*.dist-info`
+    /// of the same normalized project name. `dst()` is that directory;
+    /// nothing was written.
+    AlreadyInstalled,
 }
 
 /// Every error of a call: an [`ErrorKind`] to branch on, the errno (what

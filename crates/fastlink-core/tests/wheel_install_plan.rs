@@ -2,89 +2,20 @@
 //! zip crate's writer, unpacked with `unpack_wheel`, then planned; and one
 //! plan compared with what pip itself installs into a fresh venv.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use common::{
+    demo_members, file, hash, make_venv, pip_install, scheme, venv_scheme, write_wheel, Member,
+};
 use fastlink_core::{
     plan_install, unpack_wheel, CancelFlag, ErrorKind, InstallOptions, InstallPlan, Scheme,
     SchemeKey,
 };
-use sha2::{Digest, Sha256};
-use zip::write::SimpleFileOptions;
-use zip::ZipWriter;
-
-/// A file of a test wheel: name, content, executable.
-type Member = (&'static str, Vec<u8>, bool);
-
-fn file(name: &'static str, data: &str) -> Member {
-    (name, data.as_bytes().to_vec(), false)
-}
-
-fn hash(data: &[u8]) -> String {
-    format!("sha256={}", URL_SAFE_NO_PAD.encode(Sha256::digest(data)))
-}
-
-/// Python's csv quoting of one RECORD path.
-fn csv_field(field: &str) -> String {
-    if field.contains([',', '"']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_string()
-    }
-}
-
-/// Write `<dir>/<name>-1.0-py3-none-any.whl` holding `members`, WHEEL (with
-/// `root_is_purelib`) and a correct RECORD.
-fn write_wheel(dir: &Path, name: &str, root_is_purelib: bool, members: &[Member]) -> PathBuf {
-    let path = dir.join(format!("{name}-1.0-py3-none-any.whl"));
-    let dist_info = format!("{name}-1.0.dist-info");
-    let wheel = format!(
-        "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: {root_is_purelib}\nTag: py3-none-any\n"
-    );
-    let mut all: Vec<(String, Vec<u8>, bool)> = members
-        .iter()
-        .map(|(name, data, exec)| (name.to_string(), data.clone(), *exec))
-        .collect();
-    all.push((format!("{dist_info}/WHEEL"), wheel.into_bytes(), false));
-    all.push((
-        format!("{dist_info}/METADATA"),
-        format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n").into_bytes(),
-        false,
-    ));
-    let mut zip = ZipWriter::new(fs::File::create(&path).unwrap());
-    let mut record = String::new();
-    for (member, data, exec) in &all {
-        let options =
-            SimpleFileOptions::default().unix_permissions(if *exec { 0o755 } else { 0o644 });
-        zip.start_file(member.as_str(), options).unwrap();
-        zip.write_all(data).unwrap();
-        record += &format!("{},{},{}\n", csv_field(member), hash(data), data.len());
-    }
-    record += &format!("{dist_info}/RECORD,,\n");
-    zip.start_file(format!("{dist_info}/RECORD"), SimpleFileOptions::default())
-        .unwrap();
-    zip.write_all(record.as_bytes()).unwrap();
-    zip.finish().unwrap();
-    path
-}
-
-/// A venv-like scheme under `root`.
-fn scheme(root: &Path, name: &str) -> Scheme {
-    let lib = root.join("lib/python3.11/site-packages");
-    Scheme {
-        purelib: lib.clone(),
-        platlib: lib,
-        scripts: root.join("bin"),
-        data: root.to_path_buf(),
-        headers: root.join("include/site/python3.11").join(name),
-    }
-}
 
 struct Setup {
     tmp: tempfile::TempDir,
@@ -123,26 +54,6 @@ fn written<'a>(plan: &'a InstallPlan, key: SchemeKey, path: &str) -> &'a [u8] {
         .written_at(key, Path::new(path))
         .unwrap_or_else(|| panic!("{key}/{path} not written"))
         .contents
-}
-
-/// Every `.data` key, entry points, a `#!python` script, a wrapper left out.
-fn demo_members() -> Vec<Member> {
-    vec![
-        file("demo/__init__.py", "x = 1\n"),
-        file("demo/a,b\"c.txt", "quoted name\n"),
-        file("démo_ü/ñ.py", "# non-ASCII\n"),
-        ("demo-1.0.data/scripts/run", b"#!python\nprint('run')\n".to_vec(), true),
-        file("demo-1.0.data/scripts/plain.sh", "#!/bin/sh\necho plain\n"),
-        file("demo-1.0.data/scripts/demo", "setuptools' wrapper, left out\n"),
-        file("demo-1.0.data/purelib/extra.py", "extra = 1\n"),
-        file("demo-1.0.data/platlib/plat.py", "plat = 1\n"),
-        file("demo-1.0.data/data/share/demo/d.txt", "data\n"),
-        file("demo-1.0.data/headers/demo.h", "int demo;\n"),
-        file(
-            "demo-1.0.dist-info/entry_points.txt",
-            "[console_scripts]\ndemo = demo.cli:main\nhéllo = demo:run.go [x]\n\n[gui_scripts]\ndemo-gui = demo.gui:start\n",
-        ),
-    ]
 }
 
 #[test]
@@ -417,67 +328,14 @@ fn rows(record: &str) -> BTreeMap<String, String> {
 #[test]
 fn the_plan_is_what_pip_installs() {
     let tmp = tempfile::tempdir().unwrap();
-    let venv = tmp.path().join("venv");
-    let made = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status();
-    if !made.is_ok_and(|status| status.success()) {
-        eprintln!("SKIPPED: `python3 -m venv` is not available, nothing to compare with");
+    let Some(python) = make_venv(&tmp.path().join("venv")) else {
         return;
-    }
-    let python = venv.join("bin/python");
+    };
     let wheels = tmp.path().join("wheels");
     fs::create_dir(&wheels).unwrap();
     let wheel = write_wheel(&wheels, "demo", true, &demo_members());
-
-    let query = "from pip._internal.locations import get_scheme\n\
-                 s = get_scheme('demo')\n\
-                 print('\\n'.join([s.purelib, s.platlib, s.scripts, s.data, s.headers]))";
-    let out = Command::new(&python).args(["-c", query]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dirs: Vec<PathBuf> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(PathBuf::from)
-        .collect();
-    let scheme = Scheme {
-        purelib: dirs[0].clone(),
-        platlib: dirs[1].clone(),
-        scripts: dirs[2].clone(),
-        data: dirs[3].clone(),
-        headers: dirs[4].clone(),
-    };
-
-    let pip = || {
-        let mut pip = Command::new("sh");
-        pip.args(["-c", "umask 022 && exec \"$@\"", "sh"]);
-        match std::env::var_os("FASTLINK_PIP_PYTHON") {
-            Some(other) => pip.arg(other).args(["-m", "pip", "--python"]).arg(&python),
-            None => pip.arg(&python).args(["-m", "pip"]),
-        };
-        pip
-    };
-    let out = pip()
-        .args(["install", "--no-deps", "--no-index", "--no-compile"])
-        .arg("--disable-pip-version-check")
-        .arg(&wheel)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pip failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let version = pip().arg("--version").output().unwrap();
-    eprintln!(
-        "compared with: {}",
-        String::from_utf8_lossy(&version.stdout).trim()
-    );
+    let scheme = venv_scheme(&python, "demo");
+    pip_install(&python, &wheel);
 
     let cache = tmp.path().join("cache");
     fs::create_dir(&cache).unwrap();

@@ -2,14 +2,14 @@
 //! with the zip crate's writer, and every failure must leave the cache
 //! exactly as it was.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use fastlink_core::{unpack_wheel, CancelFlag, ErrorKind, UnpackedWheel};
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
@@ -61,8 +61,7 @@ fn executable(name: &str, data: &[u8]) -> Member {
 }
 
 fn record_line(name: &str, data: &[u8]) -> String {
-    let hash = URL_SAFE_NO_PAD.encode(Sha256::digest(data));
-    format!("{name},sha256={hash},{}\n", data.len())
+    format!("{name},{},{}\n", common::hash(data), data.len())
 }
 
 /// The members of a good wheel: a package of many files (enough to spread

@@ -187,6 +187,19 @@ impl Error {
         err
     }
 
+    /// A distribution already installed (EEXIST): `dist_info` is the
+    /// `*.dist-info` directory found, `entry` what was to be installed.
+    pub(crate) fn already_installed(entry: &Path, dist_info: &Path) -> Self {
+        let message = format!(
+            "a distribution of this name is installed already: {}",
+            dist_info.display()
+        );
+        let mut err = Error::new(ErrorKind::AlreadyInstalled, libc::EEXIST, message);
+        err.src = Some(entry.to_path_buf());
+        err.dst = Some(dist_info.to_path_buf());
+        err
+    }
+
     /// Attach the source/destination pair, unless the error already names one.
     pub(crate) fn with_paths(mut self, src: &Path, dst: &Path) -> Self {
         if self.src.is_none() && self.dst.is_none() {

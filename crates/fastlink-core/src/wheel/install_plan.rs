@@ -93,6 +93,18 @@ impl WrittenFile {
         }
     }
 
+    /// How pip's writer makes it: the mode `open()` creates it with (then
+    /// trimmed by the umask, or a default ACL), and the bits a chmod adds
+    /// to what that gave. Under a plain umask the result is
+    /// [`mode`](Self::mode)'s.
+    pub(crate) fn creation(&self) -> (u32, u32) {
+        match self.mode {
+            WriteMode::Default => (0o666, 0),
+            WriteMode::Launcher => (0o666, 0o555),
+            WriteMode::Executable => (0o777, 0o111),
+        }
+    }
+
     /// Whether it gets exec bits.
     pub fn is_executable(&self) -> bool {
         self.mode != WriteMode::Default

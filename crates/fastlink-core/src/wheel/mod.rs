@@ -13,8 +13,12 @@
 //! - `scripts`: shebangs, launchers and `#!python` rewriting;
 //! - `record_out`: the installed RECORD's rows and text;
 //! - `install_plan`: what goes where, as pip would do it.
+//!
+//! Carrying the plan out (issue 18's third step):
+//! - `install`: placing through the engine, writing, all or nothing.
 
 mod entry_points;
+mod install;
 mod install_plan;
 mod layout;
 mod names;
@@ -35,6 +39,7 @@ use layout::{Entry, WheelFileName};
 use reader::SharedFile;
 use unpack::{Archive, Plan};
 
+pub use install::{install_wheel, install_wheels, InstalledDistribution, WheelInstall};
 pub use install_plan::{plan_install, InstallOptions, InstallPlan, PlacedFile, WrittenFile};
 pub use scheme::{Scheme, SchemeKey};
 

@@ -142,6 +142,10 @@ pub fn install_wheel(
 /// sharing a directory (a namespace package) merge into it; one's roll-back
 /// removes such a directory only if it is empty and still the one it saw
 /// created. Returns one result per wheel, in the order given.
+///
+/// Not guarded: a roll-back may remove such a directory in the moment
+/// between another wheel's engine finding it and placing into it (the
+/// directory is empty then); that wheel then fails and rolls back too.
 pub fn install_wheels(
     wheels: &[WheelInstall<'_>],
     options: &Options,

@@ -63,6 +63,20 @@ create_exception!(
     "A source file changed size while it was being copied (EAGAIN); the call was rolled back."
 );
 
+create_exception!(
+    fastlink,
+    InvalidWheelError,
+    FastlinkError,
+    "A wheel that cannot be unpacked: not a zip, corrupt, an unsafe member name, or a member that does not match its RECORD (EBADMSG); nothing was left in the cache."
+);
+
+create_exception!(
+    fastlink,
+    DistributionExistsError,
+    FastlinkError,
+    "The distribution being installed is installed already: the environment holds a .dist-info of the same normalized name (EEXIST); nothing was written."
+);
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("FastlinkError", py.get_type::<FastlinkError>())?;
@@ -89,6 +103,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         py.get_type::<SourceInsideDestinationError>(),
     )?;
     m.add("SourceChangedError", py.get_type::<SourceChangedError>())?;
+    m.add("InvalidWheelError", py.get_type::<InvalidWheelError>())?;
+    m.add(
+        "DistributionExistsError",
+        py.get_type::<DistributionExistsError>(),
+    )?;
     Ok(())
 }
 
@@ -115,6 +134,8 @@ pub fn to_py_err(err: Error) -> PyErr {
         ErrorKind::DestinationInsideSource => DestinationInsideSourceError::new_err(args),
         ErrorKind::SourceInsideDestination => SourceInsideDestinationError::new_err(args),
         ErrorKind::SourceChanged => SourceChangedError::new_err(args),
+        ErrorKind::InvalidWheel => InvalidWheelError::new_err(args),
+        ErrorKind::AlreadyInstalled => DistributionExistsError::new_err(args),
         ErrorKind::InvalidArgument => PyValueError::new_err(err.message().to_string()),
         ErrorKind::Cancelled => PyKeyboardInterrupt::new_err(()),
     }

@@ -227,6 +227,8 @@ FASTLINK_ERRORS = [
     "HardlinkUnsupportedError",
     "SpecialFileError",
     "DestinationInsideSourceError",
+    "InvalidWheelError",
+    "DistributionExistsError",
 ]
 
 

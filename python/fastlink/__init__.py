@@ -7,8 +7,10 @@ correct copy, and report exactly what happened.
 from fastlink._fastlink import (
     CrossDeviceError,
     DestinationInsideSourceError,
+    DistributionExistsError,
     FastlinkError,
     HardlinkUnsupportedError,
+    InvalidWheelError,
     Progress,
     ReflinkUnsupportedError,
     Report,
@@ -26,8 +28,10 @@ from fastlink._fastlink import (
 __all__ = [
     "CrossDeviceError",
     "DestinationInsideSourceError",
+    "DistributionExistsError",
     "FastlinkError",
     "HardlinkUnsupportedError",
+    "InvalidWheelError",
     "Progress",
     "ReflinkUnsupportedError",
     "Report",

@@ -7,8 +7,10 @@ from typing import Any, Literal, final, overload
 __all__ = [
     "CrossDeviceError",
     "DestinationInsideSourceError",
+    "DistributionExistsError",
     "FastlinkError",
     "HardlinkUnsupportedError",
+    "InvalidWheelError",
     "Progress",
     "ReflinkUnsupportedError",
     "Report",
@@ -66,6 +68,16 @@ class SourceInsideDestinationError(FastlinkError):
 
 class SourceChangedError(FastlinkError):
     """A source file changed size while it was being copied (EAGAIN); the call was rolled back."""
+
+class InvalidWheelError(FastlinkError):
+    """A wheel that cannot be unpacked: not a zip, corrupt, an unsafe member name, or
+    a member that does not match its RECORD (EBADMSG). `filename` is the wheel; the
+    message names the member. Nothing was left in the cache."""
+
+class DistributionExistsError(FastlinkError):
+    """The distribution being installed is installed already: the environment's
+    purelib or platlib holds a `.dist-info` of the same normalized project name
+    (EEXIST). `filename2` is that directory. Nothing was written."""
 
 @final
 class Report:

@@ -157,6 +157,20 @@ pub fn hardlink_at(
     )?)
 }
 
+/// Create the regular file `name` in `dir` for writing, failing if anything
+/// is there and never through a symlink, with `mode` as open(2) trims it
+/// (by the umask, or a default ACL).
+pub fn create_file_at(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<std::fs::File> {
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(mode as _))?;
+    Ok(std::fs::File::from(fd))
+}
+
+/// Remove the empty directory `name` in `dir`.
+pub fn rmdir_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+    Ok(rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?)
+}
+
 pub fn unlink_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
     Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?)
 }

@@ -32,6 +32,17 @@ pub enum ErrorKind {
     InvalidArgument,
     /// The caller cancelled the operation (Ctrl-C).
     Cancelled,
+    /// A wheel that cannot be unpacked as it is (errno EBADMSG: its bytes,
+    /// not the caller's argument, are wrong): not a zip, a corrupt member, a
+    /// member name that would land outside the entry, or a member that does
+    /// not match its RECORD. `src()` is the wheel; the message names the
+    /// member where there is one. Nothing was left in the cache.
+    InvalidWheel,
+    /// The distribution being installed is installed already (errno
+    /// EEXIST): the environment's purelib or platlib holds a `*.dist-info`
+    /// of the same normalized project name. `dst()` is that directory;
+    /// nothing was written.
+    AlreadyInstalled,
 }
 
 /// Every error of a call: an [`ErrorKind`] to branch on, the errno (what
@@ -157,6 +168,36 @@ impl Error {
     /// caller interrupts a call, e.g. on a SIGTERM.
     pub fn cancelled() -> Self {
         Error::new(ErrorKind::Cancelled, libc::ECANCELED, "operation cancelled")
+    }
+
+    /// A wheel that cannot be unpacked (EBADMSG), with the member at fault
+    /// where there is one; `src()` is the wheel.
+    pub(crate) fn invalid_wheel(
+        wheel: &Path,
+        member: Option<&str>,
+        why: impl Into<String>,
+    ) -> Self {
+        let why = why.into();
+        let message = match member {
+            Some(member) => format!("invalid wheel: {member:?}: {why}"),
+            None => format!("invalid wheel: {why}"),
+        };
+        let mut err = Error::new(ErrorKind::InvalidWheel, libc::EBADMSG, message);
+        err.src = Some(wheel.to_path_buf());
+        err
+    }
+
+    /// A distribution already installed (EEXIST): `dist_info` is the
+    /// `*.dist-info` directory found, `entry` what was to be installed.
+    pub(crate) fn already_installed(entry: &Path, dist_info: &Path) -> Self {
+        let message = format!(
+            "a distribution of this name is installed already: {}",
+            dist_info.display()
+        );
+        let mut err = Error::new(ErrorKind::AlreadyInstalled, libc::EEXIST, message);
+        err.src = Some(entry.to_path_buf());
+        err.dst = Some(dist_info.to_path_buf());
+        err
     }
 
     /// Attach the source/destination pair, unless the error already names one.
@@ -307,6 +348,7 @@ pub fn errno_name(errno: i32) -> String {
         libc::EREMOTE => "EREMOTE",
         libc::EPROTO => "EPROTO",
         libc::EUSERS => "EUSERS",
+        libc::EBADMSG => "EBADMSG",
         // A value of its own only where it is not EOPNOTSUPP's.
         e if e == libc::ENOTSUP => "ENOTSUP",
         _ => return format!("errno {errno}"),

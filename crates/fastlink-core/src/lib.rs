@@ -55,6 +55,7 @@ mod progress;
 mod report;
 mod single_file;
 mod terminate;
+mod wheel;
 
 pub use cancel::CancelFlag;
 pub use clone::{clone_files, clone_or_copy, clone_or_copy_planned};
@@ -69,6 +70,10 @@ pub use progress::{Progress, ProgressSnapshot};
 pub use report::{Fallback, Report, Skipped, UnsupportedMetadata};
 pub use single_file::try_place as try_single_file;
 pub use terminate::TerminateGuard;
+pub use wheel::{
+    install_wheel, install_wheels, plan_install, unpack_wheel, InstallOptions, InstallPlan,
+    InstalledDistribution, PlacedFile, Scheme, SchemeKey, UnpackedWheel, WheelInstall, WrittenFile,
+};
 
 /// The name of the platform backend this build uses: "linux", "macos" or
 /// "portable".

@@ -23,9 +23,11 @@ develop: $(PY)
 		$(PY) -m maturin develop --release --quiet --extras dev
 
 # The core crate's unit, integration and doc tests, and its example built.
-# The binding (the root crate) has none: it is tested from Python.
-cargo-test:
-	cargo test --workspace $(CARGO_TEST_FLAGS)
+# The binding (the root crate) has none: it is tested from Python. The wheel
+# tests compare installs with pip's: the venv's pip (the newest, from `venv`)
+# here; `make macos-sim` uses the fresh test venvs' own (CPython's bundled one).
+cargo-test: $(PY)
+	FASTLINK_PIP_PYTHON=$(abspath $(PY)) cargo test --workspace $(CARGO_TEST_FLAGS)
 
 pytest: develop
 	$(PY) -m pytest tests -q

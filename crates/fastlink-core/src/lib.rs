@@ -36,6 +36,7 @@
 mod cancel;
 mod choose;
 mod clone;
+mod counts;
 mod destination;
 mod dirfd;
 mod error;

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::execute::Counts;
+use crate::counts::Counts;
 use crate::meta::MetadataKind;
 use crate::method::Method;
 
@@ -56,6 +56,18 @@ pub struct UnsupportedMetadata {
     pub entries: usize,
     /// A sentence an installer can show as is.
     pub message: String,
+}
+
+impl Fallback {
+    /// The report's entry for one tally of [`Counts`]: (method, errno, files).
+    pub(crate) fn of((method, errno, files): (Method, i32, usize)) -> Self {
+        Fallback {
+            method,
+            errno,
+            files,
+            message: method.impossible(errno).message().to_string(),
+        }
+    }
 }
 
 impl UnsupportedMetadata {
@@ -132,7 +144,7 @@ impl Report {
             hardlinked: counts.get(Method::Hardlink),
             copied: counts.get(Method::Copy),
             skipped,
-            fallbacks: counts.fallbacks(),
+            fallbacks: counts.fallbacks().into_iter().map(Fallback::of).collect(),
             unsupported_metadata: (counts.unstored.tally().into_iter())
                 .map(UnsupportedMetadata::of)
                 .collect(),

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use rustix::fs::{AtFlags, FileType, Stat, CWD};
 
-use crate::execute::Counts;
+use crate::counts::Counts;
 use crate::meta::EntryMeta;
 use crate::method::Method;
 use crate::options::Options;

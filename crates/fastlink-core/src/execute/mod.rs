@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
 use crate::cancel::CancelFlag;
+use crate::counts::Counts;
 use crate::destination::{Destination, DirAction};
 use crate::dirfd::{self, DirFd};
 use crate::error::{Error, Result};
@@ -46,7 +47,6 @@ use crate::plan::{name_of, FileId, Plan, RootKind};
 use crate::platform::{NewMode, Os, Platform};
 use crate::probe;
 use crate::progress::Progress;
-use crate::report::Fallback;
 use undo::{CreatedParents, Staged, Undo};
 
 /// Files per parallel work unit: large enough to amortize opening the two
@@ -72,61 +72,6 @@ pub struct Execution<'a> {
     /// `dst` tries first: only while it holds its anchor's lock (see
     /// `leftover::lock_anchor`), which keeps a later call from reclaiming it.
     pub shared_names: AtomicBool,
-}
-
-/// Files placed by each method, and the per-file fallbacks that led there.
-#[derive(Debug, Default)]
-pub struct Counts {
-    reflinked: AtomicUsize,
-    hardlinked: AtomicUsize,
-    copied: AtomicUsize,
-    /// (method, errno, files): rare, so one lock serves every worker.
-    fallbacks: Mutex<Vec<(Method, i32, usize)>>,
-    /// Metadata the destination could not store.
-    pub unstored: meta::Unstored,
-}
-
-impl Counts {
-    fn counter(&self, method: Method) -> &AtomicUsize {
-        match method {
-            Method::Reflink => &self.reflinked,
-            Method::Hardlink => &self.hardlinked,
-            Method::Copy => &self.copied,
-        }
-    }
-
-    pub(crate) fn add(&self, method: Method, files: usize) {
-        self.counter(method).fetch_add(files, Ordering::Relaxed);
-    }
-
-    pub fn get(&self, method: Method) -> usize {
-        self.counter(method).load(Ordering::Relaxed)
-    }
-
-    /// One file could not use `method` (`errno`) and went on to the next.
-    fn fell_back(&self, method: Method, errno: i32) {
-        let mut fallbacks = self.fallbacks.lock().unwrap_or_else(|e| e.into_inner());
-        match fallbacks
-            .iter_mut()
-            .find(|(m, e, _)| (*m, *e) == (method, errno))
-        {
-            Some((_, _, files)) => *files += 1,
-            None => fallbacks.push((method, errno, 1)),
-        }
-    }
-
-    pub fn fallbacks(&self) -> Vec<Fallback> {
-        let fallbacks = self.fallbacks.lock().unwrap_or_else(|e| e.into_inner());
-        fallbacks
-            .iter()
-            .map(|&(method, errno, files)| Fallback {
-                method,
-                errno,
-                files,
-                message: method.impossible(errno).message().to_string(),
-            })
-            .collect()
-    }
 }
 
 /// A group of files (or symlinks) of one directory, processed by one worker.

@@ -9,7 +9,8 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use super::undo::{Staged, Undo};
-use super::{final_name, Counts, DirPair, Execution};
+use super::{final_name, DirPair, Execution};
+use crate::counts::Counts;
 use crate::destination::LeafAction;
 use crate::dirfd;
 use crate::error::{Error, Result};

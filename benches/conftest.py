@@ -47,6 +47,9 @@ IMAGE_MIB = {"xfs": 4096, "btrfs": 4096, "ext4": 2048, "tmpfs": 2048}
 BIG_IMAGE_MIB = {"xfs": 16384, "btrfs": 16384, "ext4": 8192, "tmpfs": 5120}
 SMOKE_IMAGE_MIB = {"xfs": 1024, "btrfs": 1024, "ext4": 512, "tmpfs": 512}
 RESULTS: list[dict[str, Any]] = []  # this run's rounds, for the ratios printed at the end
+# shutil.copytree and rmtree recurse a frame or two per level (before 3.12/3.13): the
+# deep tree's 1,000 levels need more than the default limit of 1,000.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -113,14 +116,18 @@ def remove(path: Path) -> None:
 
 
 def warm(root: Path) -> None:
-    """Read every file under *root* once, so timed runs find the source in the page cache."""
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            path = os.path.join(dirpath, name)
-            if not os.path.islink(path):
-                with open(path, "rb") as f:
-                    while f.read(1 << 20):
-                        pass
+    """Read every file under *root* once, so timed runs find the source in the page cache
+    (a stack of its own: os.walk recurses before 3.12, and the deep tree is deep)."""
+    stack = [str(root)]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    with open(entry.path, "rb") as f:
+                        while f.read(1 << 20):
+                            pass
 
 
 @pytest.fixture(scope="session")
@@ -165,6 +172,7 @@ class Sources:
         if (workload, fs) not in self.trees:
             if fs == "xfs":
                 root = self.mount("xfs") / "src" / workload
+                remove(root)  # what a build that failed midway left
                 self.build(workload, root)
             else:  # a plain copy, not a clone of XFS's blocks
                 root = self.mount(fs) / "src" / workload

@@ -3,6 +3,7 @@
 //! `exceptions::to_py_err`.
 
 mod exceptions;
+mod install;
 mod progress;
 mod report;
 
@@ -177,6 +178,20 @@ impl<'py> Call<'py> {
         threads: Option<usize>,
         job: impl FnOnce(&CancelFlag, &Progress) -> fastlink_core::Result<Report> + Send,
     ) -> PyResult<PyReport> {
+        let result = self.run_job(threads, job)?;
+        let report = self.finish(result)?;
+        self.report_done()?;
+        Ok(report)
+    }
+
+    /// Run `job` on the worker pool (`threads` workers) with the GIL
+    /// released, calling the progress callback as it goes; Ctrl-C and
+    /// SIGTERM cancel it (see [`run_with_gil_released`]).
+    fn run_job<T: Send>(
+        &self,
+        threads: Option<usize>,
+        job: impl FnOnce(&CancelFlag, &Progress) -> T + Send,
+    ) -> PyResult<T> {
         let mut last_reported = None;
         let report_changes = || -> PyResult<()> {
             let Some(callback) = self.progress else {
@@ -205,10 +220,7 @@ impl<'py> Call<'py> {
             report_changes,
         );
         self.py.detach(move || drop(terminate));
-        let result = result?;
-        let report = self.finish(result)?;
-        self.report_done()?;
-        Ok(report)
+        result
     }
 
     fn finish(&self, result: fastlink_core::Result<Report>) -> PyResult<PyReport> {
@@ -427,10 +439,15 @@ fn _fastlink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(clone_files, m)?)?;
     m.add_function(wrap_pyfunction!(probe, m)?)?;
     m.add_function(wrap_pyfunction!(reclaim, m)?)?;
+    m.add_function(wrap_pyfunction!(install::unpack_wheel, m)?)?;
+    // Through fastlink.install_wheels, which finds the directories.
+    m.add("_install_wheels", wrap_pyfunction!(install::install_wheels, m)?)?;
     // For the CLI; not part of the API.
     m.add("_errno_name", wrap_pyfunction!(errno_name, m)?)?;
     m.add_class::<PyReport>()?;
     m.add_class::<PyProgress>()?;
+    m.add_class::<install::PyInstalledDistribution>()?;
+    m.add_class::<install::PyUnpackedWheel>()?;
     exceptions::register(m)?;
     Ok(())
 }

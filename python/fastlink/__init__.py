@@ -10,6 +10,7 @@ from fastlink._fastlink import (
     DistributionExistsError,
     FastlinkError,
     HardlinkUnsupportedError,
+    InstalledDistribution,
     InvalidWheelError,
     Progress,
     ReflinkUnsupportedError,
@@ -18,12 +19,15 @@ from fastlink._fastlink import (
     SourceInsideDestinationError,
     SpecialFileError,
     SymlinkUnsupportedError,
+    UnpackedWheel,
     __version__,
     clone_files,
     clone_or_copy,
     probe,
     reclaim,
+    unpack_wheel,
 )
+from fastlink._install import NoEnvironmentError, install_wheels, user_cache_dir
 
 __all__ = [
     "CrossDeviceError",
@@ -31,7 +35,9 @@ __all__ = [
     "DistributionExistsError",
     "FastlinkError",
     "HardlinkUnsupportedError",
+    "InstalledDistribution",
     "InvalidWheelError",
+    "NoEnvironmentError",
     "Progress",
     "ReflinkUnsupportedError",
     "Report",
@@ -39,9 +45,13 @@ __all__ = [
     "SourceInsideDestinationError",
     "SpecialFileError",
     "SymlinkUnsupportedError",
+    "UnpackedWheel",
     "__version__",
     "clone_files",
     "clone_or_copy",
+    "install_wheels",
     "probe",
     "reclaim",
+    "unpack_wheel",
+    "user_cache_dir",
 ]

@@ -1,8 +1,9 @@
 """The `fastlink` command: clone or copy one tree, with a progress bar on a
-terminal; `fastlink reclaim DIR` removes what killed calls left below DIR.
+terminal; `fastlink install WHEEL...` installs wheels (`_cli_install`);
+`fastlink install WHEEL...` installs wheels into an environment, as pip does
+(see `fastlink install --help`).
 
-The bar needs `rich` (the `fastlink-fs[cli]` extra); without it, or when stderr
-is not a terminal, the command prints no bar, only the summary.
+`fastlink reclaim DIR` removes what killed calls left below DIR.
 """
 
 from __future__ import annotations
@@ -11,41 +12,48 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, NoReturn, TextIO
+from collections.abc import Sequence
+from typing import Any
 
+from fastlink._cli_install import install_main
+from fastlink._cli_output import (
+    EXIT_CROSS_DEVICE,
+    EXIT_INTERRUPTED,
+    EXIT_IO_ERROR,
+    EXIT_OK,
+    EXIT_UNSUPPORTED,
+    EXIT_USAGE,
+    PAST_TENSE,
+    Parser,
+    count,
+    errno_name,
+    error_line,
+    exit_code_for,
+    fail,
+    human_bytes,
+    progress_bar,
+)
 from fastlink._fastlink import (
-    CrossDeviceError,
-    HardlinkUnsupportedError,
-    Progress,
-    ReflinkUnsupportedError,
     Report,
-    SymlinkUnsupportedError,
     __version__,
-    _errno_name,
     clone_or_copy,
     reclaim,
 )
 
-# Exit codes: one per kind of failure, so scripts can tell them apart.
-EXIT_OK = 0
-EXIT_IO_ERROR = 1
-EXIT_USAGE = 2
-EXIT_CROSS_DEVICE = 3
-EXIT_UNSUPPORTED = 4
-EXIT_INTERRUPTED = 130
-
-_PAST_TENSE = {"reflink": "cloned", "hardlink": "hard-linked", "copy": "copied"}
+# Re-exported for the tests and for scripts that used them from here.
+__all__ = ["errno_name", "error_line", "human_bytes", "main", "report_as_dict", "summary_line"]
 
 _EPILOG = f"""\
 The default methods are "reflink,copy", or FASTLINK_METHODS when set; --methods
 overrides both.
 
+`fastlink install WHEEL...` installs wheels into an environment, as pip does
+(see `fastlink install --help`).
+
 `fastlink reclaim DIR` removes, below DIR, what calls of fastlink that were
 killed left behind (staging entries, temp files, probe files), and only what
 it can prove was theirs (see `fastlink reclaim --help`). A source directory
-named "reclaim" is spelled ./reclaim.
+named "install" or "reclaim" is spelled ./install or ./reclaim.
 
 exit codes:
   {EXIT_OK}    done
@@ -58,14 +66,8 @@ exit codes:
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # One line, like every other error, instead of argparse's usage block.
-        self.exit(EXIT_USAGE, f"fastlink: error: {message} (see fastlink --help)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="fastlink",
         description="Clone SRC (a tree or a file) to DST with copy-on-write reflinks, "
         "falling back to a fast parallel copy.",
@@ -100,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _reclaim_parser() -> argparse.ArgumentParser:
-    return _Parser(
+    return Parser(
         prog="fastlink reclaim",
         description="Remove, below DIR (recursively, never through a symlink), what calls "
         "of fastlink that were killed (SIGKILL; SIGTERM where the process had its own "
@@ -121,7 +123,7 @@ def _reclaim_main(argv: Sequence[str]) -> int:
     try:
         removed = reclaim(args.dir)
     except OSError as err:
-        return _fail(err, EXIT_IO_ERROR)
+        return fail(err, EXIT_IO_ERROR)
     except KeyboardInterrupt:
         print("fastlink: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -138,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["reclaim"]:
         return _reclaim_main(argv[1:])
+    if argv[:1] == ["install"]:
+        return install_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.overwrite and not args.merge:
@@ -147,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     report: Report | None = None
     try:
-        with _progress_bar(show_bar, sys.stderr) as on_progress:
+        with progress_bar(show_bar, sys.stderr) as on_progress:
             report = clone_or_copy(
                 args.src,
                 args.dst,
@@ -160,12 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     except ValueError as err:
         parser.error(str(err))
-    except CrossDeviceError as err:
-        return _fail(err, EXIT_CROSS_DEVICE)
-    except (ReflinkUnsupportedError, HardlinkUnsupportedError, SymlinkUnsupportedError) as err:
-        return _fail(err, EXIT_UNSUPPORTED)
     except OSError as err:
-        return _fail(err, EXIT_IO_ERROR)
+        return fail(err, exit_code_for(err))
     except KeyboardInterrupt:
         # A Ctrl-C that lands once the final renames have begun is raised
         # just after the call returns: a new DST then exists, complete.
@@ -194,41 +194,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK
 
 
-def _fail(err: OSError, code: int) -> int:
-    print(f"fastlink: error: {error_line(err)}", file=sys.stderr)
-    return code
-
-
-def error_line(err: OSError) -> str:
-    """One line for an OSError: what went wrong, then the path(s) involved."""
-    what = err.strerror or str(err)
-    if err.errno and not what.endswith(")"):  # fastlink's own messages end "(EXDEV)"
-        what = f"{what} ({errno_name(err.errno)})"
-    paths = [os.fsdecode(p) for p in (err.filename, err.filename2) if p is not None]
-    return f"{what}: {' -> '.join(paths)}" if paths else what
-
-
 def summary_line(report: Report) -> str:
     """E.g. "copied 3 files, 2 dirs, 1 symlink (1.2 MB) in 0.01 s; reflink not
     possible: source and destination are on different filesystems or mounts (EXDEV);
     copied instead"."""
-    method_verb = _PAST_TENSE[report.method]
+    method_verb = PAST_TENSE[report.method]
     parts = [
-        _count(report.files, "file"),
-        *([_count(report.dirs, "dir")] if report.dirs else []),
-        *([_count(report.symlinks, "symlink")] if report.symlinks else []),
+        count(report.files, "file"),
+        *([count(report.dirs, "dir")] if report.dirs else []),
+        *([count(report.symlinks, "symlink")] if report.symlinks else []),
     ]
     size = human_bytes(report.bytes)
     line = f"{method_verb} {', '.join(parts)} ({size}) in {report.elapsed:.2f} s"
     # A file may still take a later method (e.g. a setuid file is never hard-linked).
     by_method = {"reflink": report.reflinked, "hardlink": report.hardlinked, "copy": report.copied}
-    others = [f"{n:,} {_PAST_TENSE[m]}" for m, n in by_method.items() if n and m != report.method]
+    others = [f"{n:,} {PAST_TENSE[m]}" for m, n in by_method.items() if n and m != report.method]
     if others:
         line += f" ({', '.join(others)})"
     for _method, _errno, message in report.skipped:
         line += f"; {message}; {method_verb} instead"
     for _method, _errno, files, message in report.fallbacks:
-        line += f"; {message}: {_count(files, 'file')} fell back"
+        line += f"; {message}: {count(files, 'file')} fell back"
     for _kind, _errno, entries, message in report.unsupported_metadata:
         line += f"; {message}: {entries:,} left as the filesystem has them"
     return line
@@ -278,76 +264,3 @@ def report_as_dict(report: Report, src: str, dst: str) -> dict[str, Any]:
         ],
         "elapsed": report.elapsed,
     }
-
-
-def errno_name(code: int) -> str:
-    """E.g. "EXDEV", as fastlink's own messages name it (one table, in the
-    extension); "errno N" for an errno it does not name."""
-    return _errno_name(code)
-
-
-def human_bytes(n: int) -> str:
-    """Decimal units, as `rich` and `du --si` show them."""
-    size = float(n)
-    for unit in ("bytes", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{n:,} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
-@contextmanager
-def _progress_bar(enabled: bool, stream: TextIO) -> Iterator[Callable[[Progress], None] | None]:
-    """A progress callback that draws a rich bar on `stream`, or None when
-    the bar is off or rich is not installed."""
-    if not enabled:
-        yield None
-        return
-    try:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            TaskProgressColumn,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-        from rich.progress import (
-            Progress as RichProgress,
-        )
-    except ImportError:
-        yield None
-        return
-
-    bar = RichProgress(
-        TextColumn("[bold]fastlink[/]"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[files]}"),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(file=stream),
-    )
-    # The bar, rate and ETA run on bytes; the file counts ride along as a field.
-    task = bar.add_task("fastlink", total=None, files="")
-
-    def on_progress(progress: Progress) -> None:
-        bar.update(
-            task,
-            total=progress.bytes_total or None,
-            completed=progress.bytes_done,
-            files=f"{progress.files_done:,}/{progress.files_total:,} files",
-        )
-
-    with bar:
-        yield on_progress
-        # The call returned: the bar ends full even when there were no bytes
-        # to measure (an empty tree, or only empty files).
-        total = bar.tasks[0].total or 1
-        bar.update(task, total=total, completed=total)

@@ -183,7 +183,7 @@ pub fn install_wheels(
 
 /// PEP 503's normalized project name: lowercase, runs of `-`, `_` and `.`
 /// as one `-`.
-fn normalized_name(name: &str) -> String {
+pub(crate) fn normalized_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut in_run = false;
     for c in name.chars() {

@@ -15,10 +15,12 @@
 //! - `install_plan`: what goes where, as pip would do it.
 //!
 //! Carrying the plan out (issue 18's third step):
-//! - `install`: placing through the engine, writing, all or nothing.
+//! - `install`: placing through the engine, writing, all or nothing;
+//! - `install_files`: `.whl` files or trees, unpacked and installed in one call.
 
 mod entry_points;
 mod install;
+mod install_files;
 mod install_plan;
 mod layout;
 mod names;
@@ -39,6 +41,7 @@ use layout::{Entry, WheelFileName};
 use reader::SharedFile;
 use unpack::{Archive, Plan};
 
+pub use install_files::{install_wheel_files, Environment, Target, WheelFileInstalled};
 pub use install::{install_wheel, install_wheels, InstalledDistribution, WheelInstall};
 pub use install_plan::{plan_install, InstallOptions, InstallPlan, PlacedFile, WrittenFile};
 pub use scheme::{Scheme, SchemeKey};

@@ -1,0 +1,232 @@
+//! What an installer asks for: these wheels, as `.whl` files or as trees
+//! already unpacked, installed into one environment in one call. Each `.whl`
+//! is unpacked into the cache first ([`unpack_wheel`]), then installed from
+//! there ([`install_wheel`]); wheels go in parallel, each all or nothing.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::install::{install_wheel, normalized_name, InstalledDistribution};
+use super::install_plan::InstallOptions;
+use super::layout::WheelFileName;
+use super::scheme::Scheme;
+use super::{unpack_wheel, UnpackedWheel};
+use crate::cancel::CancelFlag;
+use crate::error::{Error, Result};
+use crate::options::Options;
+use crate::pool::worker_pool;
+use crate::progress::Progress;
+
+/// The directories of one environment, for [`install_wheel_files`]: a
+/// [`Scheme`] but for the headers, which pip puts in a directory of each
+/// distribution's own, below [`include`](Self::include).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    /// As [`Scheme::purelib`].
+    pub purelib: PathBuf,
+    /// As [`Scheme::platlib`].
+    pub platlib: PathBuf,
+    /// As [`Scheme::scripts`].
+    pub scripts: PathBuf,
+    /// As [`Scheme::data`].
+    pub data: PathBuf,
+    /// Where each distribution's headers directory is made, as pip's
+    /// `get_scheme(name).headers` is `<include>/<name>` (in a venv:
+    /// `<venv>/include/site/python3.X`).
+    pub include: PathBuf,
+}
+
+impl Environment {
+    /// The scheme of the distribution `name`, as pip names it for a wheel
+    /// file (its file name's first part, `_` read as `-`).
+    pub fn scheme_for(&self, name: &str) -> Scheme {
+        Scheme {
+            purelib: self.purelib.clone(),
+            platlib: self.platlib.clone(),
+            scripts: self.scripts.clone(),
+            data: self.data.clone(),
+            headers: self.include.join(name.replace('_', "-")),
+        }
+    }
+}
+
+/// Where the wheels of one [`install_wheel_files`] call go.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// An environment: each distribution's headers in a directory of its own.
+    Environment(&'a Environment),
+    /// One scheme for every wheel, its headers directory as given (as
+    /// pypa/installer's `SchemeDictionaryDestination` takes it).
+    Scheme(&'a Scheme),
+}
+
+/// What [`install_wheel_files`] did for one wheel.
+#[derive(Debug, Clone)]
+pub struct WheelFileInstalled {
+    /// The wheel as the caller named it: a `.whl` file or an unpacked tree.
+    pub wheel: PathBuf,
+    /// For a `.whl`, its entry in the cache, and whether this call found it
+    /// there (`reused`) or unpacked it. `None` for a tree given as it is.
+    pub unpacked: Option<UnpackedWheel>,
+    /// The install from the entry (or the tree).
+    pub installed: InstalledDistribution,
+}
+
+/// Install each of `wheels` into `target`, in parallel on the per-process
+/// worker pool (`options.threads` workers); one result per wheel, in the
+/// order given.
+///
+/// A wheel is a `.whl` file, unpacked into `cache_dir` first (created when
+/// missing) by [`unpack_wheel`], or a directory holding a tree as
+/// [`unpack_wheel`] leaves one, installed as it is. Either way the install
+/// is [`install_wheel`]'s, with `install_options` and `options`: all or
+/// nothing per wheel, so one failing leaves the others installed, as pip
+/// leaves the distributions installed before a failing one.
+///
+/// Refused before anything is written, every result the same
+/// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument): two
+/// wheels of one distribution (PEP 503 normalized name), which no
+/// environment can hold at once; bad `options`.
+pub fn install_wheel_files(
+    wheels: &[PathBuf],
+    cache_dir: &Path,
+    target: Target<'_>,
+    install_options: &InstallOptions,
+    options: &Options,
+    cancel: &CancelFlag,
+    progress: &Progress,
+) -> Vec<Result<WheelFileInstalled>> {
+    let refused = |err: Error| {
+        wheels
+            .iter()
+            .map(|_| Err(Error::new(err.kind(), err.errno(), err.message())))
+            .collect()
+    };
+    let names = match distribution_names(wheels) {
+        Ok(names) => names,
+        Err(err) => return refused(err),
+    };
+    let pool = match options
+        .validate_without_default_threads()
+        .and_then(worker_pool)
+    {
+        Ok(pool) => pool,
+        Err(err) => return refused(err),
+    };
+    pool.install(|| {
+        wheels
+            .par_iter()
+            .zip(names.par_iter())
+            .map(|(wheel, name)| {
+                let (entry, unpacked) = if name.is_entry {
+                    (wheel.clone(), None)
+                } else {
+                    let unpacked = unpack_wheel(wheel, cache_dir, cancel)?;
+                    (unpacked.path.clone(), Some(unpacked))
+                };
+                let scheme = match target {
+                    Target::Environment(environment) => environment.scheme_for(&name.name),
+                    Target::Scheme(scheme) => scheme.clone(),
+                };
+                let installed =
+                    install_wheel(&entry, &scheme, install_options, options, cancel, progress)?;
+                Ok(WheelFileInstalled {
+                    wheel: wheel.clone(),
+                    unpacked,
+                    installed,
+                })
+            })
+            .collect()
+    })
+}
+
+/// A wheel's distribution name, known before anything is read but a
+/// directory listing: from a `.whl`'s file name, from a tree's
+/// `*.dist-info` directory.
+struct DistributionName {
+    name: String,
+    is_entry: bool,
+}
+
+fn distribution_names(wheels: &[PathBuf]) -> Result<Vec<DistributionName>> {
+    let mut seen: HashMap<String, &Path> = HashMap::new();
+    let mut names = Vec::with_capacity(wheels.len());
+    for wheel in wheels {
+        let is_entry = wheel.is_dir();
+        let name = if is_entry {
+            tree_distribution_name(wheel)?
+        } else {
+            WheelFileName::parse(wheel)?.name
+        };
+        if let Some(other) = seen.insert(normalized_name(&name), wheel) {
+            return Err(Error::invalid_argument(format!(
+                "{} and {} are wheels of one distribution ({name}); an environment holds one \
+                 version of it",
+                other.display(),
+                wheel.display()
+            )));
+        }
+        names.push(DistributionName { name, is_entry });
+    }
+    Ok(names)
+}
+
+/// `NAME` of the tree's one `NAME-VERSION.dist-info` directory.
+fn tree_distribution_name(tree: &Path) -> Result<String> {
+    let listing = fs::read_dir(tree).map_err(|err| Error::io(err, tree, tree))?;
+    let mut found = Vec::new();
+    for item in listing {
+        let item = item.map_err(|err| Error::io(err, tree, tree))?;
+        let file_name = item.file_name();
+        if let Some(stem) = file_name
+            .to_str()
+            .and_then(|name| name.strip_suffix(".dist-info"))
+        {
+            if let Some((name, _version)) = stem.split_once('-') {
+                found.push(name.to_string());
+            }
+        }
+    }
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(Error::invalid_wheel(tree, None, "no NAME-VERSION.dist-info directory")),
+        _ => Err(Error::invalid_wheel(
+            tree,
+            None,
+            "more than one .dist-info directory",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pip_names_the_headers_directory_after_the_file_name_with_dashes() {
+        let environment = Environment {
+            purelib: "/v/lib".into(),
+            platlib: "/v/lib".into(),
+            scripts: "/v/bin".into(),
+            data: "/v".into(),
+            include: "/v/include/site/python3.11".into(),
+        };
+        assert_eq!(
+            environment.scheme_for("pybind11_global").headers,
+            Path::new("/v/include/site/python3.11/pybind11-global")
+        );
+    }
+
+    #[test]
+    fn two_wheels_of_one_distribution_are_refused_before_anything_is_read() {
+        let wheels = [
+            PathBuf::from("/nowhere/Foo_Bar-1.0-py3-none-any.whl"),
+            PathBuf::from("/nowhere/foo.bar-2.0-py3-none-any.whl"),
+        ];
+        let err = distribution_names(&wheels).err().unwrap();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
+    }
+}

@@ -1,0 +1,137 @@
+"""What every `fastlink` command shares: exit codes, the parser's one-line
+errors, error lines, sizes and counts, and the progress bar.
+
+The bar needs `rich` (the `fastlink-fs[cli]` extra); without it, or when stderr
+is not a terminal, a command prints no bar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NoReturn, TextIO
+
+from fastlink._fastlink import (
+    CrossDeviceError,
+    HardlinkUnsupportedError,
+    Progress,
+    ReflinkUnsupportedError,
+    SymlinkUnsupportedError,
+    _errno_name,
+)
+
+# Exit codes: one per kind of failure, so scripts can tell them apart.
+EXIT_OK = 0
+EXIT_IO_ERROR = 1
+EXIT_USAGE = 2
+EXIT_CROSS_DEVICE = 3
+EXIT_UNSUPPORTED = 4
+EXIT_INTERRUPTED = 130
+
+PAST_TENSE = {"reflink": "cloned", "hardlink": "hard-linked", "copy": "copied"}
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, like every other error, instead of argparse's usage block.
+        self.exit(EXIT_USAGE, f"fastlink: error: {message} (see fastlink --help)\n")
+
+
+def exit_code_for(err: OSError) -> int:
+    """The exit code of a command that failed with `err`."""
+    if isinstance(err, CrossDeviceError):
+        return EXIT_CROSS_DEVICE
+    unsupported = (ReflinkUnsupportedError, HardlinkUnsupportedError, SymlinkUnsupportedError)
+    if isinstance(err, unsupported):
+        return EXIT_UNSUPPORTED
+    return EXIT_IO_ERROR
+
+
+def fail(err: OSError, code: int) -> int:
+    print(f"fastlink: error: {error_line(err)}", file=sys.stderr)
+    return code
+
+
+def error_line(err: OSError) -> str:
+    """One line for an OSError: what went wrong, then the path(s) involved."""
+    what = err.strerror or str(err)
+    if err.errno and not what.endswith(")"):  # fastlink's own messages end "(EXDEV)"
+        what = f"{what} ({errno_name(err.errno)})"
+    paths = [os.fsdecode(p) for p in (err.filename, err.filename2) if p is not None]
+    return f"{what}: {' -> '.join(paths)}" if paths else what
+
+
+def errno_name(code: int) -> str:
+    """E.g. "EXDEV", as fastlink's own messages name it (one table, in the
+    extension); "errno N" for an errno it does not name."""
+    return _errno_name(code)
+
+
+def human_bytes(n: int) -> str:
+    """Decimal units, as `rich` and `du --si` show them."""
+    size = float(n)
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{n:,} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+@contextmanager
+def progress_bar(enabled: bool, stream: TextIO) -> Iterator[Callable[[Progress], None] | None]:
+    """A progress callback that draws a rich bar on `stream`, or None when
+    the bar is off or rich is not installed."""
+    if not enabled:
+        yield None
+        return
+    try:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+        from rich.progress import (
+            Progress as RichProgress,
+        )
+    except ImportError:
+        yield None
+        return
+
+    bar = RichProgress(
+        TextColumn("[bold]fastlink[/]"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[files]}"),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=stream),
+    )
+    # The bar, rate and ETA run on bytes; the file counts ride along as a field.
+    task = bar.add_task("fastlink", total=None, files="")
+
+    def on_progress(progress: Progress) -> None:
+        bar.update(
+            task,
+            total=progress.bytes_total or None,
+            completed=progress.bytes_done,
+            files=f"{progress.files_done:,}/{progress.files_total:,} files",
+        )
+
+    with bar:
+        yield on_progress
+        # The call returned: the bar ends full even when there were no bytes
+        # to measure (an empty tree, or only empty files).
+        total = bar.tasks[0].total or 1
+        bar.update(task, total=total, completed=total)

@@ -441,7 +441,10 @@ fn _fastlink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reclaim, m)?)?;
     m.add_function(wrap_pyfunction!(install::unpack_wheel, m)?)?;
     // Through fastlink.install_wheels, which finds the directories.
-    m.add("_install_wheels", wrap_pyfunction!(install::install_wheels, m)?)?;
+    m.add(
+        "_install_wheels",
+        wrap_pyfunction!(install::install_wheels, m)?,
+    )?;
     // For the CLI; not part of the API.
     m.add("_errno_name", wrap_pyfunction!(errno_name, m)?)?;
     m.add_class::<PyReport>()?;

@@ -109,8 +109,8 @@ def install_main(argv: Sequence[str]) -> int:
 
     installed = [r for r in results if isinstance(r, InstalledDistribution)]
     failed = [(w, r) for w, r in zip(args.wheels, results) if isinstance(r, OSError)]
-    for wheel, err in failed:
-        print(f"fastlink: error: {wheel}: {error_line(err)}", file=sys.stderr)
+    for wheel, failure in failed:
+        print(f"fastlink: error: {wheel}: {error_line(failure)}", file=sys.stderr)
     if args.json:
         print(json.dumps(_as_dict(python, cache_dir, results, args.wheels, elapsed), indent=2))
     elif not args.quiet:

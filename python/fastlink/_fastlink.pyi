@@ -1,7 +1,8 @@
 """Type stubs for the fastlink extension module."""
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal, final, overload
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "DistributionExistsError",
     "FastlinkError",
     "HardlinkUnsupportedError",
+    "InstalledDistribution",
     "InvalidWheelError",
     "Progress",
     "ReflinkUnsupportedError",
@@ -18,13 +20,16 @@ __all__ = [
     "SourceInsideDestinationError",
     "SpecialFileError",
     "SymlinkUnsupportedError",
+    "UnpackedWheel",
     "__version__",
     "_errno_name",
+    "_install_wheels",
     "_platform_backend",
     "clone_files",
     "clone_or_copy",
     "probe",
     "reclaim",
+    "unpack_wheel",
 ]
 
 __version__: str
@@ -230,3 +235,91 @@ def reclaim(dir: str | os.PathLike[str]) -> list[str]:
 
 @overload
 def reclaim(dir: bytes | os.PathLike[bytes]) -> list[bytes]: ...
+
+@final
+class UnpackedWheel:
+    """What `unpack_wheel` left in the cache."""
+
+    @property
+    def path(self) -> Path:
+        """The entry: the wheel's tree as the archive has it. Shared by every
+        install from it; never modify it."""
+    @property
+    def name(self) -> str:
+        """The distribution name, from the wheel's file name."""
+    @property
+    def version(self) -> str: ...
+    @property
+    def files(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def reused(self) -> bool:
+        """The entry was there already (made by an earlier or a concurrent
+        call); nothing was written."""
+
+def unpack_wheel(wheel: _StrPath, cache_dir: _StrPath) -> UnpackedWheel:
+    """Unpack the `.whl` file `wheel` into `cache_dir`, once: the entry is
+    `<cache_dir>/wheels-v1/<file name>/<first 32 hex digits of its SHA-256>/`.
+
+    Members are written in parallel, each checked against RECORD (sha256 and
+    size) as it is written; unsafe member names are refused before anything
+    is written. The entry is built under a staging name and renamed in, so
+    concurrent calls both succeed and share one entry. A corrupt, truncated
+    or lying wheel raises `InvalidWheelError` naming the wheel and the member,
+    and leaves the cache as it was.
+    """
+
+@final
+class InstalledDistribution:
+    """What installing one wheel did."""
+
+    @property
+    def wheel(self) -> Path:
+        """The wheel as the caller named it: a `.whl` file or an unpacked tree."""
+    @property
+    def name(self) -> str:
+        """The distribution's name, as its `.dist-info` directory spells it."""
+    @property
+    def version(self) -> str: ...
+    @property
+    def dist_info(self) -> Path:
+        """The installed `.dist-info` directory."""
+    @property
+    def entry(self) -> Path:
+        """The tree the files were placed from: the cache entry, or the tree given."""
+    @property
+    def unpacked(self) -> bool | None:
+        """For a `.whl`: True when this call unpacked it into the cache, False
+        when it was there already. None for a tree given as it is."""
+    @property
+    def placed(self) -> int:
+        """Files placed unchanged from the entry by the engine (see `report`)."""
+    @property
+    def written(self) -> int:
+        """Files written: launchers, rewritten scripts, INSTALLER, REQUESTED,
+        direct_url.json, RECORD."""
+    @property
+    def report(self) -> Report:
+        """The engine's report on the placed files: methods, skips, fallbacks."""
+    @property
+    def elapsed(self) -> float:
+        """Seconds the install took, the unpack not included."""
+
+def _install_wheels(
+    wheels: Iterable[_StrPath],
+    dirs: Mapping[str, _StrPath],
+    interpreter: _StrPath,
+    cache_dir: _StrPath,
+    *,
+    methods: str | Sequence[str] | None = None,
+    threads: int | None = None,
+    installer: str = "fastlink",
+    requested: bool = False,
+    direct_url: str | None = None,
+    progress: Callable[[Progress], object] | None = None,
+) -> list[InstalledDistribution | OSError]:
+    """The engine of `fastlink.install_wheels`, with the directories explicit:
+    purelib, platlib, scripts, data, and `include` (pip's per-distribution
+    headers directory below it) or `headers` (as given). One item per wheel:
+    what it did, or the exception its install raised. Not part of the API."""

@@ -192,7 +192,11 @@ fn tree_distribution_name(tree: &Path) -> Result<String> {
     }
     match found.as_slice() {
         [one] => Ok(one.clone()),
-        [] => Err(Error::invalid_wheel(tree, None, "no NAME-VERSION.dist-info directory")),
+        [] => Err(Error::invalid_wheel(
+            tree,
+            None,
+            "no NAME-VERSION.dist-info directory",
+        )),
         _ => Err(Error::invalid_wheel(
             tree,
             None,

@@ -41,8 +41,8 @@ use layout::{Entry, WheelFileName};
 use reader::SharedFile;
 use unpack::{Archive, Plan};
 
-pub use install_files::{install_wheel_files, Environment, Target, WheelFileInstalled};
 pub use install::{install_wheel, install_wheels, InstalledDistribution, WheelInstall};
+pub use install_files::{install_wheel_files, Environment, Target, WheelFileInstalled};
 pub use install_plan::{plan_install, InstallOptions, InstallPlan, PlacedFile, WrittenFile};
 pub use scheme::{Scheme, SchemeKey};
 

@@ -187,7 +187,9 @@ pub fn install_wheels<'py>(
         methods: parse_methods(methods)?,
         dirs_exist_ok: true,
         overwrite: false,
-        preserve_times: true,
+        // As pip and uv: installed files get the time of the install (the
+        // wheel's member times are not kept, so neither are the entry's).
+        preserve_times: false,
         threads: parse_threads(threads)?,
         ignore: None,
     };

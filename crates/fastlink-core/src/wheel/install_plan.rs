@@ -455,8 +455,15 @@ fn is_entry_point_wrapper(path: &str, entry_points: &[EntryPoint]) -> bool {
     entry_points.iter().any(|entry| entry.name == stem)
 }
 
+/// Whether `file` (relative to the entry) is in `<name>.data/scripts/`.
+fn is_a_data_script(file: &str) -> bool {
+    file.split_once('/')
+        .is_some_and(|(top, rest)| top.ends_with(".data") && rest.starts_with("scripts/"))
+}
+
 /// The regular files under `entry`, `/`-separated, sorted, each with
-/// whether it has an exec bit.
+/// whether it has an exec bit (for `.data/scripts` only: the rest are
+/// placed with their modes, not written).
 fn walk(entry: &Path) -> Result<Vec<(String, bool)>> {
     let mut files = Vec::new();
     let mut dirs = vec![(entry.to_path_buf(), String::new())];
@@ -470,11 +477,20 @@ fn walk(entry: &Path) -> Result<Vec<(String, bool)>> {
             })?;
             let relative = format!("{prefix}{name}");
             let path = item.path();
-            let meta = fs::symlink_metadata(&path).map_err(|err| Error::io(err, &path, &path))?;
-            if meta.is_dir() {
+            // The directory entry's type (d_type) needs no stat; only a
+            // script, which may be rewritten with its exec bit kept, does.
+            let file_type = item
+                .file_type()
+                .map_err(|err| Error::io(err, &path, &path))?;
+            if file_type.is_dir() {
                 dirs.push((path, format!("{relative}/")));
-            } else if meta.is_file() {
-                files.push((relative, meta.permissions().mode() & 0o111 != 0));
+            } else if file_type.is_file() {
+                let executable = is_a_data_script(&relative) && {
+                    let meta =
+                        fs::symlink_metadata(&path).map_err(|err| Error::io(err, &path, &path))?;
+                    meta.permissions().mode() & 0o111 != 0
+                };
+                files.push((relative, executable));
             } else {
                 return Err(Error::invalid_wheel(
                     entry,

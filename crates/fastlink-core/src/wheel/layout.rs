@@ -93,10 +93,25 @@ pub struct Entry {
 impl Entry {
     pub fn new(cache_dir: &Path, file_name: &str, digest: &[u8; 32]) -> Self {
         let key = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        Entry::with_key(cache_dir, file_name, key)
+    }
+
+    /// The entry of `key` (the hex digits), as a pointer names it.
+    pub fn with_key(cache_dir: &Path, file_name: &str, key: String) -> Self {
         Entry {
-            parent: cache_dir.join(LAYOUT_DIR).join(file_name),
+            parent: Self::parent(cache_dir, file_name),
             key,
         }
+    }
+
+    /// `<cache_dir>/wheels-v1/<file_name>`: where the entries of wheels of
+    /// that file name are, and the pointers to them.
+    pub fn parent(cache_dir: &Path, file_name: &str) -> PathBuf {
+        cache_dir.join(LAYOUT_DIR).join(file_name)
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
     }
 
     /// The entry's path: the wheel's tree.

@@ -5,7 +5,8 @@
 //! - `names`: which member names may become paths;
 //! - `record`: parsing RECORD;
 //! - `reader`: one open wheel read by many workers;
-//! - `unpack`: checking the members and writing them in parallel.
+//! - `unpack`: checking the members and writing them in parallel;
+//! - `seen`: finding a wheel file unpacked before without reading it.
 //!
 //! Installing from an entry (issue 18's second step), planned only:
 //! - `scheme`: the directories an install writes to;
@@ -29,6 +30,7 @@ mod record;
 mod record_out;
 mod scheme;
 mod scripts;
+mod seen;
 mod unpack;
 
 use std::fs::File;
@@ -71,7 +73,9 @@ pub struct UnpackedWheel {
 /// first 32 hex digits of the SHA-256 of the wheel file's bytes, so a
 /// different wheel with the same file name gets an entry of its own. The
 /// wheel is read whole to compute it; when the entry exists it is returned
-/// as it is (`reused`), without reading the members.
+/// as it is (`reused`), without reading the members. The file is read only
+/// once: a pointer beside the entry, named after its (st_dev, st_ino, size,
+/// mtime, ctime), finds the entry again without reading it (`seen`).
 ///
 /// Otherwise the tree is built in a staging directory
 /// `<cache_dir>/.tmp-<pid>-<n>-<h>` and renamed to the entry's name without
@@ -111,17 +115,36 @@ pub fn unpack_wheel(wheel: &Path, cache_dir: &Path, cancel: &CancelFlag) -> Resu
     cancel.check()?;
     let file_name = WheelFileName::parse(wheel)?;
     let mut file = File::open(wheel).map_err(|err| Error::io(err, wheel, cache_dir))?;
-    let digest =
-        layout::digest(&mut file, cancel).map_err(|err| err.with_paths(wheel, cache_dir))?;
-    let entry = Entry::new(cache_dir, &file_name.file_name, &digest);
-    let entry_path = entry.path();
-    let unpacked = |files, bytes, reused| UnpackedWheel {
-        path: entry_path.clone(),
+    let parent = Entry::parent(cache_dir, &file_name.file_name);
+    let unpacked = |path: PathBuf, files, bytes, reused| UnpackedWheel {
+        path,
         name: file_name.name.clone(),
         version: file_name.version.clone(),
         files,
         bytes,
         reused,
+    };
+
+    let meta = file
+        .metadata()
+        .map_err(|err| Error::io(err, wheel, cache_dir))?;
+    let pointer = seen::pointer_name(&meta);
+    if let Some(seen) = seen::read(&parent, &pointer) {
+        let entry = Entry::with_key(cache_dir, &file_name.file_name, seen.key);
+        if entry
+            .exists()
+            .map_err(|err| Error::io(err, wheel, &entry.path()))?
+        {
+            return Ok(unpacked(entry.path(), seen.files, seen.bytes, true));
+        }
+    }
+    let digest =
+        layout::digest(&mut file, cancel).map_err(|err| err.with_paths(wheel, cache_dir))?;
+    let entry = Entry::new(cache_dir, &file_name.file_name, &digest);
+    let entry_path = entry.path();
+    let remember = |files, bytes| {
+        let key = entry.key().to_string();
+        seen::write(&parent, &pointer, &seen::Seen { key, files, bytes });
     };
 
     let mut archive = open_archive(wheel, cache_dir, file)?;
@@ -130,7 +153,8 @@ pub fn unpack_wheel(wheel: &Path, cache_dir: &Path, cancel: &CancelFlag) -> Resu
         .map_err(|err| Error::io(err, wheel, &entry_path))?
     {
         let (files, bytes) = counts(&archive);
-        return Ok(unpacked(files, bytes, true));
+        remember(files, bytes);
+        return Ok(unpacked(entry_path, files, bytes, true));
     }
     let plan = Plan::read(wheel, cache_dir, &mut archive)?;
     let staging = entry
@@ -141,7 +165,8 @@ pub fn unpack_wheel(wheel: &Path, cache_dir: &Path, cancel: &CancelFlag) -> Resu
     let won = entry
         .commit(staging)
         .map_err(|err| Error::io(err, wheel, &entry_path))?;
-    Ok(unpacked(plan.files(), bytes, !won))
+    remember(plan.files(), bytes);
+    Ok(unpacked(entry_path, plan.files(), bytes, !won))
 }
 
 fn open_archive(wheel: &Path, cache_dir: &Path, file: File) -> Result<Archive> {

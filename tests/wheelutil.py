@@ -9,7 +9,9 @@ accept the wheel as a built one.
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
 import stat
 import zipfile
 from collections.abc import Mapping
@@ -22,13 +24,21 @@ def record_hash(content: bytes) -> str:
     return f"sha256={digest.decode()}"
 
 
+def record_text(members: Mapping[str, tuple[bytes, int]], dist_info: str) -> str:
+    """RECORD for `members`, written as CSV (a name may hold a comma or a
+    quote), with RECORD's own row last and bare."""
+    out = io.StringIO()
+    rows = csv.writer(out, lineterminator="\n")
+    for name, (content, _) in members.items():
+        rows.writerow([name, record_hash(content), len(content)])
+    rows.writerow([f"{dist_info}/RECORD", "", ""])
+    return out.getvalue()
+
+
 def write_wheel(path: Path, members: Mapping[str, tuple[bytes, int]], dist_info: str) -> Path:
     """Write the wheel `path`: `members` with their unix modes, plus
     `<dist_info>/RECORD`. Returns `path`."""
-    record = "".join(
-        f"{name},{record_hash(content)},{len(content)}\n" for name, (content, _) in members.items()
-    )
-    record += f"{dist_info}/RECORD,,\n"
+    record = record_text(members, dist_info)
     with zipfile.ZipFile(path, "w") as zf:
         for name, (content, mode) in {
             **members,

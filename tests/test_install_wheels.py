@@ -1,0 +1,383 @@
+"""`fastlink.install_wheels` and `fastlink install`: wheels the tests build
+(every `.data` kind, entry points, a `#!python` script, non-ASCII names) go
+from `.whl` files through the cache on XFS into venvs on XFS (clones, proven
+by FIEMAP) and on btrfs (copies across devices), and come out as pip would
+install them. Failures are typed, per distribution, and leave nothing of the
+failed wheel behind. pip's own byte-for-byte comparison is in the core's
+tests (crates/fastlink-core/tests/wheel_install.rs) and, on real wheels, in
+test_install_matches_pip_on_real_wheels.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import fastlink
+import pytest
+from fastlink import _install
+from fiemap import is_fully_shared
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from wheelutil import record_hash, write_wheel
+
+XY = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def demo_members(name: str = "demo", version: str = "1.0", body: bytes = b"") -> dict:
+    """A wheel's members: a package, one of each `.data` kind, a `#!python`
+    script, a console and a GUI entry point, a non-ASCII file name."""
+    dist_info = f"{name}-{version}.dist-info"
+    data = f"{name}-{version}.data"
+    return {
+        f"{name}/__init__.py": (
+            b"def main():\n    print('hello from " + name.encode() + b"')\n" + body,
+            0o644,
+        ),
+        f"{name}/donn\u00e9es.txt": ("caf\u00e9\n".encode(), 0o644),
+        f"{data}/scripts/{name}-tool": (b"#!python\nprint('tool')\n", 0o755),
+        f"{data}/headers/{name}.h": (b"int demo;\n", 0o644),
+        f"{data}/data/share/{name}/readme.txt": (b"data\n", 0o644),
+        f"{dist_info}/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+            0o644,
+        ),
+        f"{dist_info}/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+            0o644,
+        ),
+        f"{dist_info}/entry_points.txt": (
+            f"[console_scripts]\n{name}-hello = {name}:main\n"
+            f"[gui_scripts]\n{name}-gui = {name}:main\n".encode(),
+            0o644,
+        ),
+    }
+
+
+def build(directory: Path, name: str = "demo", version: str = "1.0", body: bytes = b"") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    wheel = directory / f"{name}-{version}-py3-none-any.whl"
+    return write_wheel(wheel, demo_members(name, version, body), f"{name}-{version}.dist-info")
+
+
+def make_venv(path: Path) -> Path:
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    return path / "bin" / "python"
+
+
+def files_below(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+def record_rows(dist_info: Path) -> list[list[str]]:
+    with open(dist_info / "RECORD", newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+def assert_record_is_true(dist_info: Path) -> None:
+    """Every row's path exists with its hash and size (RECORD's own row
+    bare), relative to the dist-info's parent."""
+    site = dist_info.parent
+    for path, digest, size in record_rows(dist_info):
+        target = (site / path).resolve()
+        assert target.is_file(), path
+        if path.endswith(".dist-info/RECORD"):
+            assert (digest, size) == ("", "")
+            continue
+        content = target.read_bytes()
+        assert digest == record_hash(content), path
+        assert size == str(len(content)), path
+
+
+@pytest.fixture
+def cache(xfs, fresh_dir) -> Path:
+    return fresh_dir(xfs, "cache-")
+
+
+@pytest.fixture
+def wheels_dir(xfs, fresh_dir) -> Path:
+    return fresh_dir(xfs, "wheels-")
+
+
+@pytest.mark.parametrize("venv_fs", ["xfs", "btrfs"])
+def test_a_wheel_installs_as_pip_lays_it_out_and_runs(
+    venv_fs, mounts, fresh_dir, cache, wheels_dir
+):
+    wheel = build(wheels_dir)
+    venv = fresh_dir(mounts.get(venv_fs), "venv-")
+    python = make_venv(venv / "v")
+    before = files_below(venv / "v")
+
+    [dist] = fastlink.install_wheels([wheel], python=python, cache_dir=cache)
+
+    assert (dist.name, dist.version, dist.unpacked) == ("demo", "1.0", True)
+    site = venv / "v" / "lib" / XY / "site-packages"
+    assert dist.dist_info == site / "demo-1.0.dist-info"
+    headers = Path("include", "site", XY, "demo", "demo.h")
+    expected_new = (
+        {f"lib/{XY}/site-packages/{p}" for p in ("demo/__init__.py", "demo/donn\u00e9es.txt")}
+        | {
+            f"lib/{XY}/site-packages/demo-1.0.dist-info/{f}"
+            for f in ("METADATA", "WHEEL", "entry_points.txt", "RECORD", "INSTALLER")
+        }
+        | {"bin/demo-tool", "bin/demo-hello", "bin/demo-gui", str(headers), "share/demo/readme.txt"}
+    )
+    assert files_below(venv / "v") - before == expected_new
+    assert_record_is_true(dist.dist_info)
+    recorded = {(site / row[0]).resolve() for row in record_rows(dist.dist_info)}
+    assert recorded == {(venv / "v" / p).resolve() for p in expected_new}
+    assert (dist.dist_info / "INSTALLER").read_text() == "fastlink\n"
+
+    tool = venv / "v" / "bin" / "demo-tool"
+    assert tool.read_bytes().split(b"\n")[0] == b"#!" + bytes(python)
+    assert os.access(tool, os.X_OK)
+    out = subprocess.run([venv / "v" / "bin" / "demo-hello"], capture_output=True, check=True)
+    assert out.stdout == b"hello from demo\n"
+    assert subprocess.run([tool], capture_output=True, check=True).stdout == b"tool\n"
+
+    placed = site / "demo" / "__init__.py"
+    if venv_fs == "xfs":
+        assert dist.report.method == "reflink" and dist.report.reflinked == dist.placed
+        assert is_fully_shared(placed)
+    else:
+        assert dist.report.method == "copy" and dist.report.copied == dist.placed
+        assert [s[:2] for s in dist.report.skipped] == [("reflink", 18)]  # EXDEV
+        assert not is_fully_shared(placed)
+
+
+def test_a_wheel_is_unpacked_once_and_the_cache_never_changes(xfs, fresh_dir, cache, wheels_dir):
+    wheel = build(wheels_dir)
+    first = fastlink.install_wheels(
+        [wheel], python=make_venv(fresh_dir(xfs) / "a"), cache_dir=cache
+    )
+    entry_files = {p: p.read_bytes() for p in first[0].entry.rglob("*") if p.is_file()}
+    second = fastlink.install_wheels(
+        [wheel], python=make_venv(fresh_dir(xfs) / "b"), cache_dir=cache
+    )
+    assert (first[0].unpacked, second[0].unpacked) == (True, False)
+    assert second[0].entry == first[0].entry
+    assert {p: p.read_bytes() for p in first[0].entry.rglob("*") if p.is_file()} == entry_files
+
+    # Another wheel under the same file name gets an entry of its own.
+    rebuilt = build(wheels_dir, body=b"# rebuilt\n")
+    third = fastlink.install_wheels(
+        [rebuilt], python=make_venv(fresh_dir(xfs) / "c"), cache_dir=cache
+    )
+    assert third[0].unpacked is True and third[0].entry != first[0].entry
+    assert b"# rebuilt" in (third[0].dist_info.parent / "demo" / "__init__.py").read_bytes()
+
+
+def test_an_unpacked_tree_is_installed_as_it_is(xfs, fresh_dir, cache, wheels_dir):
+    entry = fastlink.unpack_wheel(build(wheels_dir), cache).path
+    [dist] = fastlink.install_wheels(
+        [entry], python=make_venv(fresh_dir(xfs) / "v"), cache_dir=cache
+    )
+    assert dist.unpacked is None and dist.entry == entry and dist.placed > 0
+
+
+def test_an_explicit_scheme_puts_each_kind_where_it_says(tmp_path, cache, wheels_dir):
+    scheme = {key: tmp_path / key for key in ("purelib", "platlib", "scripts", "data", "headers")}
+    [dist] = fastlink.install_wheels([build(wheels_dir)], scheme=scheme, cache_dir=cache)
+    assert (tmp_path / "purelib" / "demo" / "__init__.py").is_file()
+    assert (tmp_path / "headers" / "demo.h").is_file()  # as given: no name appended
+    assert (tmp_path / "data" / "share" / "demo" / "readme.txt").is_file()
+    assert (
+        (tmp_path / "scripts" / "demo-tool")
+        .read_bytes()
+        .startswith(b"#!" + os.fsencode(sys.executable))
+    )
+    assert not (tmp_path / "platlib").exists()
+    assert_record_is_true(dist.dist_info)
+
+
+def test_a_corrupt_wheel_in_a_batch_fails_alone_and_leaves_nothing(tmp_path, cache, wheels_dir):
+    good = build(wheels_dir, "good")
+    bad = build(wheels_dir, "bad")
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])  # truncated
+    scheme = {key: tmp_path / key for key in ("purelib", "platlib", "scripts", "data", "headers")}
+
+    with pytest.raises(fastlink.InvalidWheelError) as raised:
+        fastlink.install_wheels([bad, good], scheme=scheme, cache_dir=cache)
+    assert raised.value.filename == str(bad)
+    assert (tmp_path / "purelib" / "good-1.0.dist-info" / "RECORD").is_file()
+    assert not any("bad" in p for p in files_below(tmp_path))
+    assert not (cache / "wheels-v1" / bad.name).exists()
+    assert [p.name for p in cache.iterdir()] == ["wheels-v1"]
+
+
+def test_a_member_whose_bytes_lie_about_its_record_is_refused(tmp_path, cache, wheels_dir):
+    wheel = build(wheels_dir)
+    with zipfile.ZipFile(wheel) as zf:
+        members = {i.filename: (zf.read(i), i.external_attr >> 16) for i in zf.infolist()}
+    lying = wheels_dir / "lying" / wheel.name
+    lying.parent.mkdir()
+    with zipfile.ZipFile(lying, "w") as zf:
+        for name, (content, _mode) in members.items():
+            zf.writestr(name, content + b"#" if name == "demo/__init__.py" else content)
+    scheme = {key: tmp_path / key for key in ("purelib", "platlib", "scripts", "data", "headers")}
+    with pytest.raises(fastlink.InvalidWheelError, match=r"demo/__init__\.py"):
+        fastlink.install_wheels([lying], scheme=scheme, cache_dir=cache)
+    assert not (tmp_path / "purelib").exists()
+
+
+def test_installing_an_installed_distribution_is_a_typed_error(tmp_path, cache, wheels_dir):
+    scheme = {key: tmp_path / key for key in ("purelib", "platlib", "scripts", "data", "headers")}
+    fastlink.install_wheels([build(wheels_dir)], scheme=scheme, cache_dir=cache)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(fastlink.DistributionExistsError) as raised:
+        fastlink.install_wheels([build(wheels_dir, version="2.0")], scheme=scheme, cache_dir=cache)
+    assert raised.value.errno == 17  # EEXIST
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_two_wheels_of_one_distribution_are_refused_before_any_is_read(tmp_path, cache):
+    scheme = {key: tmp_path / key for key in ("purelib", "platlib", "scripts", "data", "headers")}
+    wheels = [tmp_path / "Foo_Bar-1.0-py3-none-any.whl", tmp_path / "foo.bar-2.0-py3-none-any.whl"]
+    with pytest.raises(ValueError, match="one distribution"):
+        fastlink.install_wheels(wheels, scheme=scheme, cache_dir=cache)
+
+
+def test_without_an_environment_the_error_says_how_to_name_one(monkeypatch):
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    monkeypatch.setattr(sys, "prefix", sys.base_prefix)
+    with pytest.raises(fastlink.NoEnvironmentError, match="python="):
+        fastlink.install_wheels([])
+
+
+def test_the_cache_is_the_platforms_user_cache_unless_named(monkeypatch, tmp_path):
+    monkeypatch.delenv("FASTLINK_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert fastlink.user_cache_dir() == tmp_path / "xdg" / "fastlink"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")
+    assert fastlink.user_cache_dir() == Path.home() / ".cache" / "fastlink"
+    monkeypatch.setenv("FASTLINK_CACHE_DIR", str(tmp_path / "mine"))
+    assert fastlink.user_cache_dir() == tmp_path / "mine"
+
+
+def test_fastlink_methods_is_honoured(monkeypatch, xfs, fresh_dir, cache, wheels_dir):
+    monkeypatch.setenv("FASTLINK_METHODS", "copy")
+    [dist] = fastlink.install_wheels(
+        [build(wheels_dir)], python=make_venv(fresh_dir(xfs) / "v"), cache_dir=cache
+    )
+    assert dist.report.method == "copy" and dist.report.copied == dist.placed
+    assert not is_fully_shared(dist.dist_info.parent / "demo" / "__init__.py")
+
+
+def run_cli(*argv: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fastlink", "install", *map(str, argv)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+
+
+def test_the_command_installs_what_it_can_and_exits_non_zero_naming_the_rest(
+    xfs, fresh_dir, cache, wheels_dir
+):
+    good = build(wheels_dir, "good")
+    bad = build(wheels_dir, "bad")
+    bad.write_bytes(b"not a zip")
+    python = make_venv(fresh_dir(xfs) / "v")
+
+    done = run_cli("--python", python, "--cache-dir", cache, "--json", good, bad)
+
+    assert done.returncode == 1, done.stderr
+    assert f"fastlink: error: {bad}:" in done.stderr
+    answer = json.loads(done.stdout)
+    assert [d["name"] for d in answer["installed"]] == ["good"]
+    assert answer["installed"][0]["method"] == "reflink"
+    [failed] = answer["failed"]
+    assert (failed["wheel"], failed["exception"], failed["error"]) == (
+        str(bad),
+        "InvalidWheelError",
+        "EBADMSG",
+    )
+
+
+def test_the_command_defaults_to_the_active_virtual_environment(xfs, fresh_dir, cache, wheels_dir):
+    venv = fresh_dir(xfs) / "v"
+    make_venv(venv)
+    env = {**os.environ, "VIRTUAL_ENV": str(venv), "FASTLINK_CACHE_DIR": str(cache)}
+    done = run_cli(build(wheels_dir), env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("installed 1 distribution in ")
+    assert "cloned" in done.stdout and "1 wheel unpacked into " + str(cache) in done.stdout
+    assert (venv / "lib" / XY / "site-packages" / "demo-1.0.dist-info" / "RECORD").is_file()
+
+
+# Member names a wheel may carry: any printable text, commas and quotes
+# included (RECORD is CSV), path components that are not "." or "..".
+_component = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\\x00"),
+    min_size=1,
+    max_size=12,
+).filter(lambda c: c not in (".", "..") and len(c.encode()) < 200)
+
+
+@settings(max_examples=25, deadline=None)
+@given(names=st.lists(st.lists(_component, min_size=1, max_size=3), min_size=1, max_size=4))
+def test_record_round_trips_any_member_names(names, tmp_path_factory):
+    work = tmp_path_factory.mktemp("names")
+    members = demo_members()
+    paths = {"/".join(["demo", *parts]) for parts in names}
+    # A path that is also a directory of another cannot be a file.
+    paths = {p for p in paths if not any(q.startswith(p + "/") for q in paths)}
+    for i, path in enumerate(sorted(paths)):
+        members[path] = (f"content {i}\n".encode(), 0o644)
+    wheel = write_wheel(work / "demo-1.0-py3-none-any.whl", members, "demo-1.0.dist-info")
+    scheme = {key: work / key for key in ("purelib", "platlib", "scripts", "data", "headers")}
+
+    [dist] = fastlink.install_wheels([wheel], scheme=scheme, cache_dir=work / "cache")
+
+    assert_record_is_true(dist.dist_info)
+    listed = {row[0] for row in record_rows(dist.dist_info)}
+    assert paths <= listed
+
+
+_hostile = st.sampled_from(
+    ["../x", "/abs", "demo/../../x", "a/./b", "a//b", "a\\..\\b", ".", "demo/.."]
+)
+
+
+@settings(max_examples=20, deadline=None)
+@given(bad_name=_hostile)
+def test_hostile_member_names_are_refused_and_nothing_is_written(bad_name, tmp_path_factory):
+    work = tmp_path_factory.mktemp("hostile")
+    members = demo_members()
+    members[bad_name] = (b"x", 0o644)
+    # RECORD lists it like any other member, so that only its name is wrong.
+    wheel = write_wheel(work / "demo-1.0-py3-none-any.whl", members, "demo-1.0.dist-info")
+    scheme = {
+        key: work / "env" / key for key in ("purelib", "platlib", "scripts", "data", "headers")
+    }
+
+    with pytest.raises(fastlink.InvalidWheelError):
+        fastlink.install_wheels([wheel], scheme=scheme, cache_dir=work / "cache")
+    assert not (work / "env").exists()
+    assert set(os.listdir(work)) <= {"cache", wheel.name}
+    if (work / "cache").exists():
+        assert [p for p in (work / "cache").rglob("*") if p.is_file()] == []
+    assert not Path("/abs").exists() and not (work.parent / "x").exists()
+
+
+def test_the_interpreter_is_asked_once_per_process(monkeypatch, xfs, fresh_dir):
+    python = make_venv(fresh_dir(xfs) / "v")
+    calls = []
+    real_run = subprocess.run
+
+    def counting_run(*args, **kwargs):
+        calls.append(args)
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(_install.subprocess, "run", counting_run)
+    first = _install.environment_of(python)
+    assert _install.environment_of(python) == first and len(calls) == 1
+    assert first["purelib"].endswith(f"lib/{XY}/site-packages")
+    assert first["include"].endswith(f"include/site/{XY}")
+    assert json.dumps(first)  # plain data

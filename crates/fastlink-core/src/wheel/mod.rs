@@ -62,7 +62,8 @@ pub struct UnpackedWheel {
     pub reused: bool,
 }
 
-/// Unpack `wheel` into `cache_dir` (which must exist), or find it there.
+/// Unpack `wheel` into `cache_dir` (made, with its ancestors, 0o755 under
+/// the umask, when missing), or find it there.
 ///
 /// The entry is `<cache_dir>/wheels-v1/<wheel file name>/<h>/`, `h` the
 /// first 32 hex digits of the SHA-256 of the wheel file's bytes, so a
@@ -71,8 +72,12 @@ pub struct UnpackedWheel {
 /// as it is (`reused`), without reading the members.
 ///
 /// Otherwise the tree is built in a staging directory
-/// `<cache_dir>/.tmp-<pid>-<n>-<h>` and renamed to the entry's name without
-/// replacing anything. When a concurrent call (another thread or process)
+/// `<cache_dir>/.fastlink-staging.<slot>.0.<tag>.<h>` and renamed to the
+/// entry's name without replacing anything. The call holds a shared flock
+/// on `cache_dir` meanwhile, so a staging tree a killed call left is
+/// reclaimed with proof (as the tree engine's are): by the next call for
+/// the same wheel, which tries the same staging name first and finds it
+/// taken (no directory scan), or by [`reclaim`](crate::reclaim)`(cache_dir)`. When a concurrent call (another thread or process)
 /// renamed its own first, this call's tree is removed and the other's
 /// returned, `reused`: both succeed, with one entry.
 ///
@@ -131,8 +136,8 @@ pub fn unpack_wheel(wheel: &Path, cache_dir: &Path, cancel: &CancelFlag) -> Resu
     }
     let plan = Plan::read(wheel, cache_dir, &mut archive)?;
     let staging = entry
-        .stage(cache_dir)
-        .map_err(|err| Error::io(err, wheel, cache_dir))?;
+        .stage(cache_dir, cancel)
+        .map_err(|err| err.with_paths(wheel, cache_dir))?;
     let bytes = plan.write(wheel, &archive, staging.path(), default_threads(), cancel)?;
     cancel.begin_commit()?;
     let won = entry

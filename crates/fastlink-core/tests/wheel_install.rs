@@ -11,10 +11,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{demo_members, file, make_venv, pip, pip_install, scheme, venv_scheme, write_wheel};
+use common::{
+    demo_members, environment, file, make_venv, pip, pip_install, unpack, unpacked_wheel,
+    venv_scheme, write_wheel,
+};
 use fastlink_core::{
-    install_wheel, install_wheels, unpack_wheel, CancelFlag, ErrorKind, InstallOptions,
-    InstalledDistribution, Options, Progress, Scheme, WheelInstall,
+    install_wheel, install_wheels, CancelFlag, ErrorKind, InstallOptions, InstalledDistribution,
+    Options, Progress, Scheme, WheelInstall,
 };
 
 /// What is at a path: a directory (mode), a file (mode, bytes), a symlink
@@ -76,14 +79,6 @@ fn runnable_members() -> Vec<common::Member> {
     ));
     members.push(file("demo/gui.py", "def start():\n    print('gui')\n"));
     members
-}
-
-fn unpack(tmp: &Path, wheel: &Path) -> PathBuf {
-    let cache = tmp.join("cache");
-    fs::create_dir_all(&cache).unwrap();
-    unpack_wheel(wheel, &cache, &CancelFlag::new())
-        .unwrap()
-        .path
 }
 
 fn install(
@@ -234,17 +229,6 @@ fn uninstall(python: &Path) {
     assert!(out.status.success(), "{out:?}");
 }
 
-/// An environment under a temp dir: `bin/` with a file of its own, a lib
-/// dir with a module of its own.
-fn environment(root: &Path) -> Scheme {
-    let scheme = scheme(root, "demo");
-    fs::create_dir_all(&scheme.purelib).unwrap();
-    fs::write(scheme.purelib.join("other.py"), "other\n").unwrap();
-    fs::create_dir_all(&scheme.scripts).unwrap();
-    fs::write(scheme.scripts.join("existing"), "#!/bin/sh\n").unwrap();
-    scheme
-}
-
 /// An existing file in the last group placed (the lib root), in a middle
 /// group (the scripts directory) or at a written file's name (a launcher,
 /// renamed in after others were): each fails with EEXIST, and the
@@ -253,8 +237,7 @@ fn environment(root: &Path) -> Scheme {
 #[test]
 fn a_failure_anywhere_leaves_the_environment_as_it_was() {
     let tmp = tempfile::tempdir().unwrap();
-    let wheel = write_wheel(tmp.path(), "demo", true, &demo_members());
-    let entry = unpack(tmp.path(), &wheel);
+    let entry = unpacked_wheel(tmp.path(), "demo", "1.0", &demo_members());
     for conflict in [
         "lib/python3.11/site-packages/demo/__init__.py",
         "bin/plain.sh",
@@ -289,8 +272,7 @@ fn a_failure_anywhere_leaves_the_environment_as_it_was() {
 #[test]
 fn an_installed_distribution_of_the_same_name_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let wheel = write_wheel(tmp.path(), "demo", true, &demo_members());
-    let entry = unpack(tmp.path(), &wheel);
+    let entry = unpacked_wheel(tmp.path(), "demo", "1.0", &demo_members());
     let root = tmp.path().join("env");
     let scheme = environment(&root);
     // Not the same project: left alone.
@@ -341,7 +323,7 @@ fn wheels_sharing_a_namespace_directory_install_together() {
         ("nsb", file("ns/b.py", "b = 1\n")),
     ]
     .into_iter()
-    .map(|(name, member)| unpack(tmp.path(), &write_wheel(tmp.path(), name, true, &[member])))
+    .map(|(name, member)| unpacked_wheel(tmp.path(), name, "1.0", &[member]))
     .collect();
     let root = tmp.path().join("env");
     let scheme = environment(&root);
@@ -375,10 +357,10 @@ fn wheels_sharing_a_namespace_directory_install_together() {
     assert!(scheme.purelib.join("nsa-1.0.dist-info/RECORD").exists());
     assert!(scheme.purelib.join("nsb-1.0.dist-info/RECORD").exists());
 
-    let failing = write_wheel(
+    let failing = unpacked_wheel(
         tmp.path(),
         "nsc",
-        true,
+        "1.0",
         &[
             file("ns/c.py", "c = 1\n"),
             file(
@@ -388,7 +370,7 @@ fn wheels_sharing_a_namespace_directory_install_together() {
         ],
     );
     let before = snapshot(&root);
-    let err = install(&unpack(tmp.path(), &failing), &scheme, &options).unwrap_err();
+    let err = install(&failing, &scheme, &options).unwrap_err();
     assert_eq!(err.errno(), libc::EEXIST, "{err}");
     assert_eq!(snapshot(&root), before);
 }
@@ -396,8 +378,7 @@ fn wheels_sharing_a_namespace_directory_install_together() {
 #[test]
 fn a_cancel_before_the_start_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let wheel = write_wheel(tmp.path(), "demo", true, &demo_members());
-    let entry = unpack(tmp.path(), &wheel);
+    let entry = unpacked_wheel(tmp.path(), "demo", "1.0", &demo_members());
     let root = tmp.path().join("env");
     let scheme = environment(&root);
     let before = snapshot(&root);
@@ -434,10 +415,10 @@ fn a_cancel_before_the_start_leaves_nothing() {
 #[test]
 fn a_symlink_in_the_way_is_never_followed() {
     let tmp = tempfile::tempdir().unwrap();
-    let wheel = write_wheel(
+    let entry = unpacked_wheel(
         tmp.path(),
         "demo",
-        true,
+        "1.0",
         &[
             file("demo/__init__.py", ""),
             (
@@ -447,7 +428,6 @@ fn a_symlink_in_the_way_is_never_followed() {
             ),
         ],
     );
-    let entry = unpack(tmp.path(), &wheel);
     let root = tmp.path().join("env");
     let scheme = environment(&root);
     let outside = tmp.path().join("outside");

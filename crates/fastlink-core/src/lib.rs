@@ -73,7 +73,8 @@ pub use single_file::try_place as try_single_file;
 pub use terminate::TerminateGuard;
 pub use wheel::{
     install_wheel, install_wheels, plan_install, unpack_wheel, InstallOptions, InstallPlan,
-    InstalledDistribution, PlacedFile, Scheme, SchemeKey, UnpackedWheel, WheelInstall, WrittenFile,
+    InstalledDistribution, PlacedFile, ReplacedDistribution, Scheme, SchemeKey, UnpackedWheel,
+    WheelInstall, WrittenFile,
 };
 
 /// The name of the platform backend this build uses: "linux", "macos" or

@@ -32,12 +32,17 @@ enum Node {
 /// Everything under `root` by relative path, `__pycache__` left out (a
 /// Python run to ask for the scheme or by pip may leave some).
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, Node> {
+    snapshot_of(root, false)
+}
+
+/// [`snapshot`], `__pycache__` included when `all`.
+fn snapshot_of(root: &Path, all: bool) -> BTreeMap<PathBuf, Node> {
     let mut out = BTreeMap::new();
     let mut todo = vec![root.to_path_buf()];
     while let Some(dir) = todo.pop() {
         for item in fs::read_dir(&dir).unwrap() {
             let path = item.unwrap().path();
-            if path.file_name().unwrap() == "__pycache__" {
+            if !all && path.file_name().unwrap() == "__pycache__" {
                 continue;
             }
             let meta = fs::symlink_metadata(&path).unwrap();
@@ -445,4 +450,223 @@ fn a_symlink_in_the_way_is_never_followed() {
     assert!(matches!(err.errno(), libc::ELOOP | libc::ENOTDIR), "{err}");
     assert_eq!(snapshot(&root), before);
     assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+}
+
+/// Version 1.0 of "demo": modules (one in a directory of its own), a
+/// script, a console launcher.
+fn demo_v1() -> Vec<common::Member> {
+    vec![
+        file("demo/__init__.py", "v = 1\n"),
+        file("demo/old.py", "old = 1\n"),
+        file("demo/sub/only_v1.py", "only = 1\n"),
+        file("demo-1.0.data/scripts/tool1", "#!/bin/sh\necho 1\n"),
+        file(
+            "demo-1.0.dist-info/entry_points.txt",
+            "[console_scripts]\ndemo-old = demo:main\n",
+        ),
+    ]
+}
+
+/// Version 2.0: `__init__.py` changed, a module of its own, another
+/// launcher; none of 1.0's other files.
+fn demo_v2() -> Vec<common::Member> {
+    vec![
+        file("demo/__init__.py", "v = 2\n"),
+        file("demo/new.py", "new = 2\n"),
+        file(
+            "demo-2.0.dist-info/entry_points.txt",
+            "[console_scripts]\ndemo-new = demo:main\n",
+        ),
+    ]
+}
+
+fn replacing() -> InstallOptions {
+    InstallOptions {
+        replace: true,
+        ..InstallOptions::new("/usr/bin/python3")
+    }
+}
+
+/// An environment under `root` with demo 1.0 installed from `v1`, and the
+/// bytecode Python would have written for two of its modules, and for a
+/// module not its own.
+fn with_v1(root: &Path, v1: &Path) -> fastlink_core::Scheme {
+    let scheme = environment(root);
+    install(v1, &scheme, &InstallOptions::new("/usr/bin/python3")).unwrap();
+    let cache = scheme.purelib.join("demo/__pycache__");
+    fs::create_dir(&cache).unwrap();
+    for pyc in [
+        "__init__.cpython-311.pyc",
+        "old.cpython-311.pyc",
+        "old.cpython-312.opt-1.pyc",
+        "mine.cpython-311.pyc",
+    ] {
+        fs::write(cache.join(pyc), "bytecode").unwrap();
+    }
+    scheme
+}
+
+/// Replacing demo 1.0 by 2.0 leaves exactly what installing 2.0 into a
+/// fresh environment leaves (plus the bytecode of a module not 1.0's):
+/// 1.0's files, launcher, bytecode and emptied directories are gone, and
+/// what is reported says so.
+#[test]
+fn replacing_a_distribution_leaves_only_the_new_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = unpacked_wheel(tmp.path(), "demo", "1.0", &demo_v1());
+    let v2 = unpacked_wheel(tmp.path(), "demo", "2.0", &demo_v2());
+    let fresh = tmp.path().join("fresh");
+    let fresh_scheme = environment(&fresh);
+    install(&v2, &fresh_scheme, &replacing()).unwrap();
+    let root = tmp.path().join("env");
+    let scheme = with_v1(&root, &v1);
+
+    let installed = install(&v2, &scheme, &replacing()).unwrap();
+
+    let mut expected = snapshot_of(&fresh, true);
+    let cache = PathBuf::from("lib/python3.11/site-packages/demo/__pycache__");
+    expected.insert(cache.clone(), Node::Dir(0o755 & !umask()));
+    expected.insert(
+        cache.join("mine.cpython-311.pyc"),
+        Node::File(0o644 & !umask(), b"bytecode".to_vec()),
+    );
+    assert_eq!(snapshot_of(&root, true), expected);
+    let replaced = installed.replaced.unwrap();
+    assert_eq!(
+        (replaced.name.as_str(), replaced.version.as_str()),
+        ("demo", "1.0")
+    );
+    assert_eq!(
+        replaced.dist_info,
+        scheme.purelib.join("demo-1.0.dist-info")
+    );
+    // 3 modules, a script, a launcher, METADATA, WHEEL, entry_points.txt,
+    // INSTALLER, RECORD; 3 bytecode files.
+    assert_eq!(replaced.removed, 13);
+    assert!(replaced.left_alone.is_empty());
+}
+
+/// The process's umask (read without changing it, from /proc).
+fn umask() -> u32 {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Umask:"))
+        .and_then(|octal| u32::from_str_radix(octal.trim(), 8).ok())
+        .unwrap_or(0o022)
+}
+
+/// A replace failing after 1.0's files are moved aside, where 2.0 places a
+/// file (a directory at `demo/new.py`) or where it writes one (a directory
+/// at the launcher `bin/demo-new`), puts the environment back exactly:
+/// every path, its bytes and mode, bytecode included.
+#[test]
+fn a_replace_failing_midway_puts_the_old_distribution_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = unpacked_wheel(tmp.path(), "demo", "1.0", &demo_v1());
+    let v2 = unpacked_wheel(tmp.path(), "demo", "2.0", &demo_v2());
+    for in_the_way in ["lib/python3.11/site-packages/demo/new.py", "bin/demo-new"] {
+        let root = tmp
+            .path()
+            .join(format!("env-{}", in_the_way.replace('/', "_")));
+        let scheme = with_v1(&root, &v1);
+        fs::create_dir(root.join(in_the_way)).unwrap();
+        let before = snapshot_of(&root, true);
+
+        let err = install(&v2, &scheme, &replacing()).unwrap_err();
+
+        assert_eq!(err.kind(), ErrorKind::Io, "{in_the_way}: {err}");
+        assert_eq!(snapshot_of(&root, true), before, "{in_the_way}");
+    }
+}
+
+/// A path in the old RECORD outside the scheme's directories is not
+/// deleted, and is reported; nor is a file of the same name inside.
+#[test]
+fn a_record_path_outside_the_environment_is_left_alone_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = unpacked_wheel(tmp.path(), "demo", "1.0", &demo_v1());
+    let v2 = unpacked_wheel(tmp.path(), "demo", "2.0", &demo_v2());
+    let root = tmp.path().join("env");
+    let scheme = with_v1(&root, &v1);
+    let record = scheme.purelib.join("demo-1.0.dist-info/RECORD");
+    let mut text = fs::read_to_string(&record).unwrap();
+    text += "../../../../outside,,\n/etc/hostname,,\n";
+    fs::write(&record, text).unwrap();
+    let outside = tmp.path().join("outside");
+    fs::write(&outside, "not the environment's\n").unwrap();
+
+    let installed = install(&v2, &scheme, &replacing()).unwrap();
+
+    assert_eq!(fs::read(&outside).unwrap(), b"not the environment's\n");
+    assert_eq!(
+        installed.replaced.unwrap().left_alone,
+        [outside, PathBuf::from("/etc/hostname")]
+    );
+    assert!(!scheme.purelib.join("demo/old.py").exists());
+}
+
+/// An installed distribution without RECORD cannot be uninstalled (pip
+/// says so too): ENOENT naming the RECORD, nothing changed. Without
+/// `replace`, one with RECORD is refused as installed already.
+#[test]
+fn an_installed_distribution_without_record_is_not_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = unpacked_wheel(tmp.path(), "demo", "1.0", &demo_v1());
+    let v2 = unpacked_wheel(tmp.path(), "demo", "2.0", &demo_v2());
+    let root = tmp.path().join("env");
+    let scheme = with_v1(&root, &v1);
+    let before = snapshot_of(&root, true);
+    let err = install(&v2, &scheme, &InstallOptions::new("/usr/bin/python3")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyInstalled, "{err}");
+    let record = scheme.purelib.join("demo-1.0.dist-info/RECORD");
+    fs::remove_file(&record).unwrap();
+    let before_without = snapshot_of(&root, true);
+    assert_ne!(before, before_without);
+
+    let err = install(&v2, &scheme, &replacing()).unwrap_err();
+
+    assert_eq!(
+        (err.kind(), err.errno()),
+        (ErrorKind::Io, libc::ENOENT),
+        "{err}"
+    );
+    assert_eq!(err.dst(), Some(record.as_path()));
+    assert_eq!(snapshot_of(&root, true), before_without);
+}
+
+/// In a real venv: fastlink installs demo 1.0, replaces it by 2.0, and
+/// the venv's pip uninstalls 2.0 leaving no file that was not there
+/// before.
+#[test]
+fn pip_uninstalls_what_a_replace_installed() {
+    unsafe { libc::umask(0o022) };
+    let tmp = tempfile::tempdir().unwrap();
+    let venv = tmp.path().join("venv");
+    let Some(python) = make_venv(&venv) else {
+        return;
+    };
+    let scheme = venv_scheme(&python, "demo");
+    let v1 = unpacked_wheel(tmp.path(), "demo", "1.0", &demo_v1());
+    let v2 = unpacked_wheel(tmp.path(), "demo", "2.0", &demo_v2());
+    let before = snapshot(&venv);
+    let options = InstallOptions {
+        installer: "pip".to_string(),
+        ..InstallOptions::new(&python)
+    };
+    install(&v1, &scheme, &options).unwrap();
+    let replace = InstallOptions {
+        replace: true,
+        ..options
+    };
+    install(&v2, &scheme, &replace).unwrap();
+
+    uninstall(&python);
+
+    let left = added(&before, &snapshot(&venv));
+    assert!(
+        left.values().all(|node| matches!(node, Node::Dir(_))),
+        "{left:?}"
+    );
+    assert!(!scheme.purelib.join("demo").exists());
 }

@@ -15,7 +15,8 @@
 //! - `install_plan`: what goes where, as pip would do it.
 //!
 //! Carrying the plan out (issue 18's third step):
-//! - `install`: placing through the engine, writing, all or nothing.
+//! - `install`: placing through the engine, writing, all or nothing;
+//! - `replace`: an installed distribution moved aside, then deleted.
 
 mod entry_points;
 mod install;
@@ -25,6 +26,7 @@ mod names;
 mod reader;
 mod record;
 mod record_out;
+mod replace;
 mod scheme;
 mod scripts;
 mod unpack;
@@ -41,6 +43,7 @@ use unpack::{Archive, Plan};
 
 pub use install::{install_wheel, install_wheels, InstalledDistribution, WheelInstall};
 pub use install_plan::{plan_install, InstallOptions, InstallPlan, PlacedFile, WrittenFile};
+pub use replace::ReplacedDistribution;
 pub use scheme::{Scheme, SchemeKey};
 
 /// A wheel's tree in the cache, as [`unpack_wheel`] left it.

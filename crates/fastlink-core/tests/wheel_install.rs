@@ -580,8 +580,9 @@ fn a_replace_failing_midway_puts_the_old_distribution_back() {
     }
 }
 
-/// A path in the old RECORD outside the scheme's directories is not
-/// deleted, and is reported; nor is a file of the same name inside.
+/// A path in the old RECORD outside the scheme's directories, or reached
+/// through a symlink, is not deleted (and the symlink not followed), and
+/// is reported.
 #[test]
 fn a_record_path_outside_the_environment_is_left_alone_and_reported() {
     let tmp = tempfile::tempdir().unwrap();
@@ -591,17 +592,26 @@ fn a_record_path_outside_the_environment_is_left_alone_and_reported() {
     let scheme = with_v1(&root, &v1);
     let record = scheme.purelib.join("demo-1.0.dist-info/RECORD");
     let mut text = fs::read_to_string(&record).unwrap();
-    text += "../../../../outside,,\n/etc/hostname,,\n";
+    text += "../../../../outside,,\n/etc/hostname,,\nlinked/f.py,,\n";
     fs::write(&record, text).unwrap();
     let outside = tmp.path().join("outside");
     fs::write(&outside, "not the environment's\n").unwrap();
+    let elsewhere = tmp.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    fs::write(elsewhere.join("f.py"), "elsewhere\n").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, scheme.purelib.join("linked")).unwrap();
 
     let installed = install(&v2, &scheme, &replacing()).unwrap();
 
     assert_eq!(fs::read(&outside).unwrap(), b"not the environment's\n");
+    assert_eq!(fs::read(elsewhere.join("f.py")).unwrap(), b"elsewhere\n");
     assert_eq!(
         installed.replaced.unwrap().left_alone,
-        [outside, PathBuf::from("/etc/hostname")]
+        [
+            outside,
+            PathBuf::from("/etc/hostname"),
+            scheme.purelib.join("linked/f.py")
+        ]
     );
     assert!(!scheme.purelib.join("demo/old.py").exists());
 }

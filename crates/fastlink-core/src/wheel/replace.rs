@@ -127,8 +127,17 @@ fn is_bytecode_of(name: &str, stem: &str) -> bool {
 type Located = (usize, PathBuf);
 
 /// A directory of the old distribution, opened beneath its scheme
-/// directory, and where names made in it are placed; `None` when absent.
-type Opened = Option<(Arc<OwnedFd>, Place)>;
+/// directory, and where names made in it are placed; or why not.
+type Opened = std::result::Result<(Arc<OwnedFd>, Place), Unopened>;
+
+/// Why a directory of the old distribution was not opened.
+#[derive(Debug, Clone, Copy)]
+enum Unopened {
+    /// It is not there (or is not a directory): its files are missing.
+    Missing,
+    /// A symlink is on the way: never followed, its files left alone.
+    Symlink,
+}
 
 /// The installed distribution's files as pip's uninstall finds them: each
 /// RECORD path joined to the `.dist-info`'s parent, and for each `.py` its
@@ -250,7 +259,7 @@ pub(super) fn move_aside(
                         Ok(dir) => {
                             let id = dirfd::identity(dir.as_fd()).map_err(fail)?;
                             let depth = parent.components().count() as u32;
-                            Some((
+                            Ok((
                                 Arc::new(dir),
                                 Place {
                                     dir: id,
@@ -260,14 +269,21 @@ pub(super) fn move_aside(
                             ))
                         }
                         Err(err) if err.raw_os_error() == Some(libc::ELOOP) => {
-                            left_alone.push(path.clone());
-                            None
+                            Err(Unopened::Symlink)
                         }
-                        Err(err) if is_missing(&err) => None,
+                        // O_NOFOLLOW | O_DIRECTORY on a symlink is ENOTDIR
+                        // too: told apart by looking (on this path only).
+                        Err(err) if is_missing(&err) => {
+                            if through_symlink(&roots[root], &parent) {
+                                Err(Unopened::Symlink)
+                            } else {
+                                Err(Unopened::Missing)
+                            }
+                        }
                         Err(err) => return Err(fail(err)),
                     },
                     Err(err) if err.kind() == ErrorKind::Io && is_missing_errno(err.errno()) => {
-                        None
+                        Err(Unopened::Missing)
                     }
                     Err(err) => return Err(err.with_paths(entry, &path)),
                 };
@@ -275,8 +291,13 @@ pub(super) fn move_aside(
                 opened
             }
         };
-        let Some((dir, place)) = opened else {
-            continue;
+        let (dir, place) = match opened {
+            Ok(opened) => opened,
+            Err(Unopened::Missing) => continue,
+            Err(Unopened::Symlink) => {
+                left_alone.push(path);
+                continue;
+            }
         };
         match dirfd::lstat_at(dir.as_fd(), name) {
             Ok(stat)
@@ -306,6 +327,15 @@ pub(super) fn move_aside(
         dist_info: dist_info.to_path_buf(),
         removed: 0,
         left_alone,
+    })
+}
+
+/// Whether a directory on the way from `root` to `rel` is a symlink.
+fn through_symlink(root: &Path, rel: &Path) -> bool {
+    let mut path = root.to_path_buf();
+    rel.components().any(|component| {
+        path.push(component);
+        fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_symlink())
     })
 }
 

@@ -10,7 +10,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use fastlink_core::{
-    Environment, InstallOptions, Options, Scheme, Target, UnpackedWheel, WheelFileInstalled,
+    Environment, InstallOptions, Options, ReplacedDistribution, Scheme, Target, UnpackedWheel,
+    WheelFileInstalled,
 };
 
 use crate::exceptions::to_py_err;
@@ -85,6 +86,16 @@ impl PyInstalledDistribution {
         self.report.clone_ref(py)
     }
 
+    /// The distribution this install replaced (`replace=True`), or None.
+    #[getter]
+    fn replaced(&self) -> Option<PyReplacedDistribution> {
+        self.installed
+            .installed
+            .replaced
+            .clone()
+            .map(|replaced| PyReplacedDistribution { replaced })
+    }
+
     /// Seconds the install took (the unpack not included).
     #[getter]
     fn elapsed(&self) -> f64 {
@@ -102,6 +113,55 @@ impl PyInstalledDistribution {
             i.written,
             i.report.method.name(),
             i.elapsed.as_secs_f64()
+        )
+    }
+}
+
+/// What a replacing install removed of the distribution it replaced.
+#[pyclass(frozen, module = "fastlink", name = "ReplacedDistribution")]
+pub struct PyReplacedDistribution {
+    replaced: ReplacedDistribution,
+}
+
+#[pymethods]
+impl PyReplacedDistribution {
+    #[getter]
+    fn name(&self) -> &str {
+        &self.replaced.name
+    }
+
+    #[getter]
+    fn version(&self) -> &str {
+        &self.replaced.version
+    }
+
+    /// Its `.dist-info` directory, now gone.
+    #[getter]
+    fn dist_info(&self) -> PathBuf {
+        self.replaced.dist_info.clone()
+    }
+
+    /// Files deleted: its RECORD's, and the bytecode of its `.py` files.
+    #[getter]
+    fn removed(&self) -> usize {
+        self.replaced.removed
+    }
+
+    /// Paths its RECORD lists that were left alone: outside the scheme's
+    /// directories, or reached through a symlink.
+    #[getter]
+    fn left_alone(&self) -> Vec<PathBuf> {
+        self.replaced.left_alone.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        let r = &self.replaced;
+        format!(
+            "ReplacedDistribution(name={:?}, version={:?}, removed={}, left_alone={})",
+            r.name,
+            r.version,
+            r.removed,
+            r.left_alone.len()
         )
     }
 }
@@ -137,7 +197,7 @@ fn paths(items: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<PathBuf>> {
 /// exception that wheel's install raised (it was rolled back).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)] // mirrors the Python signature
-#[pyo3(signature = (wheels, dirs, interpreter, cache_dir, *, methods=None, threads=None, installer="fastlink", requested=false, direct_url=None, progress=None))]
+#[pyo3(signature = (wheels, dirs, interpreter, cache_dir, *, methods=None, threads=None, installer="fastlink", requested=false, direct_url=None, replace=false, progress=None))]
 pub fn install_wheels<'py>(
     py: Python<'py>,
     wheels: &Bound<'py, PyAny>,
@@ -149,6 +209,7 @@ pub fn install_wheels<'py>(
     installer: &str,
     requested: bool,
     direct_url: Option<String>,
+    replace: bool,
     progress: Option<&'py Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyList>> {
     let call = Call::new(py, progress)?;
@@ -182,6 +243,7 @@ pub fn install_wheels<'py>(
         installer: installer.to_string(),
         requested,
         direct_url,
+        replace,
     };
     let options = Options {
         methods: parse_methods(methods)?,

@@ -451,6 +451,7 @@ fn _fastlink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyProgress>()?;
     m.add_class::<install::PyInstalledDistribution>()?;
     m.add_class::<install::PyUnpackedWheel>()?;
+    m.add_class::<install::PyReplacedDistribution>()?;
     exceptions::register(m)?;
     Ok(())
 }

@@ -381,3 +381,24 @@ def test_the_interpreter_is_asked_once_per_process(monkeypatch, xfs, fresh_dir):
     assert first["purelib"].endswith(f"lib/{XY}/site-packages")
     assert first["include"].endswith(f"include/site/{XY}")
     assert json.dumps(first)  # plain data
+
+
+def test_replace_uninstalls_the_old_version_by_its_record(tmp_path, cache, wheels_dir):
+    scheme = {key: tmp_path / key for key in ("purelib", "platlib", "scripts", "data", "headers")}
+    members = demo_members()
+    members["demo/only_in_v1.py"] = (b"", 0o644)
+    v1 = write_wheel(wheels_dir / "demo-1.0-py3-none-any.whl", members, "demo-1.0.dist-info")
+    fastlink.install_wheels([v1], scheme=scheme, cache_dir=cache)
+
+    [dist] = fastlink.install_wheels(
+        [build(wheels_dir, version="2.0")], scheme=scheme, cache_dir=cache, replace=True
+    )
+
+    assert dist.replaced is not None
+    assert (dist.replaced.name, dist.replaced.version) == ("demo", "1.0")
+    # v1 installed every file v2 does, and only_in_v1.py.
+    assert dist.replaced.removed == len(record_rows(dist.dist_info)) + 1
+    assert dist.replaced.left_alone == []
+    assert not (tmp_path / "purelib" / "demo" / "only_in_v1.py").exists()
+    assert not (tmp_path / "purelib" / "demo-1.0.dist-info").exists()
+    assert_record_is_true(dist.dist_info)

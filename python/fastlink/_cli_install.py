@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--requested", action="store_true", help="mark the distributions REQUESTED (PEP 376)"
     )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace an installed distribution of the same name (uninstalled by its RECORD; "
+        "put back if the install fails)",
+    )
     parser.add_argument("--json", action="store_true", help="print what was done as JSON")
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing but errors; no progress bar"
@@ -96,6 +102,7 @@ def install_main(argv: Sequence[str]) -> int:
                 threads=args.threads,
                 installer=args.installer,
                 requested=args.requested,
+                replace=args.replace,
                 progress=on_progress,
             )
     except ValueError as err:
@@ -124,7 +131,7 @@ def summary_line(installed: Sequence[InstalledDistribution], cache_dir: str, ela
     """E.g. "installed 3 distributions in 0.12 s: 1,200 cloned, 4 copied (12.0 MB),
     9 written; 2 wheels unpacked into /root/.cache/fastlink"."""
     by_method = {"reflink": 0, "hardlink": 0, "copy": 0}
-    placed_bytes = written = unpacked = 0
+    placed_bytes = written = unpacked = replaced = 0
     notes: dict[str, None] = {}  # ordered, without repeats
     for dist in installed:
         report = dist.report
@@ -134,6 +141,7 @@ def summary_line(installed: Sequence[InstalledDistribution], cache_dir: str, ela
         placed_bytes += report.bytes
         written += dist.written
         unpacked += bool(dist.unpacked)
+        replaced += dist.replaced is not None
         for _method, _errno, message in report.skipped:
             notes[message] = None
         for _method, _errno, _files, message in report.fallbacks:
@@ -143,6 +151,8 @@ def summary_line(installed: Sequence[InstalledDistribution], cache_dir: str, ela
         f"installed {count(len(installed), 'distribution')} in {elapsed:.2f} s: "
         f"{', '.join(placed)} ({human_bytes(placed_bytes)}), {written:,} written"
     )
+    if replaced:
+        line += f"; {count(replaced, 'distribution')} replaced"
     if unpacked:
         line += f"; {count(unpacked, 'wheel')} unpacked into {cache_dir}"
     for note in notes:
@@ -197,6 +207,14 @@ def _as_dict(
                     {"method": m, "errno": e, "error": errno_name(e), "files": n, "message": msg}
                     for m, e, n, msg in report.fallbacks
                 ],
+                "replaced": None
+                if result.replaced is None
+                else {
+                    "name": result.replaced.name,
+                    "version": result.replaced.version,
+                    "removed": result.replaced.removed,
+                    "left_alone": [os.fsdecode(p) for p in result.replaced.left_alone],
+                },
                 "elapsed": result.elapsed,
             }
         )

@@ -15,6 +15,7 @@ __all__ = [
     "InvalidWheelError",
     "Progress",
     "ReflinkUnsupportedError",
+    "ReplacedDistribution",
     "Report",
     "SourceChangedError",
     "SourceInsideDestinationError",
@@ -303,8 +304,30 @@ class InstalledDistribution:
     def report(self) -> Report:
         """The engine's report on the placed files: methods, skips, fallbacks."""
     @property
+    def replaced(self) -> ReplacedDistribution | None:
+        """The distribution this install replaced (`replace=True`), or None."""
+    @property
     def elapsed(self) -> float:
         """Seconds the install took, the unpack not included."""
+
+@final
+class ReplacedDistribution:
+    """What a replacing install removed of the distribution it replaced."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def dist_info(self) -> Path:
+        """Its `.dist-info` directory, now gone."""
+    @property
+    def removed(self) -> int:
+        """Files deleted: its RECORD's, and the bytecode of its `.py` files."""
+    @property
+    def left_alone(self) -> list[Path]:
+        """Paths its RECORD lists that were left alone: outside the scheme's
+        directories, or reached through a symlink."""
 
 def _install_wheels(
     wheels: Iterable[_StrPath],
@@ -317,6 +340,7 @@ def _install_wheels(
     installer: str = "fastlink",
     requested: bool = False,
     direct_url: str | None = None,
+    replace: bool = False,
     progress: Callable[[Progress], object] | None = None,
 ) -> list[InstalledDistribution | OSError]:
     """The engine of `fastlink.install_wheels`, with the directories explicit:

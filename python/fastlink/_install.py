@@ -116,6 +116,7 @@ def install_results(
     installer: str = "fastlink",
     requested: bool = False,
     direct_url: str | Mapping[str, Any] | None = None,
+    replace: bool = False,
     progress: Callable[[Progress], object] | None = None,
 ) -> list[InstalledDistribution | OSError]:
     """`install_wheels`, with each wheel's result in place: its
@@ -144,6 +145,7 @@ def install_results(
         installer=installer,
         requested=requested,
         direct_url=direct_url,
+        replace=replace,
         progress=progress,
     )
     return results
@@ -160,6 +162,7 @@ def install_wheels(
     installer: str = "fastlink",
     requested: bool = False,
     direct_url: str | Mapping[str, Any] | None = None,
+    replace: bool = False,
     progress: Callable[[Progress], object] | None = None,
 ) -> list[InstalledDistribution]:
     """Install wheels into an environment, as pip does, in parallel.
@@ -167,9 +170,12 @@ def install_wheels(
     See docs/install.md. Each wheel is a `.whl` file (unpacked into
     `cache_dir` first, once) or a tree unpacked already. The environment is
     `python`'s (default: $VIRTUAL_ENV's), or the explicit `scheme`. Each
-    distribution is all or nothing. When some fail, the first failure (in
-    the order given) is raised once every wheel is done; the others stay
-    installed, as pip leaves those it installed before a failing one.
+    distribution is all or nothing. An installed distribution of the same
+    name is `DistributionExistsError`, unless `replace`: then it is
+    uninstalled by its RECORD, and put back if the install fails. When some
+    fail, the first failure (in the order given) is raised once every wheel
+    is done; the others stay installed, as pip leaves those it installed
+    before a failing one.
     """
     results = install_results(
         wheels,
@@ -181,6 +187,7 @@ def install_wheels(
         installer=installer,
         requested=requested,
         direct_url=direct_url,
+        replace=replace,
         progress=progress,
     )
     for result in results:

@@ -32,8 +32,12 @@
 //! the only extra cost, and only then) it reclaims it if the proof holds and
 //! takes the name, else it uses a name of its own (slot `<pid>-<n>`). So a
 //! later call to the same `dst` removes what a killed call left there, with
-//! no directory scan. Everything else (a merge's temp files and staged
-//! directories, probe files, staging under a slot of its own) is reclaimed
+//! no directory scan. [`unpack_wheel`](crate::unpack_wheel)'s staging tree
+//! in the cache directory (anchored there, slot `0` per wheel) is
+//! reclaimed the same way. Everything else (a merge's temp files and staged
+//! directories, probe files, staging under a slot of its own, an install's
+//! written files and the files a replace moved aside, anchored at their
+//! scheme directory) is reclaimed
 //! by [`reclaim`] (`fastlink.reclaim(dir)`, `fastlink reclaim DIR`), which
 //! does scan, because it was asked to.
 
@@ -62,8 +66,11 @@ pub const STAGING_PREFIX: &str = ".fastlink-staging.";
 pub const TEMP_PREFIX: &str = ".fastlink-tmp.";
 /// A file the method probe makes (and removes at once).
 pub const PROBE_PREFIX: &str = ".fastlink-probe.";
+/// A file of an installed distribution moved aside while a wheel replacing
+/// it is installed (deleted once it is, renamed back if it fails).
+pub const ASIDE_PREFIX: &str = ".fastlink-aside.";
 
-const PREFIXES: [&str; 3] = [STAGING_PREFIX, TEMP_PREFIX, PROBE_PREFIX];
+const PREFIXES: [&str; 4] = [STAGING_PREFIX, TEMP_PREFIX, PROBE_PREFIX, ASIDE_PREFIX];
 const NAME_MAX: usize = 255;
 /// Deeper than any anchor a call names its entries from is not ours.
 const MAX_DEPTH: u32 = 4096;

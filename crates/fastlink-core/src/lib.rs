@@ -73,8 +73,8 @@ pub use single_file::try_place as try_single_file;
 pub use terminate::TerminateGuard;
 pub use wheel::{
     install_wheel, install_wheel_files, install_wheels, plan_install, unpack_wheel, Environment,
-    InstallOptions, InstallPlan, InstalledDistribution, PlacedFile, Scheme, SchemeKey, Target,
-    UnpackedWheel, WheelFileInstalled, WheelInstall, WrittenFile,
+    InstallOptions, InstallPlan, InstalledDistribution, PlacedFile, ReplacedDistribution, Scheme,
+    SchemeKey, Target, UnpackedWheel, WheelFileInstalled, WheelInstall, WrittenFile,
 };
 
 /// The name of the platform backend this build uses: "linux", "macos" or

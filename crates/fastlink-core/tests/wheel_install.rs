@@ -11,10 +11,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{demo_members, file, make_venv, pip, pip_install, scheme, venv_scheme, write_wheel};
+use common::{
+    demo_members, environment, file, make_venv, pip, pip_install, unpack, unpacked_wheel,
+    venv_scheme, write_wheel,
+};
 use fastlink_core::{
-    install_wheel, install_wheels, unpack_wheel, CancelFlag, ErrorKind, InstallOptions,
-    InstalledDistribution, Options, Progress, Scheme, WheelInstall,
+    install_wheel, install_wheels, CancelFlag, ErrorKind, InstallOptions, InstalledDistribution,
+    Options, Progress, Scheme, WheelInstall,
 };
 
 /// What is at a path: a directory (mode), a file (mode, bytes), a symlink
@@ -29,12 +32,17 @@ enum Node {
 /// Everything under `root` by relative path, `__pycache__` left out (a
 /// Python run to ask for the scheme or by pip may leave some).
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, Node> {
+    snapshot_of(root, false)
+}
+
+/// [`snapshot`], `__pycache__` included when `all`.
+fn snapshot_of(root: &Path, all: bool) -> BTreeMap<PathBuf, Node> {
     let mut out = BTreeMap::new();
     let mut todo = vec![root.to_path_buf()];
     while let Some(dir) = todo.pop() {
         for item in fs::read_dir(&dir).unwrap() {
             let path = item.unwrap().path();
-            if path.file_name().unwrap() == "__pycache__" {
+            if !all && path.file_name().unwrap() == "__pycache__" {
                 continue;
             }
             let meta = fs::symlink_metadata(&path).unwrap();
@@ -76,14 +84,6 @@ fn runnable_members() -> Vec<common::Member> {
     ));
     members.push(file("demo/gui.py", "def start():\n    print('gui')\n"));
     members
-}
-
-fn unpack(tmp: &Path, wheel: &Path) -> PathBuf {
-    let cache = tmp.join("cache");
-    fs::create_dir_all(&cache).unwrap();
-    unpack_wheel(wheel, &cache, &CancelFlag::new())
-        .unwrap()
-        .path
 }
 
 fn install(
@@ -234,17 +234,6 @@ fn uninstall(python: &Path) {
     assert!(out.status.success(), "{out:?}");
 }
 
-/// An environment under a temp dir: `bin/` with a file of its own, a lib
-/// dir with a module of its own.
-fn environment(root: &Path) -> Scheme {
-    let scheme = scheme(root, "demo");
-    fs::create_dir_all(&scheme.purelib).unwrap();
-    fs::write(scheme.purelib.join("other.py"), "other\n").unwrap();
-    fs::create_dir_all(&scheme.scripts).unwrap();
-    fs::write(scheme.scripts.join("existing"), "#!/bin/sh\n").unwrap();
-    scheme
-}
-
 /// An existing file in the last group placed (the lib root), in a middle
 /// group (the scripts directory) or at a written file's name (a launcher,
 /// renamed in after others were): each fails with EEXIST, and the
@@ -253,8 +242,7 @@ fn environment(root: &Path) -> Scheme {
 #[test]
 fn a_failure_anywhere_leaves_the_environment_as_it_was() {
     let tmp = tempfile::tempdir().unwrap();
-    let wheel = write_wheel(tmp.path(), "demo", true, &demo_members());
-    let entry = unpack(tmp.path(), &wheel);
+    let entry = unpacked_wheel(tmp.path(), "demo", "1.0", &demo_members());
     for conflict in [
         "lib/python3.11/site-packages/demo/__init__.py",
         "bin/plain.sh",
@@ -289,8 +277,7 @@ fn a_failure_anywhere_leaves_the_environment_as_it_was() {
 #[test]
 fn an_installed_distribution_of_the_same_name_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let wheel = write_wheel(tmp.path(), "demo", true, &demo_members());
-    let entry = unpack(tmp.path(), &wheel);
+    let entry = unpacked_wheel(tmp.path(), "demo", "1.0", &demo_members());
     let root = tmp.path().join("env");
     let scheme = environment(&root);
     // Not the same project: left alone.
@@ -341,7 +328,7 @@ fn wheels_sharing_a_namespace_directory_install_together() {
         ("nsb", file("ns/b.py", "b = 1\n")),
     ]
     .into_iter()
-    .map(|(name, member)| unpack(tmp.path(), &write_wheel(tmp.path(), name, true, &[member])))
+    .map(|(name, member)| unpacked_wheel(tmp.path(), name, "1.0", &[member]))
     .collect();
     let root = tmp.path().join("env");
     let scheme = environment(&root);
@@ -375,10 +362,10 @@ fn wheels_sharing_a_namespace_directory_install_together() {
     assert!(scheme.purelib.join("nsa-1.0.dist-info/RECORD").exists());
     assert!(scheme.purelib.join("nsb-1.0.dist-info/RECORD").exists());
 
-    let failing = write_wheel(
+    let failing = unpacked_wheel(
         tmp.path(),
         "nsc",
-        true,
+        "1.0",
         &[
             file("ns/c.py", "c = 1\n"),
             file(
@@ -388,7 +375,7 @@ fn wheels_sharing_a_namespace_directory_install_together() {
         ],
     );
     let before = snapshot(&root);
-    let err = install(&unpack(tmp.path(), &failing), &scheme, &options).unwrap_err();
+    let err = install(&failing, &scheme, &options).unwrap_err();
     assert_eq!(err.errno(), libc::EEXIST, "{err}");
     assert_eq!(snapshot(&root), before);
 }
@@ -396,8 +383,7 @@ fn wheels_sharing_a_namespace_directory_install_together() {
 #[test]
 fn a_cancel_before_the_start_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let wheel = write_wheel(tmp.path(), "demo", true, &demo_members());
-    let entry = unpack(tmp.path(), &wheel);
+    let entry = unpacked_wheel(tmp.path(), "demo", "1.0", &demo_members());
     let root = tmp.path().join("env");
     let scheme = environment(&root);
     let before = snapshot(&root);
@@ -434,10 +420,10 @@ fn a_cancel_before_the_start_leaves_nothing() {
 #[test]
 fn a_symlink_in_the_way_is_never_followed() {
     let tmp = tempfile::tempdir().unwrap();
-    let wheel = write_wheel(
+    let entry = unpacked_wheel(
         tmp.path(),
         "demo",
-        true,
+        "1.0",
         &[
             file("demo/__init__.py", ""),
             (
@@ -447,7 +433,6 @@ fn a_symlink_in_the_way_is_never_followed() {
             ),
         ],
     );
-    let entry = unpack(tmp.path(), &wheel);
     let root = tmp.path().join("env");
     let scheme = environment(&root);
     let outside = tmp.path().join("outside");
@@ -465,4 +450,233 @@ fn a_symlink_in_the_way_is_never_followed() {
     assert!(matches!(err.errno(), libc::ELOOP | libc::ENOTDIR), "{err}");
     assert_eq!(snapshot(&root), before);
     assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+}
+
+/// Version 1.0 of "demo": modules (one in a directory of its own), a
+/// script, a console launcher.
+fn demo_v1() -> Vec<common::Member> {
+    vec![
+        file("demo/__init__.py", "v = 1\n"),
+        file("demo/old.py", "old = 1\n"),
+        file("demo/sub/only_v1.py", "only = 1\n"),
+        file("demo-1.0.data/scripts/tool1", "#!/bin/sh\necho 1\n"),
+        file(
+            "demo-1.0.dist-info/entry_points.txt",
+            "[console_scripts]\ndemo-old = demo:main\n",
+        ),
+    ]
+}
+
+/// Version 2.0: `__init__.py` changed, a module of its own, another
+/// launcher; none of 1.0's other files.
+fn demo_v2() -> Vec<common::Member> {
+    vec![
+        file("demo/__init__.py", "v = 2\n"),
+        file("demo/new.py", "new = 2\n"),
+        file(
+            "demo-2.0.dist-info/entry_points.txt",
+            "[console_scripts]\ndemo-new = demo:main\n",
+        ),
+    ]
+}
+
+fn replacing() -> InstallOptions {
+    InstallOptions {
+        replace: true,
+        ..InstallOptions::new("/usr/bin/python3")
+    }
+}
+
+/// An environment under `root` with demo 1.0 installed from `v1`, and the
+/// bytecode Python would have written for two of its modules, and for a
+/// module not its own.
+fn with_v1(root: &Path, v1: &Path) -> fastlink_core::Scheme {
+    let scheme = environment(root);
+    install(v1, &scheme, &InstallOptions::new("/usr/bin/python3")).unwrap();
+    let cache = scheme.purelib.join("demo/__pycache__");
+    fs::create_dir(&cache).unwrap();
+    for pyc in [
+        "__init__.cpython-311.pyc",
+        "old.cpython-311.pyc",
+        "old.cpython-312.opt-1.pyc",
+        "mine.cpython-311.pyc",
+    ] {
+        fs::write(cache.join(pyc), "bytecode").unwrap();
+    }
+    scheme
+}
+
+/// Replacing demo 1.0 by 2.0 leaves exactly what installing 2.0 into a
+/// fresh environment leaves (plus the bytecode of a module not 1.0's):
+/// 1.0's files, launcher, bytecode and emptied directories are gone, and
+/// what is reported says so.
+#[test]
+fn replacing_a_distribution_leaves_only_the_new_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = unpacked_wheel(tmp.path(), "demo", "1.0", &demo_v1());
+    let v2 = unpacked_wheel(tmp.path(), "demo", "2.0", &demo_v2());
+    let fresh = tmp.path().join("fresh");
+    let fresh_scheme = environment(&fresh);
+    install(&v2, &fresh_scheme, &replacing()).unwrap();
+    let root = tmp.path().join("env");
+    let scheme = with_v1(&root, &v1);
+
+    let installed = install(&v2, &scheme, &replacing()).unwrap();
+
+    let mut expected = snapshot_of(&fresh, true);
+    let cache = PathBuf::from("lib/python3.11/site-packages/demo/__pycache__");
+    expected.insert(cache.clone(), Node::Dir(0o755 & !umask()));
+    expected.insert(
+        cache.join("mine.cpython-311.pyc"),
+        Node::File(0o644 & !umask(), b"bytecode".to_vec()),
+    );
+    assert_eq!(snapshot_of(&root, true), expected);
+    let replaced = installed.replaced.unwrap();
+    assert_eq!(
+        (replaced.name.as_str(), replaced.version.as_str()),
+        ("demo", "1.0")
+    );
+    assert_eq!(
+        replaced.dist_info,
+        scheme.purelib.join("demo-1.0.dist-info")
+    );
+    // 3 modules, a script, a launcher, METADATA, WHEEL, entry_points.txt,
+    // INSTALLER, RECORD; 3 bytecode files.
+    assert_eq!(replaced.removed, 13);
+    assert!(replaced.left_alone.is_empty());
+}
+
+/// The process's umask (read without changing it, from /proc).
+fn umask() -> u32 {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Umask:"))
+        .and_then(|octal| u32::from_str_radix(octal.trim(), 8).ok())
+        .unwrap_or(0o022)
+}
+
+/// A replace failing after 1.0's files are moved aside, where 2.0 places a
+/// file (a directory at `demo/new.py`) or where it writes one (a directory
+/// at the launcher `bin/demo-new`), puts the environment back exactly:
+/// every path, its bytes and mode, bytecode included.
+#[test]
+fn a_replace_failing_midway_puts_the_old_distribution_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = unpacked_wheel(tmp.path(), "demo", "1.0", &demo_v1());
+    let v2 = unpacked_wheel(tmp.path(), "demo", "2.0", &demo_v2());
+    for in_the_way in ["lib/python3.11/site-packages/demo/new.py", "bin/demo-new"] {
+        let root = tmp
+            .path()
+            .join(format!("env-{}", in_the_way.replace('/', "_")));
+        let scheme = with_v1(&root, &v1);
+        fs::create_dir(root.join(in_the_way)).unwrap();
+        let before = snapshot_of(&root, true);
+
+        let err = install(&v2, &scheme, &replacing()).unwrap_err();
+
+        assert_eq!(err.kind(), ErrorKind::Io, "{in_the_way}: {err}");
+        assert_eq!(snapshot_of(&root, true), before, "{in_the_way}");
+    }
+}
+
+/// A path in the old RECORD outside the scheme's directories, or reached
+/// through a symlink, is not deleted (and the symlink not followed), and
+/// is reported.
+#[test]
+fn a_record_path_outside_the_environment_is_left_alone_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = unpacked_wheel(tmp.path(), "demo", "1.0", &demo_v1());
+    let v2 = unpacked_wheel(tmp.path(), "demo", "2.0", &demo_v2());
+    let root = tmp.path().join("env");
+    let scheme = with_v1(&root, &v1);
+    let record = scheme.purelib.join("demo-1.0.dist-info/RECORD");
+    let mut text = fs::read_to_string(&record).unwrap();
+    text += "../../../../outside,,\n/etc/hostname,,\nlinked/f.py,,\n";
+    fs::write(&record, text).unwrap();
+    let outside = tmp.path().join("outside");
+    fs::write(&outside, "not the environment's\n").unwrap();
+    let elsewhere = tmp.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    fs::write(elsewhere.join("f.py"), "elsewhere\n").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, scheme.purelib.join("linked")).unwrap();
+
+    let installed = install(&v2, &scheme, &replacing()).unwrap();
+
+    assert_eq!(fs::read(&outside).unwrap(), b"not the environment's\n");
+    assert_eq!(fs::read(elsewhere.join("f.py")).unwrap(), b"elsewhere\n");
+    assert_eq!(
+        installed.replaced.unwrap().left_alone,
+        [
+            outside,
+            PathBuf::from("/etc/hostname"),
+            scheme.purelib.join("linked/f.py")
+        ]
+    );
+    assert!(!scheme.purelib.join("demo/old.py").exists());
+}
+
+/// An installed distribution without RECORD cannot be uninstalled (pip
+/// says so too): ENOENT naming the RECORD, nothing changed. Without
+/// `replace`, one with RECORD is refused as installed already.
+#[test]
+fn an_installed_distribution_without_record_is_not_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = unpacked_wheel(tmp.path(), "demo", "1.0", &demo_v1());
+    let v2 = unpacked_wheel(tmp.path(), "demo", "2.0", &demo_v2());
+    let root = tmp.path().join("env");
+    let scheme = with_v1(&root, &v1);
+    let before = snapshot_of(&root, true);
+    let err = install(&v2, &scheme, &InstallOptions::new("/usr/bin/python3")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyInstalled, "{err}");
+    let record = scheme.purelib.join("demo-1.0.dist-info/RECORD");
+    fs::remove_file(&record).unwrap();
+    let before_without = snapshot_of(&root, true);
+    assert_ne!(before, before_without);
+
+    let err = install(&v2, &scheme, &replacing()).unwrap_err();
+
+    assert_eq!(
+        (err.kind(), err.errno()),
+        (ErrorKind::Io, libc::ENOENT),
+        "{err}"
+    );
+    assert_eq!(err.dst(), Some(record.as_path()));
+    assert_eq!(snapshot_of(&root, true), before_without);
+}
+
+/// In a real venv: fastlink installs demo 1.0, replaces it by 2.0, and
+/// the venv's pip uninstalls 2.0 leaving no file that was not there
+/// before.
+#[test]
+fn pip_uninstalls_what_a_replace_installed() {
+    unsafe { libc::umask(0o022) };
+    let tmp = tempfile::tempdir().unwrap();
+    let venv = tmp.path().join("venv");
+    let Some(python) = make_venv(&venv) else {
+        return;
+    };
+    let scheme = venv_scheme(&python, "demo");
+    let v1 = unpacked_wheel(tmp.path(), "demo", "1.0", &demo_v1());
+    let v2 = unpacked_wheel(tmp.path(), "demo", "2.0", &demo_v2());
+    let before = snapshot(&venv);
+    let options = InstallOptions {
+        installer: "pip".to_string(),
+        ..InstallOptions::new(&python)
+    };
+    install(&v1, &scheme, &options).unwrap();
+    let replace = InstallOptions {
+        replace: true,
+        ..options
+    };
+    install(&v2, &scheme, &replace).unwrap();
+
+    uninstall(&python);
+
+    let left = added(&before, &snapshot(&venv));
+    assert!(
+        left.values().all(|node| matches!(node, Node::Dir(_))),
+        "{left:?}"
+    );
+    assert!(!scheme.purelib.join("demo").exists());
 }

@@ -531,3 +531,108 @@ fn a_missing_wheel_is_an_io_error() {
     assert_eq!((err.kind(), err.errno()), (ErrorKind::Io, libc::ENOENT));
     assert_eq!(err.src(), Some(wheel.as_path()));
 }
+
+#[test]
+fn a_missing_cache_dir_is_made_with_its_parents() {
+    let setup = setup();
+    let wheel = setup.good_wheel();
+    let cache = setup.cache.join("a/b");
+
+    let unpacked = unpack_wheel(&wheel, &cache, &CancelFlag::new()).unwrap();
+
+    assert!(!unpacked.reused);
+    assert!(unpacked.path.starts_with(&cache));
+    for dir in [setup.cache.join("a"), cache.clone()] {
+        assert_eq!(mode(&dir), 0o755 & !umask(), "{}", dir.display());
+    }
+}
+
+/// Names in the cache directory that look like staging trees.
+fn stagings(cache: &Path) -> BTreeSet<PathBuf> {
+    fs::read_dir(cache)
+        .unwrap()
+        .map(|item| item.unwrap().path())
+        .filter(|path| {
+            (path.file_name().unwrap().to_string_lossy()).starts_with(".fastlink-staging.")
+        })
+        .collect()
+}
+
+/// Unpack the wheel and cache `FASTLINK_TEST_UNPACK_CHILD` names
+/// (`<wheel>\n<cache>`), to be killed midway by its parent test; does
+/// nothing when run on its own.
+#[test]
+#[ignore]
+fn child_unpacks_until_killed() {
+    let Ok(args) = std::env::var("FASTLINK_TEST_UNPACK_CHILD") else {
+        return;
+    };
+    let (wheel, cache) = args.split_once('\n').unwrap();
+    let _ = unpack_wheel(Path::new(wheel), Path::new(cache), &CancelFlag::new());
+}
+
+/// A child process unpacking a wheel of many files into `cache`, killed
+/// (SIGKILL) once its staging tree is there: the staging tree it left.
+fn kill_an_unpack(wheel: &Path, cache: &Path) -> PathBuf {
+    let before = stagings(cache);
+    for _ in 0..5 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_unpacks_until_killed", "--ignored"])
+            .arg("--nocapture")
+            .env(
+                "FASTLINK_TEST_UNPACK_CHILD",
+                format!("{}\n{}", wheel.display(), cache.display()),
+            )
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let found = loop {
+            if let Some(staging) = stagings(cache).difference(&before).next() {
+                break Some(staging.clone());
+            }
+            if child.try_wait().unwrap().is_some() {
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        child.kill().unwrap();
+        child.wait().unwrap();
+        match found {
+            Some(staging) if staging.exists() => return staging,
+            // Done before it was seen: start again without its entry.
+            _ => fs::remove_dir_all(cache.join("wheels-v1")).unwrap(),
+        }
+    }
+    panic!("the child unpacked the wheel before it could be killed, five times");
+}
+
+fn many_files_wheel(setup: &Setup) -> PathBuf {
+    let mut members = good_members();
+    for i in 0..8000 {
+        members.push(stored(&format!("demo/many{}/f{i}.txt", i % 50), b"x\n"));
+    }
+    setup.wheel(&members, &record_of(&members))
+}
+
+/// The staging tree of an unpack killed midway is reclaimed with proof:
+/// by `reclaim(cache)`, and by the next unpack of the same wheel (which
+/// tries the same staging name first); a look-alike name is left alone.
+#[test]
+fn a_killed_unpack_s_staging_is_reclaimed() {
+    let setup = setup();
+    let wheel = many_files_wheel(&setup);
+    let look_alike = setup
+        .cache
+        .join(".fastlink-staging.0.0.0123456789abcdef.not-ours");
+    fs::create_dir(&look_alike).unwrap();
+
+    let staging = kill_an_unpack(&wheel, &setup.cache);
+    assert_eq!(fastlink_core::reclaim(&setup.cache).unwrap(), [staging]);
+    assert_eq!(stagings(&setup.cache), BTreeSet::from([look_alike.clone()]));
+
+    let staging = kill_an_unpack(&wheel, &setup.cache);
+    let unpacked = setup.unpack(&wheel).unwrap();
+    assert!(!unpacked.reused);
+    assert!(!staging.exists(), "{}", staging.display());
+    assert_eq!(stagings(&setup.cache), BTreeSet::from([look_alike]));
+}

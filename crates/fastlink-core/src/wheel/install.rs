@@ -2,28 +2,36 @@
 //! distribution: the placed files through the engine ([`clone_files`]), one
 //! call per scheme directory and source root; the written files under temp
 //! names, renamed in without replacing anything, RECORD last. On any error
-//! (or a cancel) what this call placed, wrote and created is taken back.
+//! (or a cancel) what this call placed, wrote and created is taken back,
+//! and a distribution it was replacing is put back.
+//!
+//! The temp names (and the aside names of a replace) are `leftover`'s,
+//! anchored at the scheme directory they are under, which the call holds a
+//! shared flock on until it is over: those a killed call left are removed
+//! by [`reclaim`](crate::reclaim), with proof.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
 use super::install_plan::{plan_install, InstallOptions, InstallPlan, WrittenFile};
+use super::replace::{self, Aside, ReplacedDistribution};
 use super::scheme::{Scheme, SchemeKey};
 use crate::cancel::CancelFlag;
 use crate::clone::clone_files;
 use crate::dirfd;
 use crate::error::{Error, Result};
+use crate::leftover::{self, Place, Slot, TEMP_PREFIX};
 use crate::method::Method;
 use crate::options::Options;
+use crate::plan::FileId;
 use crate::pool::worker_pool;
 use crate::progress::Progress;
 use crate::report::{Fallback, Report, Skipped, UnsupportedMetadata};
@@ -47,6 +55,9 @@ pub struct InstalledDistribution {
     /// `fallbacks` and `unsupported_metadata` summed per (method or kind,
     /// errno). `files` is [`placed`](Self::placed).
     pub report: Report,
+    /// The distribution this install replaced
+    /// ([`InstallOptions::replace`]), if there was one.
+    pub replaced: Option<ReplacedDistribution>,
     /// How long the whole install took.
     pub elapsed: Duration,
 }
@@ -89,9 +100,27 @@ pub struct WheelInstall<'a> {
 /// Refused before anything is written: a plan error (see
 /// [`plan_install`]), and [`ErrorKind::AlreadyInstalled`] when purelib or
 /// platlib holds a `*.dist-info` of the same project name (PEP 503
-/// normalized). Replacing an installed distribution (pip's uninstall of the
-/// old one) is not done here. An existing file at any installed path fails
-/// the install with EEXIST ([`ErrorKind::Io`]), rolled back.
+/// normalized, any version), unless `install_options.replace` is set (and
+/// then also when it holds more than one). An existing file at any
+/// installed path fails the install with EEXIST ([`ErrorKind::Io`]),
+/// rolled back.
+///
+/// With `replace`, the installed distribution is uninstalled as pip does,
+/// all or nothing with the install: the files its RECORD lists (each path
+/// joined to the `.dist-info`'s parent directory) and, for each `.py`, its
+/// `__pycache__/<module>.*.pyc`, are first moved aside (renamed within
+/// their directory), then the new distribution is installed; only then are
+/// they deleted, and the directories left empty by that (never a scheme
+/// directory). On any failure or a cancel the new install is rolled back
+/// and the files renamed back: the environment is as it was. A file listed
+/// but missing is skipped (as pip does); a path outside the scheme's five
+/// directories, or reached through a symlink, is left alone and reported
+/// ([`ReplacedDistribution::left_alone`]). An installed distribution
+/// without RECORD cannot be uninstalled: [`ErrorKind::Io`] (ENOENT,
+/// `dst()` the missing RECORD), nothing changed. A failure to delete a
+/// file moved aside, once the new distribution is installed, is raised;
+/// the new distribution stays installed, and what was not deleted keeps
+/// its aside name ([`reclaim`](crate::reclaim) removes it).
 ///
 /// `progress` counts the placed files (as the engine does) and the written
 /// ones.
@@ -110,10 +139,48 @@ pub fn install_wheel(
     cancel.check()?;
     options.validate_without_default_threads()?;
     let plan = plan_install(entry, scheme, install_options)?;
-    refuse_installed(entry, scheme, &plan.name)?;
+    let installed = installed(entry, scheme, &plan.name)?;
+    let old = match (installed.as_slice(), install_options.replace) {
+        ([], _) => None,
+        ([one], true) => Some(one),
+        ([first, ..], false) => return Err(Error::already_installed(entry, first)),
+        ([_, second, ..], true) => return Err(Error::already_installed(entry, second)),
+    };
+    // Held (and so the call's temp and aside names unreclaimable) until
+    // the roll-back or the deletion of the old files is over.
+    let mut anchors = Anchors::default();
     let mut undo = Undo::default();
-    match carry_out(entry, scheme, &plan, options, cancel, progress, &mut undo) {
-        Ok(report) => {
+    let mut done = || -> Result<_> {
+        let replaced = match old {
+            Some(dist_info) => Some(replace::move_aside(
+                entry,
+                scheme,
+                dist_info,
+                &mut anchors,
+                cancel,
+                &mut undo.asides,
+            )?),
+            None => None,
+        };
+        let report = carry_out(
+            entry,
+            scheme,
+            &plan,
+            options,
+            cancel,
+            progress,
+            &mut anchors,
+            &mut undo,
+        )?;
+        Ok((replaced, report))
+    };
+    match done() {
+        Ok((mut replaced, report)) => {
+            if let Some(replaced) = &mut replaced {
+                let asides = std::mem::take(&mut undo.asides);
+                replaced.removed =
+                    replace::delete_aside(entry, scheme, asides, &mut anchors, cancel)?;
+            }
             let lib = if plan.root_is_purelib {
                 &scheme.purelib
             } else {
@@ -126,6 +193,7 @@ pub fn install_wheel(
                 placed: plan.placed.len(),
                 written: plan.written.len(),
                 report,
+                replaced,
                 elapsed: started.elapsed(),
             })
         }
@@ -200,9 +268,10 @@ pub(crate) fn normalized_name(name: &str) -> String {
     out
 }
 
-/// [`ErrorKind::AlreadyInstalled`](crate::ErrorKind::AlreadyInstalled) when
-/// purelib or platlib holds a `*.dist-info` of `name`'s project.
-fn refuse_installed(entry: &Path, scheme: &Scheme, name: &str) -> Result<()> {
+/// The `*.dist-info` directories of `name`'s project in purelib and
+/// platlib.
+fn installed(entry: &Path, scheme: &Scheme, name: &str) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
     let wanted = normalized_name(name);
     let mut dirs = vec![&scheme.purelib];
     if scheme.platlib != scheme.purelib {
@@ -223,14 +292,44 @@ fn refuse_installed(entry: &Path, scheme: &Scheme, name: &str) -> Result<()> {
             };
             let project = stem.split('-').next().unwrap_or(stem);
             if normalized_name(project) == wanted {
-                return Err(Error::already_installed(entry, &dir.join(&*file_name)));
+                found.push(dir.join(&*file_name));
             }
         }
     }
-    Ok(())
+    Ok(found)
+}
+
+/// The scheme directories this call names entries in (temp names, aside
+/// names), each open and holding the call's shared lock (see `leftover`)
+/// until the call is over, so that no reclaim takes them while it runs.
+#[derive(Default)]
+pub(super) struct Anchors {
+    held: HashMap<PathBuf, (OwnedFd, FileId)>,
+}
+
+impl Anchors {
+    /// `root` (which must exist) and its identity, opened and locked on
+    /// first use.
+    pub(super) fn get(
+        &mut self,
+        root: &Path,
+        cancel: &CancelFlag,
+    ) -> Result<(BorrowedFd<'_>, FileId)> {
+        if !self.held.contains_key(root) {
+            let fd = dirfd::open_dir(root).map_err(Error::from_io)?;
+            // Unlocked (no flock here, or held by another for long): a
+            // reclaim cannot take it exclusively either.
+            leftover::lock_anchor(fd.as_fd(), cancel)?;
+            let id = dirfd::identity(fd.as_fd()).map_err(Error::from_io)?;
+            self.held.insert(root.to_path_buf(), (fd, id));
+        }
+        let (fd, id) = &self.held[root];
+        Ok((fd.as_fd(), *id))
+    }
 }
 
 /// Place, then write; what was done is in `undo` as soon as it is done.
+#[allow(clippy::too_many_arguments)]
 fn carry_out(
     entry: &Path,
     scheme: &Scheme,
@@ -238,6 +337,7 @@ fn carry_out(
     options: &Options,
     cancel: &CancelFlag,
     progress: &Progress,
+    anchors: &mut Anchors,
     undo: &mut Undo,
 ) -> Result<Report> {
     let engine = Options {
@@ -266,7 +366,7 @@ fn carry_out(
         }
         reports.push(report);
     }
-    write_files(entry, scheme, plan, cancel, progress, undo)?;
+    write_files(entry, scheme, plan, cancel, progress, anchors, undo)?;
     Ok(merge_reports(reports, &options.methods, started))
 }
 
@@ -333,13 +433,6 @@ struct Staged {
     renamed: bool,
 }
 
-/// Temp names of this process: `.fastlink-install-<pid>-<n>.tmp`.
-fn temp_name() -> OsString {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!(".fastlink-install-{}-{n}.tmp", std::process::id()).into()
-}
-
 /// Create every written file under a temp name, then rename each in,
 /// RECORD last.
 fn write_files(
@@ -348,6 +441,7 @@ fn write_files(
     plan: &InstallPlan,
     cancel: &CancelFlag,
     progress: &Progress,
+    anchors: &mut Anchors,
     undo: &mut Undo,
 ) -> Result<()> {
     let record = Path::new(&plan.dist_info).join("RECORD");
@@ -359,7 +453,7 @@ fn write_files(
         .collect();
     let bytes = ordered.iter().map(|f| f.contents.len() as u64).sum();
     progress.add_totals(ordered.len() as u64, bytes);
-    let mut dirs: HashMap<(SchemeKey, PathBuf), OwnedFd> = HashMap::new();
+    let mut dirs: HashMap<(SchemeKey, PathBuf), (OwnedFd, Place)> = HashMap::new();
     for file in ordered {
         cancel.check()?;
         let root = scheme.dir(file.key);
@@ -373,16 +467,27 @@ fn write_files(
         let name = file.path.file_name().ok_or_else(|| {
             Error::invalid_argument(format!("{} has no file name", path.display()))
         })?;
-        let dir = match dirs.get(&(file.key, parent.clone())) {
-            Some(dir) => rustix::io::dup(dir).map_err(|err| fail(err.into()))?,
+        let (dir, place) = match dirs.get(&(file.key, parent.clone())) {
+            Some((dir, place)) => (
+                rustix::io::dup(dir).map_err(|err| fail(err.into()))?,
+                *place,
+            ),
             None => {
                 let dir = make_dirs(root, &parent, undo).map_err(fail)?;
+                let (_, anchor) = anchors
+                    .get(root, cancel)
+                    .map_err(|err| err.with_paths(&src, &path))?;
+                let place = Place {
+                    dir: dirfd::identity(dir.as_fd()).map_err(fail)?,
+                    anchor,
+                    depth: parent.components().count() as u32,
+                };
                 let copy = rustix::io::dup(&dir).map_err(|err| fail(err.into()))?;
-                dirs.insert((file.key, parent), copy);
-                dir
+                dirs.insert((file.key, parent), (copy, place));
+                (dir, place)
             }
         };
-        let temp = temp_name();
+        let temp = leftover::name(TEMP_PREFIX, Slot::Unique, place, name);
         let made = dirfd::create_file_at(dir.as_fd(), &temp, file.creation().0).map_err(fail)?;
         undo.written.push(Staged {
             dir,
@@ -478,12 +583,15 @@ struct Undo {
     /// Directories that did not exist before, with the identity each had
     /// once created.
     dirs: Vec<(PathBuf, (u64, u64))>,
+    /// The replaced distribution's files, moved aside.
+    asides: Vec<Aside>,
 }
 
 impl Undo {
     /// Remove the files, then the directories deepest first, each only if
-    /// it is empty and still has the identity recorded. Best effort: an
-    /// error of one removal does not stop the others.
+    /// it is empty and still has the identity recorded; then rename the
+    /// replaced distribution's files back. Best effort: an error of one
+    /// removal does not stop the others.
     fn roll_back(self) {
         for staged in self.written.iter().rev() {
             let name = if staged.renamed {
@@ -520,6 +628,9 @@ impl Undo {
             if dirfd::lstat_identity(parent.as_fd(), name).ok() == Some(id) {
                 let _ = dirfd::rmdir_at(parent.as_fd(), name);
             }
+        }
+        for aside in self.asides.iter().rev() {
+            aside.restore();
         }
     }
 }

@@ -28,17 +28,24 @@ pub struct InstallOptions {
     pub requested: bool,
     /// `direct_url.json`'s text (PEP 610), written as it is, when given.
     pub direct_url: Option<String>,
+    /// When the environment holds a distribution of the same name (any
+    /// version), replace it as pip does (uninstall by its RECORD, then
+    /// install), all or nothing; see [`install_wheel`](crate::install_wheel).
+    /// Not set: such an install is refused
+    /// ([`ErrorKind::AlreadyInstalled`](crate::ErrorKind::AlreadyInstalled)).
+    pub replace: bool,
 }
 
 impl InstallOptions {
     /// Options for `interpreter`, installer "fastlink", no `REQUESTED`, no
-    /// `direct_url.json`.
+    /// `direct_url.json`, no replacing.
     pub fn new(interpreter: impl Into<PathBuf>) -> Self {
         InstallOptions {
             interpreter: interpreter.into(),
             installer: "fastlink".to_string(),
             requested: false,
             direct_url: None,
+            replace: false,
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! <cache_dir>/wheels-v1/<wheel file name>/<32 hex digits>/   the entry
-//! <cache_dir>/.tmp-<pid>-<n>-<32 hex digits>/                 a staging tree
+//! <cache_dir>/.fastlink-staging.<slot>.0.<tag>.<32 hex digits>/   a staging tree
 //! ```
 //!
 //! The hex digits are the first 128 bits of the SHA-256 of the wheel file's
@@ -10,22 +10,29 @@
 //! local build beside the index's) never share an entry. `v1` changes when
 //! what an entry holds changes. An entry is complete from the moment it has
 //! its name: it is built under a staging name and renamed in, never
-//! replacing anything, so a reader never sees half an entry. A staging tree
-//! of a process killed midway stays behind (its pid is in the name).
+//! replacing anything, so a reader never sees half an entry.
+//!
+//! A staging tree is named as the tree engine names its own (see
+//! `leftover`): anchored at the cache directory, whose shared flock the call
+//! holds from before it makes the tree until it is renamed in or removed.
+//! So one that a killed call left is reclaimed with proof: by the next call
+//! unpacking the same wheel, which tries the same name first (slot `0`) and
+//! finds it taken (no scan: the cost is one failed mkdir, and only then), or
+//! by [`reclaim`](crate::reclaim) on the cache directory.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{DirBuilder, File};
 use std::io::{self, Read};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
 use crate::cancel::CancelFlag;
 use crate::dirfd;
 use crate::error::{Error, Result};
+use crate::leftover::{self, Place, Slot, STAGING_PREFIX};
 
 /// The directory under the cache that holds every entry of this layout.
 const LAYOUT_DIR: &str = "wheels-v1";
@@ -128,19 +135,40 @@ impl Entry {
         }
     }
 
-    /// A new, empty staging directory in `cache_dir`, removed when dropped
-    /// uncommitted. `cache_dir` must exist.
-    pub fn stage(&self, cache_dir: &Path) -> io::Result<Staging> {
-        static MADE: AtomicU64 = AtomicU64::new(0);
-        let made = MADE.fetch_add(1, Ordering::Relaxed);
-        let name = OsString::from(format!(".tmp-{}-{made}-{}", std::process::id(), self.key));
-        let dir = File::open(cache_dir)?;
-        let path = cache_dir.join(&name);
-        DirBuilder::new().mode(0o755).create(&path)?;
+    /// A new, empty staging directory in `cache_dir` (made, with its
+    /// ancestors, 0o755 under the umask, when missing), removed when
+    /// dropped uncommitted. The cache directory stays open and locked
+    /// (shared) in the [`Staging`] until then.
+    pub fn stage(&self, cache_dir: &Path, cancel: &CancelFlag) -> Result<Staging> {
+        let fail = Error::from_io;
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(cache_dir)
+            .map_err(fail)?;
+        let dir = dirfd::open_dir(cache_dir).map_err(fail)?;
+        let locked = leftover::lock_anchor(dir.as_fd(), cancel)?;
+        let place = Place::in_anchor(dirfd::identity(dir.as_fd()).map_err(fail)?);
+        let key = OsStr::new(&self.key);
+        // Unlocked, a shared name could be taken by a reclaim meanwhile.
+        let slot = if locked { Slot::Shared } else { Slot::Unique };
+        let mut name = leftover::name(STAGING_PREFIX, slot, place, key);
+        let mut made = dirfd::mkdir_at(dir.as_fd(), &name, 0o755);
+        if matches!(&made, Err(err) if err.raw_os_error() == Some(libc::EEXIST)) {
+            // A concurrent call's, or a killed call's: reclaimed only if
+            // proven the latter; else a name of this call's own.
+            if slot == Slot::Unique
+                || !leftover::reclaim_shared_name(dir.as_fd(), place.anchor, &name)
+            {
+                name = leftover::name(STAGING_PREFIX, Slot::Unique, place, key);
+            }
+            made = dirfd::mkdir_at(dir.as_fd(), &name, 0o755);
+        }
+        made.map_err(fail)?;
         Ok(Staging {
+            path: cache_dir.join(&name),
             dir,
             name,
-            path,
             committed: false,
         })
     }
@@ -178,9 +206,9 @@ impl Entry {
 /// A tree being built under a name of its own in the cache directory.
 #[derive(Debug)]
 pub struct Staging {
-    /// The cache directory, open: the rename and the removal are relative
-    /// to it.
-    dir: File,
+    /// The cache directory, open and holding the call's shared lock (see
+    /// `leftover`): the rename and the removal are relative to it.
+    dir: OwnedFd,
     name: OsString,
     path: PathBuf,
     committed: bool,
@@ -195,7 +223,8 @@ impl Staging {
 impl Drop for Staging {
     /// Every way out but the commit (an error, a cancel, a panic, a lost
     /// race) removes the tree. A failure to remove it cannot be reported
-    /// from here; what is left carries the pid that made it.
+    /// from here; what is left is reclaimed as a killed call's is, once
+    /// the lock goes with `dir` (closed after this).
     fn drop(&mut self) {
         if !self.committed {
             let _ = dirfd::remove_tree_at(self.dir.as_fd(), &self.name);

@@ -17,7 +17,8 @@
 //!
 //! Carrying the plan out (issue 18's third step):
 //! - `install`: placing through the engine, writing, all or nothing;
-//! - `install_files`: `.whl` files or trees, unpacked and installed in one call.
+//! - `install_files`: `.whl` files or trees, unpacked and installed in one call;
+//! - `replace`: an installed distribution moved aside, then deleted.
 
 mod entry_points;
 mod install;
@@ -28,6 +29,7 @@ mod names;
 mod reader;
 mod record;
 mod record_out;
+mod replace;
 mod scheme;
 mod scripts;
 mod seen;
@@ -46,6 +48,7 @@ use unpack::{Archive, Plan};
 pub use install::{install_wheel, install_wheels, InstalledDistribution, WheelInstall};
 pub use install_files::{install_wheel_files, Environment, Target, WheelFileInstalled};
 pub use install_plan::{plan_install, InstallOptions, InstallPlan, PlacedFile, WrittenFile};
+pub use replace::ReplacedDistribution;
 pub use scheme::{Scheme, SchemeKey};
 
 /// A wheel's tree in the cache, as [`unpack_wheel`] left it.
@@ -67,7 +70,8 @@ pub struct UnpackedWheel {
     pub reused: bool,
 }
 
-/// Unpack `wheel` into `cache_dir` (which must exist), or find it there.
+/// Unpack `wheel` into `cache_dir` (made, with its ancestors, 0o755 under
+/// the umask, when missing), or find it there.
 ///
 /// The entry is `<cache_dir>/wheels-v1/<wheel file name>/<h>/`, `h` the
 /// first 32 hex digits of the SHA-256 of the wheel file's bytes, so a
@@ -78,9 +82,13 @@ pub struct UnpackedWheel {
 /// mtime, ctime), finds the entry again without reading it (`seen`).
 ///
 /// Otherwise the tree is built in a staging directory
-/// `<cache_dir>/.tmp-<pid>-<n>-<h>` and renamed to the entry's name without
-/// replacing anything. When a concurrent call (another thread or process)
-/// renamed its own first, this call's tree is removed and the other's
+/// `<cache_dir>/.fastlink-staging.<slot>.0.<tag>.<h>` and renamed to the
+/// entry's name without replacing anything. The call holds a shared flock
+/// on `cache_dir` meanwhile, so a staging tree a killed call left is
+/// reclaimed with proof (as the tree engine's are): by the next call for
+/// the same wheel, which tries the same staging name first and finds it
+/// taken (no directory scan), or by [`reclaim`](crate::reclaim)`(cache_dir)`.
+/// When a concurrent call (another thread or process) renamed its own first, this call's tree is removed and the other's
 /// returned, `reused`: both succeed, with one entry.
 ///
 /// Checked before anything is written: every member name (no absolute
@@ -158,8 +166,8 @@ pub fn unpack_wheel(wheel: &Path, cache_dir: &Path, cancel: &CancelFlag) -> Resu
     }
     let plan = Plan::read(wheel, cache_dir, &mut archive)?;
     let staging = entry
-        .stage(cache_dir)
-        .map_err(|err| Error::io(err, wheel, cache_dir))?;
+        .stage(cache_dir, cancel)
+        .map_err(|err| err.with_paths(wheel, cache_dir))?;
     let bytes = plan.write(wheel, &archive, staging.path(), default_threads(), cancel)?;
     cancel.begin_commit()?;
     let won = entry

@@ -80,7 +80,7 @@ fn parse_hash(field: &str) -> Result<Option<[u8; 32]>, String> {
 
 /// The rows of CSV text as Python's `csv` writes it: `,` between fields,
 /// `"` quoting, `""` a quote inside quotes, `\n` or `\r\n` ending a row.
-fn rows(text: &str) -> Result<Vec<Vec<String>>, String> {
+pub(crate) fn rows(text: &str) -> Result<Vec<Vec<String>>, String> {
     let mut rows = Vec::new();
     let mut row = Vec::new();
     let mut field = String::new();

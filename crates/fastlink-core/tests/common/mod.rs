@@ -10,7 +10,7 @@ use std::process::Command;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use fastlink_core::Scheme;
+use fastlink_core::{unpack_wheel, CancelFlag, Scheme};
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::ZipWriter;
@@ -39,8 +39,19 @@ pub fn csv_field(field: &str) -> String {
 /// Write `<dir>/<name>-1.0-py3-none-any.whl` holding `members`, WHEEL (with
 /// `root_is_purelib`) and a correct RECORD.
 pub fn write_wheel(dir: &Path, name: &str, root_is_purelib: bool, members: &[Member]) -> PathBuf {
-    let path = dir.join(format!("{name}-1.0-py3-none-any.whl"));
-    let dist_info = format!("{name}-1.0.dist-info");
+    write_wheel_version(dir, name, "1.0", root_is_purelib, members)
+}
+
+/// [`write_wheel`] of any version.
+pub fn write_wheel_version(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    root_is_purelib: bool,
+    members: &[Member],
+) -> PathBuf {
+    let path = dir.join(format!("{name}-{version}-py3-none-any.whl"));
+    let dist_info = format!("{name}-{version}.dist-info");
     let wheel = format!(
         "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: {root_is_purelib}\nTag: py3-none-any\n"
     );
@@ -51,7 +62,7 @@ pub fn write_wheel(dir: &Path, name: &str, root_is_purelib: bool, members: &[Mem
     all.push((format!("{dist_info}/WHEEL"), wheel.into_bytes(), false));
     all.push((
         format!("{dist_info}/METADATA"),
-        format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n").into_bytes(),
+        format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n").into_bytes(),
         false,
     ));
     let mut zip = ZipWriter::new(fs::File::create(&path).unwrap());
@@ -69,6 +80,33 @@ pub fn write_wheel(dir: &Path, name: &str, root_is_purelib: bool, members: &[Mem
     zip.write_all(record.as_bytes()).unwrap();
     zip.finish().unwrap();
     path
+}
+
+/// `wheel` unpacked into `<tmp>/cache`: its entry.
+pub fn unpack(tmp: &Path, wheel: &Path) -> PathBuf {
+    unpack_wheel(wheel, &tmp.join("cache"), &CancelFlag::new())
+        .unwrap()
+        .path
+}
+
+/// A wheel of `name` `version` (`Root-Is-Purelib: true`) holding
+/// `members`, written and unpacked under `tmp`: its entry.
+pub fn unpacked_wheel(tmp: &Path, name: &str, version: &str, members: &[Member]) -> PathBuf {
+    let wheels = tmp.join("wheels");
+    fs::create_dir_all(&wheels).unwrap();
+    let wheel = write_wheel_version(&wheels, name, version, true, members);
+    unpack(tmp, &wheel)
+}
+
+/// An environment under `root` ([`scheme`] for "demo"): `bin/` with a file
+/// of its own, a lib dir with a module of its own.
+pub fn environment(root: &Path) -> Scheme {
+    let scheme = scheme(root, "demo");
+    fs::create_dir_all(&scheme.purelib).unwrap();
+    fs::write(scheme.purelib.join("other.py"), "other\n").unwrap();
+    fs::create_dir_all(&scheme.scripts).unwrap();
+    fs::write(scheme.scripts.join("existing"), "#!/bin/sh\n").unwrap();
+    scheme
 }
 
 /// A venv-like scheme under `root`.

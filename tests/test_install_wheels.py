@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import fastlink
 import pytest
-from fastlink import _install
+from fastlink import _environment
 from fiemap import is_fully_shared
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -366,21 +367,30 @@ def test_hostile_member_names_are_refused_and_nothing_is_written(bad_name, tmp_p
     assert not Path("/abs").exists() and not (work.parent / "x").exists()
 
 
-def test_the_interpreter_is_asked_once_per_process(monkeypatch, xfs, fresh_dir):
-    python = make_venv(fresh_dir(xfs) / "v")
-    calls = []
-    real_run = subprocess.run
+def test_an_interpreter_is_asked_once_and_again_only_when_it_changes(
+    monkeypatch, xfs, fresh_dir, cache
+):
+    venv = fresh_dir(xfs) / "v"
+    python = make_venv(venv)
+    asked = []
+    real_ask = _environment._ask
+    monkeypatch.setattr(_environment, "_ask", lambda path: asked.append(path) or real_ask(path))
+    monkeypatch.setattr(_environment, "_asked", {})
 
-    def counting_run(*args, **kwargs):
-        calls.append(args)
-        return real_run(*args, **kwargs)
+    first = _environment.environment_of(python, str(cache))
+    assert _environment.environment_of(python, str(cache)) == first and len(asked) == 1
+    assert first["purelib"] == str(venv / "lib" / XY / "site-packages")
+    assert first["include"] == str(venv / "include" / "site" / XY)
 
-    monkeypatch.setattr(_install.subprocess, "run", counting_run)
-    first = _install.environment_of(python)
-    assert _install.environment_of(python) == first and len(calls) == 1
-    assert first["purelib"].endswith(f"lib/{XY}/site-packages")
-    assert first["include"].endswith(f"include/site/{XY}")
-    assert json.dumps(first)  # plain data
+    # Another process (this one's memory cleared) finds the memo in the cache.
+    monkeypatch.setattr(_environment, "_asked", {})
+    assert _environment.environment_of(python, str(cache)) == first and len(asked) == 1
+
+    # The environment made again at the same path is asked again.
+    shutil.rmtree(venv)
+    make_venv(venv)
+    monkeypatch.setattr(_environment, "_asked", {})
+    assert _environment.environment_of(python, str(cache)) == first and len(asked) == 2
 
 
 def test_replace_uninstalls_the_old_version_by_its_record(tmp_path, cache, wheels_dir):

@@ -4,6 +4,7 @@ Clone when the filesystems allow it, otherwise fall back to the fastest
 correct copy, and report exactly what happened.
 """
 
+from fastlink._environment import NoEnvironmentError
 from fastlink._fastlink import (
     CrossDeviceError,
     DestinationInsideSourceError,
@@ -28,7 +29,7 @@ from fastlink._fastlink import (
     reclaim,
     unpack_wheel,
 )
-from fastlink._install import NoEnvironmentError, install_wheels, user_cache_dir
+from fastlink._install import install_wheels, user_cache_dir
 
 __all__ = [
     "CrossDeviceError",

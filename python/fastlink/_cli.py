@@ -13,7 +13,6 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from fastlink._cli_install import install_main
 from fastlink._cli_output import (
@@ -39,6 +38,11 @@ from fastlink._fastlink import (
     clone_or_copy,
     reclaim,
 )
+
+# typing is not imported at run time: `fastlink install` starts faster.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Re-exported for the tests and for scripts that used them from here.
 __all__ = ["errno_name", "error_line", "human_bytes", "main", "report_as_dict", "summary_line"]

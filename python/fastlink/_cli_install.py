@@ -10,7 +10,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from fastlink._cli_output import (
     EXIT_INTERRUPTED,
@@ -25,8 +24,14 @@ from fastlink._cli_output import (
     human_bytes,
     progress_bar,
 )
+from fastlink._environment import NoEnvironmentError, default_python, user_cache_dir
 from fastlink._fastlink import InstalledDistribution, __version__
-from fastlink._install import NoEnvironmentError, default_python, install_results, user_cache_dir
+from fastlink._install import install_results
+
+# typing is not imported at run time: `fastlink install` starts faster.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _EPILOG = """\
 Each WHEEL is a .whl file, unpacked into the cache first (once: a later install

@@ -92,13 +92,15 @@ def neutral_record(content: bytes, site: str, snap: Snapshot) -> bytes:
     for i, line in enumerate(lines):
         if not line.strip():
             continue
-        row = next(csv.reader([line.decode("utf-8", "replace")]))
+        end = b"\r" if line.endswith(b"\r") else b""  # pip's csv rows end \r\n
+        row = next(csv.reader([line[: len(line) - len(end)].decode("utf-8", "replace")]))
         rel = posixpath.normpath(posixpath.join(site, row[0]))
         entry = snap.get(rel)
         if rel.endswith(".dist-info/INSTALLER"):
-            lines[i] = row[0].encode() + b",<INSTALLER>,"
+            lines[i] = row[0].encode() + b",<INSTALLER>," + end
         elif entry is not None and entry.kind == "file" and entry.venv_record != entry.record:
-            lines[i] = b"%s,<VENV>%s,%d" % (row[0].encode(), entry.venv_record.encode(), entry.size)
+            name, hash_ = row[0].encode(), entry.venv_record.encode()
+            lines[i] = b"%s,<VENV>%s,%d%s" % (name, hash_, entry.size, end)
     return b"\n".join(lines)
 
 

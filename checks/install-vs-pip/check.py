@@ -89,14 +89,25 @@ class Run:
 
 def run(argv: Sequence[str], env: dict[str, str] | None = None) -> Run:
     start = time.perf_counter()
-    proc = subprocess.run(
-        list(argv),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env or ic.quiet_env(),
-    )
+    try:
+        proc = subprocess.run(
+            list(argv),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env or ic.quiet_env(),
+        )
+    except OSError as e:  # not executable, not there
+        return Run(list(argv), -1, f"cannot run {argv[0]}: {e}", time.perf_counter() - start)
     return Run(list(argv), proc.returncode, proc.stdout, time.perf_counter() - start)
+
+
+def found_distributions(python: Path, c: Check, label: str) -> list[tuple[str, str]]:
+    try:
+        return ic.distributions(python)
+    except (subprocess.CalledProcessError, OSError, ValueError) as e:
+        c.problems.append(f"importlib.metadata in {label} venv failed: {e}")
+        return []
 
 
 def pip_argv(python: Path, pip_wheel: Path, *args: str) -> list[str]:
@@ -291,7 +302,8 @@ class HeldOut:
 
         start = time.perf_counter()
         c = self.check("importlib.metadata finds the same distributions, the pinned ones")
-        ref_found, new_found = ic.distributions(ref_py), ic.distributions(new_py)
+        ref_found = found_distributions(ref_py, c, "pip's")
+        new_found = found_distributions(new_py, c, "the installer's")
         if ref_found != new_found:
             c.problems.append(f"only pip's: {sorted(set(ref_found) - set(new_found))}")
             c.problems.append(f"only the installer's: {sorted(set(new_found) - set(ref_found))}")
@@ -379,7 +391,7 @@ class HeldOut:
         snap = ic.snapshot(root)
         dists, problems = ic.verify_records(root, snap, fresh)
         c.problems += problems
-        found = [n for n, _ in ic.distributions(python)]
+        found = [n for n, _ in found_distributions(python, c, "this")]
         if victim in map(ic.normalize_name, found):
             c.problems.append(f"{victim} is installed: {found}")
         c.problems += [f"left on disk: {p}" for p in ic.leftovers(snap, fresh, dists)]

@@ -166,10 +166,12 @@ def tamper(root: Path, kind: str, dists: Sequence[ic.DistRecord], snap: ic.Snaps
         return f"chmod -x {scripts[0]}"
     if kind == "record":
         record = root / f"{dists[0].dist_info}/RECORD"
-        lines = record.read_text(encoding="utf-8").splitlines(keepends=True)
-        name, hash_, size = lines[0].rstrip("\n").split(",")
-        lines[0] = f"{name},{hash_[:-1]}{'A' if hash_[-1] != 'A' else 'B'},{size}\n"
-        record.write_text("".join(lines), encoding="utf-8")
+        lines = record.read_bytes().decode().splitlines(keepends=True)
+        row = lines[0].rstrip("\r\n")
+        name, hash_, size = row.split(",")
+        changed = f"{name},{hash_[:-1]}{'A' if hash_[-1] != 'A' else 'B'},{size}"
+        lines[0] = changed + lines[0][len(row) :]
+        record.write_bytes("".join(lines).encode())
         return f"changed the hash of {name} in {dists[0].dist_info}/RECORD"
     if kind == "shebang":
         for rel in scripts:

@@ -73,14 +73,23 @@ class Entry:
 Snapshot = dict[str, Entry]
 
 
+def _in_installed_dist_info(rel: str, name: str) -> bool:
+    """`rel` is site-packages/<x>.dist-info/<name>: an installed distribution's
+    (not one vendored inside a package, as bleach/_vendor/html5lib-1.1.dist-info)."""
+    info, base = posixpath.split(rel)
+    return (
+        base == name
+        and info.endswith(".dist-info")
+        and posixpath.basename(posixpath.dirname(info)) == "site-packages"
+    )
+
+
 def is_installer_file(rel: str) -> bool:
-    parent, name = posixpath.split(rel)
-    return name == "INSTALLER" and parent.endswith(".dist-info")
+    return _in_installed_dist_info(rel, "INSTALLER")
 
 
 def is_record_file(rel: str) -> bool:
-    parent, name = posixpath.split(rel)
-    return name == "RECORD" and parent.endswith(".dist-info")
+    return _in_installed_dist_info(rel, "RECORD")
 
 
 def neutral_record(content: bytes, site: str, snap: Snapshot) -> bytes:
@@ -96,7 +105,7 @@ def neutral_record(content: bytes, site: str, snap: Snapshot) -> bytes:
         row = next(csv.reader([line[: len(line) - len(end)].decode("utf-8", "replace")]))
         rel = posixpath.normpath(posixpath.join(site, row[0]))
         entry = snap.get(rel)
-        if rel.endswith(".dist-info/INSTALLER"):
+        if is_installer_file(rel):
             lines[i] = row[0].encode() + b",<INSTALLER>," + end
         elif entry is not None and entry.kind == "file" and entry.venv_record != entry.record:
             name, hash_ = row[0].encode(), entry.venv_record.encode()

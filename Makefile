@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CARGO_TEST_FLAGS ?=
 
 .PHONY: test develop venv cargo-test pytest lint typecheck fmt bench bench-deps bench-smoke bench-report clean \
-	macos-sim portable-check wheel wheel-tools wheel-test
+	macos-sim portable-check wheel wheel-tools wheel-test install-check
 
 test: develop cargo-test pytest
 
@@ -60,6 +60,19 @@ wheel: wheel-tools
 wheel-test:
 	.ci/wheel-test
 
+# The held-out check (checks/install-vs-pip/README.md): `fastlink install` against
+# pip 26.3 on 112 real wheels (jupyterlab's closure, numpy, scipy, awscli, ...), each
+# into a fresh venv, the venvs compared file by file; then pip uninstall, and two
+# batches with a corrupt wheel. The wheels (163 MiB) are downloaded once into
+# INSTALL_CHECK_WHEELS. INSTALL_CHECK_ARGS="--json out.json" (or --keep, --installer pip).
+INSTALL_CHECK_WHEELS ?= $(HOME)/.cache/fastlink-install-check/wheels
+INSTALL_CHECK_ARGS ?=
+
+install-check: develop
+	INSTALL_CHECK_WHEELS=$(INSTALL_CHECK_WHEELS) $(PY) checks/install-vs-pip/check.py \
+		--installer "$(abspath $(VENV))/bin/fastlink install --python {python} --cache-dir {cache_dir} {wheels}" \
+		$(INSTALL_CHECK_ARGS)
+
 # The benchmarks are pytest-benchmark modules in benches/ (benches/conftest.py maps
 # them); they loop-mount XFS/btrfs/ext4/tmpfs through tests/mounts.py, so they run as
 # root (through sudo when needed). The floor program is built so none is skipped.
@@ -105,8 +118,8 @@ lint: $(PY) typecheck
 	cargo clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p fastlink-core
 	! cargo tree -p fastlink-core -e normal,build,dev --prefix none | grep -i pyo3
-	$(VENV)/bin/ruff check python tests benches
-	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/ruff check python tests benches checks
+	$(VENV)/bin/ruff format --check python tests benches checks
 
 # The package, its stubs and a typical client under mypy --strict; stubtest
 # compares the stubs with the built extension, so this needs `develop`.
@@ -116,8 +129,8 @@ typecheck: develop
 
 fmt: $(PY)
 	cargo fmt --all
-	$(VENV)/bin/ruff format python tests benches
-	$(VENV)/bin/ruff check --fix python tests benches
+	$(VENV)/bin/ruff format python tests benches checks
+	$(VENV)/bin/ruff check --fix python tests benches checks
 
 # The macOS backend (crates/fastlink-core/src/platform/macos.rs), built, linted and tested on Linux:
 # --cfg fastlink_macos selects it at every platform cfg site, rustix uses its

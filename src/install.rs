@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString};
 
 use fastlink_core::{
     Environment, InstallOptions, Options, ReplacedDistribution, Scheme, Target, UnpackedWheel,
@@ -208,7 +208,7 @@ pub fn install_wheels<'py>(
     threads: Option<&Bound<'py, PyAny>>,
     installer: &str,
     requested: bool,
-    direct_url: Option<String>,
+    direct_url: Option<&Bound<'py, PyAny>>,
     replace: bool,
     progress: Option<&'py Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyList>> {
@@ -238,12 +238,26 @@ pub fn install_wheels<'py>(
         };
         Target::Scheme(&scheme)
     };
+    // True: pip's own for each `.whl` (its file: URL and SHA-256).
+    let (direct_url, direct_url_of_wheel_file) = match direct_url {
+        None => (None, false),
+        Some(value) if value.is_instance_of::<PyBool>() => (None, value.extract::<bool>()?),
+        Some(value) => (
+            Some(
+                value
+                    .extract::<String>()
+                    .map_err(|_| PyTypeError::new_err("direct_url must be a str, True or None"))?,
+            ),
+            false,
+        ),
+    };
     let install_options = InstallOptions {
         interpreter: extract_path(interpreter)?,
         installer: installer.to_string(),
         requested,
         direct_url,
         replace,
+        direct_url_of_wheel_file,
     };
     let options = Options {
         methods: parse_methods(methods)?,
@@ -319,6 +333,12 @@ impl PyUnpackedWheel {
     #[getter]
     fn reused(&self) -> bool {
         self.unpacked.reused
+    }
+
+    /// The SHA-256 of the wheel file, in lowercase hex.
+    #[getter]
+    fn sha256(&self) -> &str {
+        &self.unpacked.sha256
     }
 
     fn __repr__(&self) -> String {

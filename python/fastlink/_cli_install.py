@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 
 _EPILOG = """\
 Each WHEEL is a .whl file, unpacked into the cache first (once: a later install
-finds it there), or a directory holding a wheel unpacked already. Each
+finds it there), or a directory holding a wheel unpacked already. As pip does
+for the wheels its command line names, each gets REQUESTED, and a .whl gets
+direct_url.json (its file: URL and SHA-256). Each
 distribution is installed all or nothing; when one fails, the others are
 installed all the same and the command exits non-zero.
 
@@ -68,9 +70,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, metavar="N", help="worker threads (default: cores)")
     parser.add_argument(
         "--installer", default="fastlink", help="what INSTALLER says (default: fastlink)"
-    )
-    parser.add_argument(
-        "--requested", action="store_true", help="mark the distributions REQUESTED (PEP 376)"
     )
     parser.add_argument(
         "--replace",
@@ -106,7 +105,10 @@ def install_main(argv: Sequence[str]) -> int:
                 methods=methods,
                 threads=args.threads,
                 installer=args.installer,
-                requested=args.requested,
+                # As pip does for what its command line names: REQUESTED,
+                # and a .whl's direct_url.json (its file: URL and SHA-256).
+                requested=True,
+                direct_url=True,
                 replace=args.replace,
                 progress=on_progress,
             )

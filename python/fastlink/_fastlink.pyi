@@ -258,6 +258,9 @@ class UnpackedWheel:
     def reused(self) -> bool:
         """The entry was there already (made by an earlier or a concurrent
         call); nothing was written."""
+    @property
+    def sha256(self) -> str:
+        """The SHA-256 of the wheel file, in lowercase hex."""
 
 def unpack_wheel(wheel: _StrPath, cache_dir: _StrPath) -> UnpackedWheel:
     """Unpack the `.whl` file `wheel` into `cache_dir`, once: the entry is
@@ -339,7 +342,7 @@ def _install_wheels(
     threads: int | None = None,
     installer: str = "fastlink",
     requested: bool = False,
-    direct_url: str | None = None,
+    direct_url: str | bool | None = None,
     replace: bool = False,
     progress: Callable[[Progress], object] | None = None,
 ) -> list[InstalledDistribution | OSError]:

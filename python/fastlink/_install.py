@@ -45,7 +45,7 @@ def install_results(
     threads: int | None = None,
     installer: str = "fastlink",
     requested: bool = False,
-    direct_url: str | Mapping[str, Any] | None = None,
+    direct_url: str | Mapping[str, Any] | bool | None = None,
     replace: bool = False,
     progress: Callable[[Progress], object] | None = None,
 ) -> list[InstalledDistribution | OSError]:
@@ -63,7 +63,7 @@ def install_results(
     else:
         interpreter = os.path.abspath(default_python() if python is None else python)
         dirs = dict(environment_of(interpreter, cache_dir))
-    if direct_url is not None and not isinstance(direct_url, str):
+    if direct_url is not None and not isinstance(direct_url, (str, bool)):
         import json
 
         direct_url = json.dumps(direct_url, sort_keys=True)
@@ -93,7 +93,7 @@ def install_wheels(
     threads: int | None = None,
     installer: str = "fastlink",
     requested: bool = False,
-    direct_url: str | Mapping[str, Any] | None = None,
+    direct_url: str | Mapping[str, Any] | bool | None = None,
     replace: bool = False,
     progress: Callable[[Progress], object] | None = None,
 ) -> list[InstalledDistribution]:

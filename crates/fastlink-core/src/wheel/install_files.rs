@@ -5,12 +5,13 @@
 
 use std::collections::HashMap;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 use super::install::{install_wheel, normalized_name, InstalledDistribution};
-use super::install_plan::InstallOptions;
+use super::install_plan::{normalize, InstallOptions};
 use super::layout::WheelFileName;
 use super::scheme::Scheme;
 use super::{unpack_wheel, UnpackedWheel};
@@ -127,6 +128,20 @@ pub fn install_wheel_files(
                     let unpacked = unpack_wheel(wheel, cache_dir, cancel)?;
                     (unpacked.path.clone(), Some(unpacked))
                 };
+                let with_direct_url;
+                let install_options = match &unpacked {
+                    Some(unpacked)
+                        if install_options.direct_url_of_wheel_file
+                            && install_options.direct_url.is_none() =>
+                    {
+                        with_direct_url = InstallOptions {
+                            direct_url: Some(direct_url_of_file(wheel, &unpacked.sha256)?),
+                            ..install_options.clone()
+                        };
+                        &with_direct_url
+                    }
+                    _ => install_options,
+                };
                 let scheme = match target {
                     Target::Environment(environment) => environment.scheme_for(&name.name),
                     Target::Scheme(scheme) => scheme.clone(),
@@ -141,6 +156,31 @@ pub fn install_wheel_files(
             })
             .collect()
     })
+}
+
+/// `direct_url.json` as pip writes it for the wheel file `wheel` named on
+/// its command line (PEP 610): `json.dumps(..., sort_keys=True)` of its
+/// `file:` URL (the path made absolute lexically, as `os.path.abspath`, and
+/// percent-encoded as `urllib.request.pathname2url`) and its SHA-256.
+fn direct_url_of_file(wheel: &Path, sha256: &str) -> Result<String> {
+    let absolute = if wheel.is_absolute() {
+        normalize(wheel)
+    } else {
+        let cwd = std::env::current_dir().map_err(|err| Error::io(err, wheel, wheel))?;
+        normalize(&cwd.join(wheel))
+    };
+    let mut url = String::from("file://");
+    for &byte in absolute.as_os_str().as_bytes() {
+        // urllib.parse.quote's always-safe characters, and "/".
+        if byte.is_ascii_alphanumeric() || b"_.-~/".contains(&byte) {
+            url.push(char::from(byte));
+        } else {
+            url.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Ok(format!(
+        "{{\"archive_info\": {{\"hash\": \"sha256={sha256}\", \"hashes\": {{\"sha256\": \"{sha256}\"}}}}, \"url\": \"{url}\"}}"
+    ))
 }
 
 /// A wheel's distribution name, known before anything is read but a
@@ -221,6 +261,18 @@ mod tests {
         assert_eq!(
             environment.scheme_for("pybind11_global").headers,
             Path::new("/v/include/site/python3.11/pybind11-global")
+        );
+    }
+
+    #[test]
+    fn direct_url_json_is_pips_for_a_wheel_file() {
+        let sha = "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274";
+        // What pip 26.3 wrote for `pip install "w x/six-...whl"` run in /tmp/smoke.
+        assert_eq!(
+            direct_url_of_file(Path::new("/tmp/smoke/./w x/../w x/six-1.17.0-py2.py3-none-any.whl"), sha).unwrap(),
+            "{\"archive_info\": {\"hash\": \"sha256=4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274\", \
+             \"hashes\": {\"sha256\": \"4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274\"}}, \
+             \"url\": \"file:///tmp/smoke/w%20x/six-1.17.0-py2.py3-none-any.whl\"}"
         );
     }
 

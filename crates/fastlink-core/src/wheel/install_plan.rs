@@ -34,6 +34,12 @@ pub struct InstallOptions {
     /// Not set: such an install is refused
     /// ([`ErrorKind::AlreadyInstalled`](crate::ErrorKind::AlreadyInstalled)).
     pub replace: bool,
+    /// For a `.whl` file given to
+    /// [`install_wheel_files`](crate::install_wheel_files), write
+    /// `direct_url.json` as pip does for a wheel file named on its command
+    /// line: its `file:` URL and SHA-256 (PEP 610). `direct_url`, when
+    /// given, wins; an unpacked tree gets none.
+    pub direct_url_of_wheel_file: bool,
 }
 
 impl InstallOptions {
@@ -46,6 +52,7 @@ impl InstallOptions {
             requested: false,
             direct_url: None,
             replace: false,
+            direct_url_of_wheel_file: false,
         }
     }
 }
@@ -532,7 +539,7 @@ fn dist_info_dir(entry: &Path, files: &[(String, bool)]) -> Result<String> {
 
 /// `path` (absolute) with `.` and `..` resolved lexically, as Python's
 /// `os.path.abspath` does.
-fn normalize(path: &Path) -> PathBuf {
+pub(super) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
     for component in path.components() {
         match component {

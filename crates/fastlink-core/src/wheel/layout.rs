@@ -98,16 +98,10 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn new(cache_dir: &Path, file_name: &str, digest: &[u8; 32]) -> Self {
-        let key = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        Entry::with_key(cache_dir, file_name, key)
-    }
-
-    /// The entry of `key` (the hex digits), as a pointer names it.
-    pub fn with_key(cache_dir: &Path, file_name: &str, key: String) -> Self {
+    pub fn new(cache_dir: &Path, file_name: &str, sha256_hex: &str) -> Self {
         Entry {
             parent: Self::parent(cache_dir, file_name),
-            key,
+            key: sha256_hex[..32].to_string(),
         }
     }
 
@@ -115,10 +109,6 @@ impl Entry {
     /// that file name are, and the pointers to them.
     pub fn parent(cache_dir: &Path, file_name: &str) -> PathBuf {
         cache_dir.join(LAYOUT_DIR).join(file_name)
-    }
-
-    pub fn key(&self) -> &str {
-        &self.key
     }
 
     /// The entry's path: the wheel's tree.
@@ -258,7 +248,7 @@ mod tests {
 
     #[test]
     fn the_key_is_the_digest_s_first_half_in_hex() {
-        let entry = Entry::new(Path::new("/c"), "x-1-py3-none-any.whl", &[0xab; 32]);
+        let entry = Entry::new(Path::new("/c"), "x-1-py3-none-any.whl", &"ab".repeat(32));
         assert_eq!(
             entry.path(),
             Path::new("/c/wheels-v1/x-1-py3-none-any.whl").join("ab".repeat(16))

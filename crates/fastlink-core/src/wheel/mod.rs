@@ -68,6 +68,8 @@ pub struct UnpackedWheel {
     /// The entry was there already (made by an earlier call, or by a
     /// concurrent one that finished first), and nothing was written.
     pub reused: bool,
+    /// The SHA-256 of the wheel file, in lowercase hex.
+    pub sha256: String,
 }
 
 /// Unpack `wheel` into `cache_dir` (made, with its ancestors, 0o755 under
@@ -124,13 +126,14 @@ pub fn unpack_wheel(wheel: &Path, cache_dir: &Path, cancel: &CancelFlag) -> Resu
     let file_name = WheelFileName::parse(wheel)?;
     let mut file = File::open(wheel).map_err(|err| Error::io(err, wheel, cache_dir))?;
     let parent = Entry::parent(cache_dir, &file_name.file_name);
-    let unpacked = |path: PathBuf, files, bytes, reused| UnpackedWheel {
+    let unpacked = |path: PathBuf, files, bytes, reused, sha256: &str| UnpackedWheel {
         path,
         name: file_name.name.clone(),
         version: file_name.version.clone(),
         files,
         bytes,
         reused,
+        sha256: sha256.to_string(),
     };
 
     let meta = file
@@ -138,21 +141,36 @@ pub fn unpack_wheel(wheel: &Path, cache_dir: &Path, cancel: &CancelFlag) -> Resu
         .map_err(|err| Error::io(err, wheel, cache_dir))?;
     let pointer = seen::pointer_name(&meta);
     if let Some(seen) = seen::read(&parent, &pointer) {
-        let entry = Entry::with_key(cache_dir, &file_name.file_name, seen.key);
+        let entry = Entry::new(cache_dir, &file_name.file_name, &seen.sha256);
         if entry
             .exists()
             .map_err(|err| Error::io(err, wheel, &entry.path()))?
         {
-            return Ok(unpacked(entry.path(), seen.files, seen.bytes, true));
+            return Ok(unpacked(
+                entry.path(),
+                seen.files,
+                seen.bytes,
+                true,
+                &seen.sha256,
+            ));
         }
     }
     let digest =
         layout::digest(&mut file, cancel).map_err(|err| err.with_paths(wheel, cache_dir))?;
-    let entry = Entry::new(cache_dir, &file_name.file_name, &digest);
+    let sha256: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let entry = Entry::new(cache_dir, &file_name.file_name, &sha256);
     let entry_path = entry.path();
     let remember = |files, bytes| {
-        let key = entry.key().to_string();
-        seen::write(&parent, &pointer, &seen::Seen { key, files, bytes });
+        let sha256 = sha256.clone();
+        seen::write(
+            &parent,
+            &pointer,
+            &seen::Seen {
+                sha256,
+                files,
+                bytes,
+            },
+        );
     };
 
     let mut archive = open_archive(wheel, cache_dir, file)?;
@@ -162,7 +180,7 @@ pub fn unpack_wheel(wheel: &Path, cache_dir: &Path, cancel: &CancelFlag) -> Resu
     {
         let (files, bytes) = counts(&archive);
         remember(files, bytes);
-        return Ok(unpacked(entry_path, files, bytes, true));
+        return Ok(unpacked(entry_path, files, bytes, true, &sha256));
     }
     let plan = Plan::read(wheel, cache_dir, &mut archive)?;
     let staging = entry
@@ -174,7 +192,7 @@ pub fn unpack_wheel(wheel: &Path, cache_dir: &Path, cancel: &CancelFlag) -> Resu
         .commit(staging)
         .map_err(|err| Error::io(err, wheel, &entry_path))?;
     remember(plan.files(), bytes);
-    Ok(unpacked(entry_path, plan.files(), bytes, !won))
+    Ok(unpacked(entry_path, plan.files(), bytes, !won, &sha256))
 }
 
 fn open_archive(wheel: &Path, cache_dir: &Path, file: File) -> Result<Archive> {

@@ -5,7 +5,8 @@
 //! Beside the entries of `<file name>`, a symlink `seen-<16 hex>` is named
 //! after the wheel file's identity and times (st_dev, st_ino, size,
 //! st_mtime, st_ctime, all in nanoseconds), and its target holds
-//! `<entry key>.<files>.<bytes>`: a symlink is made in one step, complete,
+//! `<sha256>.<files>.<bytes>`, the wheel's whole SHA-256 in hex (the
+//! entry's key is its first 32 digits; direct_url.json needs all of it): a symlink is made in one step, complete,
 //! and read in one syscall. Any write to the file changes its ctime, which
 //! no one can set back, so a pointer never outlives the bytes it was made
 //! for; another file with the same name gets another pointer.
@@ -16,10 +17,10 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-/// What a pointer says: the entry's key, and its files and bytes.
+/// What a pointer says: the wheel's SHA-256 (hex), and its files and bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
-    pub key: String,
+    pub sha256: String,
     pub files: usize,
     pub bytes: u64,
 }
@@ -48,12 +49,12 @@ pub fn read(parent: &Path, name: &str) -> Option<Seen> {
     let target = std::fs::read_link(parent.join(name)).ok()?;
     let target = target.to_str()?;
     let mut fields = target.split('.');
-    let key = fields.next()?;
+    let sha256 = fields.next()?;
     let files = fields.next()?.parse().ok()?;
     let bytes = fields.next()?.parse().ok()?;
-    let well_formed = key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit());
+    let well_formed = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
     (well_formed && fields.next().is_none()).then(|| Seen {
-        key: key.to_string(),
+        sha256: sha256.to_string(),
         files,
         bytes,
     })
@@ -63,7 +64,7 @@ pub fn read(parent: &Path, name: &str) -> Option<Seen> {
 /// A failure is not reported: the pointer only saves a later call the
 /// hashing, and a concurrent call may have made the same one first.
 pub fn write(parent: &Path, name: &str, seen: &Seen) {
-    let target = format!("{}.{}.{}", seen.key, seen.files, seen.bytes);
+    let target = format!("{}.{}.{}", seen.sha256, seen.files, seen.bytes);
     let _ = std::os::unix::fs::symlink(target, parent.join(name));
 }
 
@@ -75,7 +76,7 @@ mod tests {
     fn a_pointer_reads_back_what_was_written_and_nothing_malformed() {
         let dir = tempfile::tempdir().unwrap();
         let seen = Seen {
-            key: "ab".repeat(16),
+            sha256: "ab".repeat(32),
             files: 12,
             bytes: 3456,
         };

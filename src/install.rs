@@ -4,6 +4,7 @@
 //! and the cache; this takes them explicitly.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -269,8 +270,12 @@ pub fn install_wheels<'py>(
         threads: parse_threads(threads)?,
         ignore: None,
     };
-    let results = call.run_job(options.threads, |cancel, counters| {
-        fastlink_core::install_wheel_files(
+    // The results are kept outside the job, so that an interrupt (Ctrl-C,
+    // or an exception from `progress`) can still say which wheels were
+    // past their point of no return and stayed installed.
+    let finished = Mutex::new(None);
+    let ran = call.run_job(options.threads, |cancel, counters| {
+        let results = fastlink_core::install_wheel_files(
             &wheels,
             &cache_dir,
             target,
@@ -278,20 +283,35 @@ pub fn install_wheels<'py>(
             &options,
             cancel,
             counters,
-        )
-    })?;
-    call.report_done()?;
-    let answer = PyList::empty(py);
-    for result in results {
-        match result {
-            Ok(installed) => {
-                let report = Py::new(py, PyReport::from(installed.installed.report.clone()))?;
-                answer.append(PyInstalledDistribution { installed, report })?;
+        );
+        *finished.lock().unwrap_or_else(|e| e.into_inner()) = Some(results);
+    });
+    let results = finished.into_inner().unwrap_or_else(|e| e.into_inner());
+    let installed_list = |results: Vec<fastlink_core::Result<WheelFileInstalled>>| {
+        let answer = PyList::empty(py);
+        for result in results {
+            match result {
+                Ok(installed) => {
+                    let report = Py::new(py, PyReport::from(installed.installed.report.clone()))?;
+                    answer.append(PyInstalledDistribution { installed, report })?;
+                }
+                Err(err) => answer.append(to_py_err(err).into_value(py))?,
             }
-            Err(err) => answer.append(to_py_err(err).into_value(py))?,
         }
+        Ok::<_, PyErr>(answer)
+    };
+    if let Err(interrupt) = ran {
+        if let Some(Ok(results)) = results {
+            let done = installed_list(results.into_iter().filter(Result::is_ok).collect())?;
+            interrupt.value(py).setattr("installed", done)?;
+        }
+        return Err(interrupt);
     }
-    Ok(answer)
+    let results = results
+        .expect("the job ran to its end")
+        .map_err(to_py_err)?;
+    call.report_done()?;
+    installed_list(results)
 }
 
 /// What `unpack_wheel` left in the cache.

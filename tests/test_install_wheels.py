@@ -183,7 +183,9 @@ def test_an_unpacked_tree_is_installed_as_it_is(xfs, fresh_dir, cache, wheels_di
 
 def test_an_explicit_scheme_puts_each_kind_where_it_says(tmp_path, cache, wheels_dir):
     scheme = {key: tmp_path / key for key in ("purelib", "platlib", "scripts", "data", "headers")}
-    [dist] = fastlink.install_wheels([build(wheels_dir)], scheme=scheme, cache_dir=cache)
+    [dist] = fastlink.install_wheels(
+        [build(wheels_dir)], scheme=scheme, python=sys.executable, cache_dir=cache
+    )
     assert (tmp_path / "purelib" / "demo" / "__init__.py").is_file()
     assert (tmp_path / "headers" / "demo.h").is_file()  # as given: no name appended
     assert (tmp_path / "data" / "share" / "demo" / "readme.txt").is_file()
@@ -203,7 +205,7 @@ def test_a_corrupt_wheel_in_a_batch_fails_alone_and_leaves_nothing(tmp_path, cac
     scheme = {key: tmp_path / key for key in ("purelib", "platlib", "scripts", "data", "headers")}
 
     with pytest.raises(fastlink.InvalidWheelError) as raised:
-        fastlink.install_wheels([bad, good], scheme=scheme, cache_dir=cache)
+        fastlink.install_wheels([bad, good], scheme=scheme, python=sys.executable, cache_dir=cache)
     assert raised.value.filename == str(bad)
     assert (tmp_path / "purelib" / "good-1.0.dist-info" / "RECORD").is_file()
     assert not any("bad" in p for p in files_below(tmp_path))
@@ -222,16 +224,23 @@ def test_a_member_whose_bytes_lie_about_its_record_is_refused(tmp_path, cache, w
             zf.writestr(name, content + b"#" if name == "demo/__init__.py" else content)
     scheme = {key: tmp_path / key for key in ("purelib", "platlib", "scripts", "data", "headers")}
     with pytest.raises(fastlink.InvalidWheelError, match=r"demo/__init__\.py"):
-        fastlink.install_wheels([lying], scheme=scheme, cache_dir=cache)
+        fastlink.install_wheels([lying], scheme=scheme, python=sys.executable, cache_dir=cache)
     assert not (tmp_path / "purelib").exists()
 
 
 def test_installing_an_installed_distribution_is_a_typed_error(tmp_path, cache, wheels_dir):
     scheme = {key: tmp_path / key for key in ("purelib", "platlib", "scripts", "data", "headers")}
-    fastlink.install_wheels([build(wheels_dir)], scheme=scheme, cache_dir=cache)
+    fastlink.install_wheels(
+        [build(wheels_dir)], scheme=scheme, python=sys.executable, cache_dir=cache
+    )
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     with pytest.raises(fastlink.DistributionExistsError) as raised:
-        fastlink.install_wheels([build(wheels_dir, version="2.0")], scheme=scheme, cache_dir=cache)
+        fastlink.install_wheels(
+            [build(wheels_dir, version="2.0")],
+            scheme=scheme,
+            python=sys.executable,
+            cache_dir=cache,
+        )
     assert raised.value.errno == 17  # EEXIST
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
@@ -239,8 +248,10 @@ def test_installing_an_installed_distribution_is_a_typed_error(tmp_path, cache, 
 def test_two_wheels_of_one_distribution_are_refused_before_any_is_read(tmp_path, cache):
     scheme = {key: tmp_path / key for key in ("purelib", "platlib", "scripts", "data", "headers")}
     wheels = [tmp_path / "Foo_Bar-1.0-py3-none-any.whl", tmp_path / "foo.bar-2.0-py3-none-any.whl"]
+    for wheel in wheels:
+        wheel.write_bytes(b"never read")
     with pytest.raises(ValueError, match="one distribution"):
-        fastlink.install_wheels(wheels, scheme=scheme, cache_dir=cache)
+        fastlink.install_wheels(wheels, scheme=scheme, python=sys.executable, cache_dir=cache)
 
 
 def test_without_an_environment_the_error_says_how_to_name_one(monkeypatch):
@@ -307,7 +318,7 @@ def test_the_command_defaults_to_the_active_virtual_environment(xfs, fresh_dir, 
     env = {**os.environ, "VIRTUAL_ENV": str(venv), "FASTLINK_CACHE_DIR": str(cache)}
     done = run_cli(build(wheels_dir), env=env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("installed 1 distribution in ")
+    assert done.stdout.startswith(f"installed 1 distribution for {venv}/bin/python in ")
     assert "cloned" in done.stdout and "1 wheel unpacked into " + str(cache) in done.stdout
     assert (venv / "lib" / XY / "site-packages" / "demo-1.0.dist-info" / "RECORD").is_file()
 
@@ -334,7 +345,9 @@ def test_record_round_trips_any_member_names(names, tmp_path_factory):
     wheel = write_wheel(work / "demo-1.0-py3-none-any.whl", members, "demo-1.0.dist-info")
     scheme = {key: work / key for key in ("purelib", "platlib", "scripts", "data", "headers")}
 
-    [dist] = fastlink.install_wheels([wheel], scheme=scheme, cache_dir=work / "cache")
+    [dist] = fastlink.install_wheels(
+        [wheel], scheme=scheme, python=sys.executable, cache_dir=work / "cache"
+    )
 
     assert_record_is_true(dist.dist_info)
     listed = {row[0] for row in record_rows(dist.dist_info)}
@@ -359,7 +372,9 @@ def test_hostile_member_names_are_refused_and_nothing_is_written(bad_name, tmp_p
     }
 
     with pytest.raises(fastlink.InvalidWheelError):
-        fastlink.install_wheels([wheel], scheme=scheme, cache_dir=work / "cache")
+        fastlink.install_wheels(
+            [wheel], scheme=scheme, python=sys.executable, cache_dir=work / "cache"
+        )
     assert not (work / "env").exists()
     assert set(os.listdir(work)) <= {"cache", wheel.name}
     if (work / "cache").exists():
@@ -398,10 +413,14 @@ def test_replace_uninstalls_the_old_version_by_its_record(tmp_path, cache, wheel
     members = demo_members()
     members["demo/only_in_v1.py"] = (b"", 0o644)
     v1 = write_wheel(wheels_dir / "demo-1.0-py3-none-any.whl", members, "demo-1.0.dist-info")
-    fastlink.install_wheels([v1], scheme=scheme, cache_dir=cache)
+    fastlink.install_wheels([v1], scheme=scheme, python=sys.executable, cache_dir=cache)
 
     [dist] = fastlink.install_wheels(
-        [build(wheels_dir, version="2.0")], scheme=scheme, cache_dir=cache, replace=True
+        [build(wheels_dir, version="2.0")],
+        scheme=scheme,
+        python=sys.executable,
+        cache_dir=cache,
+        replace=True,
     )
 
     assert dist.replaced is not None
@@ -412,3 +431,111 @@ def test_replace_uninstalls_the_old_version_by_its_record(tmp_path, cache, wheel
     assert not (tmp_path / "purelib" / "demo" / "only_in_v1.py").exists()
     assert not (tmp_path / "purelib" / "demo-1.0.dist-info").exists()
     assert_record_is_true(dist.dist_info)
+
+
+def many_files_wheels(directory: Path, count: int, files: int) -> list[Path]:
+    wheels = []
+    for i in range(count):
+        name = f"pkg{i}"
+        members = demo_members(name)
+        for j in range(files):
+            members[f"{name}/m{j}.py"] = (f"x = {j}\n".encode(), 0o644)
+        wheels.append(
+            write_wheel(
+                directory / f"{name}-1.0-py3-none-any.whl", members, f"{name}-1.0.dist-info"
+            )
+        )
+    return wheels
+
+
+def test_an_exception_from_progress_stops_the_batch_and_rolls_back_what_was_not_complete(
+    tmp_path, cache, wheels_dir
+):
+    wheels = many_files_wheels(wheels_dir, 24, 300)
+    scheme = {key: tmp_path / key for key in ("purelib", "platlib", "scripts", "data", "headers")}
+    calls = []
+
+    def stop_at_the_second_call(progress: fastlink.Progress) -> None:
+        calls.append(progress)
+        if len(calls) == 2:
+            raise ZeroDivisionError("stop")
+
+    with pytest.raises(ZeroDivisionError) as raised:
+        fastlink.install_wheels(
+            wheels,
+            scheme=scheme,
+            python=sys.executable,
+            cache_dir=cache,
+            threads=2,
+            progress=stop_at_the_second_call,
+        )
+    # The callback ran while the batch was under way, not once at its end.
+    assert len(calls) == 2 and calls[0].files_done < 24 * 300
+    done = {d.name for d in raised.value.installed}
+    assert len(done) < len(wheels)
+    for i in range(len(wheels)):
+        dist_info = tmp_path / "purelib" / f"pkg{i}-1.0.dist-info"
+        if f"pkg{i}" in done:
+            assert_record_is_true(dist_info)
+        else:
+            assert not (tmp_path / "purelib" / f"pkg{i}").exists()
+            assert not dist_info.exists()
+            assert not (tmp_path / "scripts" / f"pkg{i}-hello").exists()
+
+
+def test_arguments_that_cannot_work_are_refused_before_anything_is_written(
+    tmp_path, cache, wheels_dir
+):
+    wheel = build(wheels_dir)
+    scheme = {key: tmp_path / key for key in ("purelib", "platlib", "scripts", "data", "headers")}
+    with pytest.raises(ValueError, match="python="):
+        fastlink.install_wheels([wheel], scheme=scheme, cache_dir=cache)
+    with pytest.raises(ValueError, match="not JSON"):
+        fastlink.install_wheels(
+            [wheel], scheme=scheme, python=sys.executable, cache_dir=cache, direct_url="{no"
+        )
+    with pytest.raises(TypeError, match="direct_url"):
+        fastlink.install_wheels(
+            [wheel], scheme=scheme, python=sys.executable, cache_dir=cache, direct_url=42
+        )
+    missing = wheels_dir / "gone-1.0-py3-none-any.whl"
+    with pytest.raises(FileNotFoundError) as raised:
+        fastlink.install_wheels(
+            [wheel, missing], scheme=scheme, python=sys.executable, cache_dir=cache
+        )
+    assert (raised.value.filename, raised.value.filename2) == (str(missing), None)
+    assert not any(tmp_path.iterdir())
+
+
+def test_an_installed_distribution_error_names_the_wheel_given(tmp_path, cache, wheels_dir):
+    scheme = {key: tmp_path / key for key in ("purelib", "platlib", "scripts", "data", "headers")}
+    wheel = build(wheels_dir)
+    fastlink.install_wheels([wheel], scheme=scheme, python=sys.executable, cache_dir=cache)
+    with pytest.raises(fastlink.DistributionExistsError) as raised:
+        fastlink.install_wheels([wheel], scheme=scheme, python=sys.executable, cache_dir=cache)
+    assert raised.value.filename == str(wheel)
+    assert raised.value.filename2 == str(tmp_path / "purelib" / "demo-1.0.dist-info")
+
+
+def test_the_command_refuses_two_wheels_of_one_distribution_and_installs_none(
+    xfs, fresh_dir, cache, wheels_dir
+):
+    python = make_venv(fresh_dir(xfs) / "v")
+    other = build(wheels_dir, "other")
+    done = run_cli(
+        "--python",
+        python,
+        "--cache-dir",
+        cache,
+        other,
+        build(wheels_dir),
+        build(wheels_dir / "2", version="2.0"),
+    )
+    assert done.returncode == 2 and "one distribution" in done.stderr
+    assert not list((python.parent.parent / "lib").rglob("*.dist-info"))
+
+
+def test_the_command_needs_an_environment_named_or_active(cache, wheels_dir):
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    done = run_cli("--cache-dir", cache, build(wheels_dir), env=env)
+    assert done.returncode == 2 and "--python" in done.stderr

@@ -12,8 +12,12 @@ import time
 from collections.abc import Sequence
 
 from fastlink._cli_output import (
+    EXIT_CROSS_DEVICE,
     EXIT_INTERRUPTED,
+    EXIT_IO_ERROR,
     EXIT_OK,
+    EXIT_UNSUPPORTED,
+    EXIT_USAGE,
     PAST_TENSE,
     Parser,
     count,
@@ -24,8 +28,8 @@ from fastlink._cli_output import (
     human_bytes,
     progress_bar,
 )
-from fastlink._environment import NoEnvironmentError, default_python, user_cache_dir
-from fastlink._fastlink import InstalledDistribution, __version__
+from fastlink._environment import default_python, user_cache_dir
+from fastlink._fastlink import DistributionExistsError, InstalledDistribution, __version__
 from fastlink._install import install_results
 
 # typing is not imported at run time: `fastlink install` starts faster.
@@ -33,7 +37,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-_EPILOG = """\
+_EPILOG = f"""\
 Each WHEEL is a .whl file, unpacked into the cache first (once: a later install
 finds it there), or a directory holding a wheel unpacked already. As pip does
 for the wheels its command line names, each gets REQUESTED, and a .whl gets
@@ -41,9 +45,19 @@ direct_url.json (its file: URL and SHA-256). Each
 distribution is installed all or nothing; when one fails, the others are
 installed all the same and the command exits non-zero.
 
-The default methods are "reflink,copy", or FASTLINK_METHODS when set; --methods
-overrides both. The cache is --cache-dir, else $FASTLINK_CACHE_DIR, else the
-user cache directory ($XDG_CACHE_HOME/fastlink or ~/.cache/fastlink).
+The environment is --python's, else the active virtual environment's
+($VIRTUAL_ENV). The default methods are "reflink,copy", or FASTLINK_METHODS when
+set; --methods overrides both. The cache is --cache-dir, else
+$FASTLINK_CACHE_DIR, else the user cache directory ($XDG_CACHE_HOME/fastlink or
+~/.cache/fastlink). Ctrl-C rolls back every wheel not yet complete.
+
+exit codes:
+  {EXIT_OK}    every wheel installed
+  {EXIT_IO_ERROR}    a wheel missing or not installed: invalid, installed already, an I/O error
+  {EXIT_USAGE}    usage: bad arguments, two wheels of one distribution
+  {EXIT_CROSS_DEVICE}    cross-device: the allowed methods need one filesystem
+  {EXIT_UNSUPPORTED}    unsupported: the filesystem cannot reflink or hard-link
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
 """
 
 
@@ -90,10 +104,13 @@ def install_main(argv: Sequence[str]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     methods = None if args.methods is None else [m.strip() for m in args.methods.split(",")]
-    try:
-        python = default_python() if args.python is None else args.python
-    except NoEnvironmentError as err:
-        parser.error(str(err))
+    python = args.python
+    if python is None:
+        # Not the Python fastlink itself runs in (a pipx venv, say): a
+        # command line names its target, or an active virtual environment.
+        if not os.environ.get("VIRTUAL_ENV"):
+            parser.error("no environment to install into: pass --python, or activate a venv")
+        python = default_python()
     cache_dir = str(user_cache_dir()) if args.cache_dir is None else args.cache_dir
     started = time.perf_counter()
     try:
@@ -116,27 +133,37 @@ def install_main(argv: Sequence[str]) -> int:
         parser.error(str(err))
     except OSError as err:
         return fail(err, exit_code_for(err))
-    except KeyboardInterrupt:
-        print("fastlink: interrupted; what was not complete was rolled back", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        done = getattr(interrupt, "installed", [])
+        names = " ".join(f"{d.name}-{d.version}" for d in done) or "none"
+        print(
+            f"fastlink: interrupted; installed before the interrupt: {names}; "
+            "the others were rolled back",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     elapsed = time.perf_counter() - started
 
     installed = [r for r in results if isinstance(r, InstalledDistribution)]
     failed = [(w, r) for w, r in zip(args.wheels, results) if isinstance(r, OSError)]
     for wheel, failure in failed:
-        print(f"fastlink: error: {wheel}: {error_line(failure)}", file=sys.stderr)
+        hint = " (--replace replaces it)" if isinstance(failure, DistributionExistsError) else ""
+        print(f"fastlink: error: {wheel}: {error_line(failure)}{hint}", file=sys.stderr)
     if args.json:
         print(json.dumps(_as_dict(python, cache_dir, results, args.wheels, elapsed), indent=2))
     elif not args.quiet:
-        print(summary_line(installed, cache_dir, elapsed))
+        if installed:
+            print(summary_line(installed, python, cache_dir, elapsed))
         if failed:
             print(f"{count(len(failed), 'wheel')} not installed (see the errors above)")
     return exit_code_for(failed[0][1]) if failed else EXIT_OK
 
 
-def summary_line(installed: Sequence[InstalledDistribution], cache_dir: str, elapsed: float) -> str:
-    """E.g. "installed 3 distributions in 0.12 s: 1,200 cloned, 4 copied (12.0 MB),
-    9 written; 2 wheels unpacked into /root/.cache/fastlink"."""
+def summary_line(
+    installed: Sequence[InstalledDistribution], python: str, cache_dir: str, elapsed: float
+) -> str:
+    """E.g. "installed 3 distributions for venv/bin/python in 0.12 s: 1,200 cloned,
+    4 copied (12.0 MB), 9 written; 2 wheels unpacked into /root/.cache/fastlink"."""
     by_method = {"reflink": 0, "hardlink": 0, "copy": 0}
     placed_bytes = written = unpacked = replaced = 0
     notes: dict[str, None] = {}  # ordered, without repeats
@@ -155,7 +182,7 @@ def summary_line(installed: Sequence[InstalledDistribution], cache_dir: str, ela
             notes[f"{message}: some files fell back"] = None
     placed = [f"{n:,} {PAST_TENSE[m]}" for m, n in by_method.items() if n] or ["0 files placed"]
     line = (
-        f"installed {count(len(installed), 'distribution')} in {elapsed:.2f} s: "
+        f"installed {count(len(installed), 'distribution')} for {python} in {elapsed:.2f} s: "
         f"{', '.join(placed)} ({human_bytes(placed_bytes)}), {written:,} written"
     )
     if replaced:
@@ -197,7 +224,7 @@ def _as_dict(
                 "name": result.name,
                 "version": result.version,
                 "dist_info": os.fsdecode(result.dist_info),
-                "entry": os.fsdecode(result.entry),
+                "entry": os.path.abspath(result.entry),
                 "unpacked": result.unpacked,
                 "placed": result.placed,
                 "written": result.written,
@@ -226,8 +253,8 @@ def _as_dict(
             }
         )
     return {
-        "python": python,
-        "cache_dir": cache_dir,
+        "python": os.path.abspath(python),
+        "cache_dir": os.path.abspath(cache_dir),
         "installed": installed,
         "failed": failed,
         "elapsed": elapsed,

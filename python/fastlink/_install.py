@@ -5,7 +5,6 @@ is, and the calls into the extension that do the work.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable
 
 from fastlink._environment import default_python, environment_of
@@ -58,15 +57,16 @@ def install_results(
         missing = [key for key in SCHEME_KEYS if key not in scheme]
         if missing:
             raise ValueError(f"scheme lacks {', '.join(missing)}")
+        if python is None:
+            # As pypa/installer's destination takes one: the shebang would
+            # otherwise name whichever Python runs the installer.
+            raise ValueError("scheme= needs python=: the interpreter its scripts are to run")
         dirs: dict[str, _StrPath] = {key: scheme[key] for key in SCHEME_KEYS}
-        interpreter: _StrPath = sys.executable if python is None else os.path.abspath(python)
+        interpreter: _StrPath = os.path.abspath(python)
     else:
         interpreter = os.path.abspath(default_python() if python is None else python)
         dirs = dict(environment_of(interpreter, cache_dir))
-    if direct_url is not None and not isinstance(direct_url, (str, bool)):
-        import json
-
-        direct_url = json.dumps(direct_url, sort_keys=True)
+    direct_url = _direct_url_text(direct_url)
     results: list[InstalledDistribution | OSError] = _install_wheels(
         list(wheels),
         dirs,
@@ -81,6 +81,27 @@ def install_results(
         progress=progress,
     )
     return results
+
+
+def _direct_url_text(direct_url: object) -> str | bool | None:
+    """direct_url.json's text, checked before anything is written: a JSON
+    object (PEP 610), given as its text or as a mapping; or True/None."""
+    if direct_url is None or isinstance(direct_url, bool):
+        return direct_url
+    import json
+    from collections.abc import Mapping
+
+    if isinstance(direct_url, str):
+        try:
+            parsed = json.loads(direct_url)
+        except ValueError as err:
+            raise ValueError(f"direct_url is not JSON: {err}") from None
+        if not isinstance(parsed, dict):
+            raise ValueError("direct_url must be a JSON object (PEP 610)")
+        return direct_url
+    if isinstance(direct_url, Mapping):
+        return json.dumps(direct_url, sort_keys=True)
+    raise TypeError("direct_url must be a str, a mapping, True or None")
 
 
 def install_wheels(

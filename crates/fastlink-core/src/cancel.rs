@@ -7,7 +7,7 @@
 //! the caller never reports "cancelled" for a call that went on to complete.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 
@@ -18,7 +18,8 @@ use crate::error::{Error, Result};
 /// cancelled stays cancelled.
 #[derive(Debug, Default)]
 pub struct CancelFlag {
-    cancelled: AtomicBool,
+    /// Shared with the flags of the call's parts ([`for_part`](Self::for_part)).
+    cancelled: Arc<AtomicBool>,
     /// Set once the call has begun to commit; guarded so that `cancel_unless_committing`
     /// and `begin_commit` cannot interleave.
     committing: Mutex<bool>,
@@ -81,6 +82,18 @@ impl CancelFlag {
         result
     }
 
+    /// A flag for one part of this flag's call (one wheel of a batch, one
+    /// engine call of an install): cancelled whenever this one is, but with
+    /// a commit of its own. A part passing its point of no return commits
+    /// only that part: the caller can still cancel the others (and keeps
+    /// polling: see [`cancel_unless_committing`](Self::cancel_unless_committing)).
+    pub(crate) fn for_part(&self) -> CancelFlag {
+        CancelFlag {
+            cancelled: Arc::clone(&self.cancelled),
+            committing: Mutex::new(false),
+        }
+    }
+
     /// For the worker: pass the point of no return, unless cancelled first.
     pub(crate) fn begin_commit(&self) -> Result<()> {
         let mut committing = self.lock_committing();
@@ -97,6 +110,16 @@ impl CancelFlag {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_part_is_cancelled_with_its_call_but_commits_alone() {
+        let call = CancelFlag::new();
+        let (first, second) = (call.for_part(), call.for_part());
+        first.begin_commit().unwrap();
+        // The call has not begun to commit: an interrupt still cancels it.
+        assert!(call.cancel_unless_committing(|| Err::<(), _>(())).is_err());
+        assert!(second.begin_commit().is_err() && second.check().is_err());
+    }
 
     #[test]
     fn an_interrupt_before_the_commit_cancels_it() {

@@ -81,6 +81,20 @@ impl Error {
         Error::from_io(err).with_paths(src, dst)
     }
 
+    /// An OS error on the one path `path` (`src()`; no `dst()`).
+    pub(crate) fn on_path(err: io::Error, path: &Path) -> Self {
+        let mut err = Error::from_io(err);
+        err.src = Some(path.to_path_buf());
+        err
+    }
+
+    /// The same error, naming `src` as its source (what the caller gave,
+    /// rather than the cache entry a part of the call worked from).
+    pub(crate) fn with_source(mut self, src: &Path) -> Self {
+        self.src = Some(src.to_path_buf());
+        self
+    }
+
     /// An OS error not yet tied to paths; errors without an errno (rare std
     /// synthesized ones) are reported as EINVAL for an argument no syscall
     /// could take, else as EIO, rather than losing the errno. `err` itself

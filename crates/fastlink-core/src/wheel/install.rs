@@ -137,6 +137,9 @@ pub fn install_wheel(
 ) -> Result<InstalledDistribution> {
     let started = Instant::now();
     cancel.check()?;
+    // This install's own point of no return (RECORD's rename): in a batch,
+    // the others stay cancellable once it is passed.
+    let cancel = &cancel.for_part();
     options.validate_without_default_threads()?;
     let plan = plan_install(entry, scheme, install_options)?;
     let installed = installed(entry, scheme, &plan.name)?;
@@ -178,8 +181,10 @@ pub fn install_wheel(
         Ok((mut replaced, report)) => {
             if let Some(replaced) = &mut replaced {
                 let asides = std::mem::take(&mut undo.asides);
+                // Past the point of no return: the old files go whatever
+                // is cancelled meanwhile.
                 replaced.removed =
-                    replace::delete_aside(entry, scheme, asides, &mut anchors, cancel)?;
+                    replace::delete_aside(entry, scheme, asides, &mut anchors, &CancelFlag::new())?;
             }
             let lib = if plan.root_is_purelib {
                 &scheme.purelib
@@ -353,7 +358,9 @@ fn carry_out(
         let dst = scheme.dir(key);
         let missing = missing_dirs(dst, &rels).map_err(|err| Error::io(err, &src_root, dst))?;
         cancel.check()?;
-        let report = clone_files(&src_root, dst, &rels, &engine, cancel, progress)?;
+        // The engine's commit is not the install's: the install still rolls
+        // it back, so it must not end the caller's interrupts.
+        let report = clone_files(&src_root, dst, &rels, &engine, &cancel.for_part(), progress)?;
         undo.placed.push((dst.to_path_buf(), rels));
         for dir in missing {
             // Created by the group (or by a concurrent install meanwhile:
@@ -499,7 +506,8 @@ fn write_files(
         fill(made, file).map_err(fail)?;
         progress.add_done(1, file.contents.len() as u64);
     }
-    cancel.check()?;
+    // The point of no return: RECORD's rename, below, completes the install.
+    cancel.begin_commit()?;
     for staged in &mut undo.written {
         let dir = staged.dir.as_fd();
         dirfd::rename_between(dir, &staged.temp, dir, &staged.name, false)

@@ -77,20 +77,29 @@ pub struct WheelFileInstalled {
 }
 
 /// Install each of `wheels` into `target`, in parallel on the per-process
-/// worker pool (`options.threads` workers); one result per wheel, in the
+/// worker pool (`options.threads` workers): one result per wheel, in the
 /// order given.
 ///
-/// A wheel is a `.whl` file, unpacked into `cache_dir` first (created when
+/// A wheel is a `.whl` file, unpacked into `cache_dir` first (made when
 /// missing) by [`unpack_wheel`], or a directory holding a tree as
 /// [`unpack_wheel`] leaves one, installed as it is. Either way the install
 /// is [`install_wheel`]'s, with `install_options` and `options`: all or
 /// nothing per wheel, so one failing leaves the others installed, as pip
-/// leaves the distributions installed before a failing one.
+/// leaves the distributions installed before a failing one. An error that
+/// an install raises because the distribution is installed already names
+/// the wheel as given (`src()`).
 ///
-/// Refused before anything is written, every result the same
-/// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument): two
-/// wheels of one distribution (PEP 503 normalized name), which no
-/// environment can hold at once; bad `options`.
+/// A cancel stops every wheel that has not reached its own point of no
+/// return (RECORD's rename), each rolled back (its result
+/// [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled)); those past it
+/// complete. Each wheel's unpack and install commit only themselves, so the
+/// caller can cancel the rest of the batch at any time.
+///
+/// Refused before anything is read or written (the outer `Err`): a wheel
+/// that does not exist (ENOENT, [`ErrorKind::Io`](crate::ErrorKind::Io)),
+/// two wheels of one distribution (PEP 503 normalized name), which no
+/// environment holds at once, and bad `options`
+/// ([`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument)).
 pub fn install_wheel_files(
     wheels: &[PathBuf],
     cache_dir: &Path,
@@ -99,62 +108,75 @@ pub fn install_wheel_files(
     options: &Options,
     cancel: &CancelFlag,
     progress: &Progress,
-) -> Vec<Result<WheelFileInstalled>> {
-    let refused = |err: Error| {
-        wheels
-            .iter()
-            .map(|_| Err(Error::new(err.kind(), err.errno(), err.message())))
-            .collect()
-    };
-    let names = match distribution_names(wheels) {
-        Ok(names) => names,
-        Err(err) => return refused(err),
-    };
-    let pool = match options
-        .validate_without_default_threads()
-        .and_then(worker_pool)
-    {
-        Ok(pool) => pool,
-        Err(err) => return refused(err),
-    };
-    pool.install(|| {
+) -> Result<Vec<Result<WheelFileInstalled>>> {
+    let names = distribution_names(wheels)?;
+    options.validate_without_default_threads()?;
+    let pool = worker_pool(options.threads)?;
+    Ok(pool.install(|| {
         wheels
             .par_iter()
             .zip(names.par_iter())
             .map(|(wheel, name)| {
-                let (entry, unpacked) = if name.is_entry {
-                    (wheel.clone(), None)
-                } else {
-                    let unpacked = unpack_wheel(wheel, cache_dir, cancel)?;
-                    (unpacked.path.clone(), Some(unpacked))
-                };
-                let with_direct_url;
-                let install_options = match &unpacked {
-                    Some(unpacked)
-                        if install_options.direct_url_of_wheel_file
-                            && install_options.direct_url.is_none() =>
-                    {
-                        with_direct_url = InstallOptions {
-                            direct_url: Some(direct_url_of_file(wheel, &unpacked.sha256)?),
-                            ..install_options.clone()
-                        };
-                        &with_direct_url
-                    }
-                    _ => install_options,
-                };
-                let scheme = match target {
-                    Target::Environment(environment) => environment.scheme_for(&name.name),
-                    Target::Scheme(scheme) => scheme.clone(),
-                };
-                let installed =
-                    install_wheel(&entry, &scheme, install_options, options, cancel, progress)?;
-                Ok(WheelFileInstalled {
-                    wheel: wheel.clone(),
-                    unpacked,
-                    installed,
+                install_one(
+                    wheel,
+                    name,
+                    cache_dir,
+                    target,
+                    install_options,
+                    options,
+                    cancel,
+                    progress,
+                )
+                .map_err(|err| match err.kind() {
+                    crate::ErrorKind::AlreadyInstalled => err.with_source(wheel),
+                    _ => err,
                 })
             })
             .collect()
+    }))
+}
+
+#[allow(clippy::too_many_arguments)] // install_wheel_files' arguments, one wheel's
+fn install_one(
+    wheel: &Path,
+    name: &DistributionName,
+    cache_dir: &Path,
+    target: Target<'_>,
+    install_options: &InstallOptions,
+    options: &Options,
+    cancel: &CancelFlag,
+    progress: &Progress,
+) -> Result<WheelFileInstalled> {
+    let (entry, unpacked) = if name.is_entry {
+        (wheel.to_path_buf(), None)
+    } else {
+        // Its commit (the entry renamed into the cache) leaves the rest of
+        // the batch cancellable.
+        let unpacked = unpack_wheel(wheel, cache_dir, &cancel.for_part())?;
+        (unpacked.path.clone(), Some(unpacked))
+    };
+    let with_direct_url;
+    let install_options = match &unpacked {
+        Some(unpacked)
+            if install_options.direct_url_of_wheel_file && install_options.direct_url.is_none() =>
+        {
+            with_direct_url = InstallOptions {
+                direct_url: Some(direct_url_of_file(wheel, &unpacked.sha256)?),
+                ..install_options.clone()
+            };
+            &with_direct_url
+        }
+        _ => install_options,
+    };
+    let scheme = match target {
+        Target::Environment(environment) => environment.scheme_for(&name.name),
+        Target::Scheme(scheme) => scheme.clone(),
+    };
+    let installed = install_wheel(&entry, &scheme, install_options, options, cancel, progress)?;
+    Ok(WheelFileInstalled {
+        wheel: wheel.to_path_buf(),
+        unpacked,
+        installed,
     })
 }
 
@@ -195,7 +217,9 @@ fn distribution_names(wheels: &[PathBuf]) -> Result<Vec<DistributionName>> {
     let mut seen: HashMap<String, &Path> = HashMap::new();
     let mut names = Vec::with_capacity(wheels.len());
     for wheel in wheels {
-        let is_entry = wheel.is_dir();
+        let is_entry = fs::metadata(wheel)
+            .map_err(|err| Error::on_path(err, wheel))?
+            .is_dir();
         let name = if is_entry {
             tree_distribution_name(wheel)?
         } else {
@@ -278,10 +302,14 @@ mod tests {
 
     #[test]
     fn two_wheels_of_one_distribution_are_refused_before_anything_is_read() {
+        let dir = tempfile::tempdir().unwrap();
         let wheels = [
-            PathBuf::from("/nowhere/Foo_Bar-1.0-py3-none-any.whl"),
-            PathBuf::from("/nowhere/foo.bar-2.0-py3-none-any.whl"),
+            dir.path().join("Foo_Bar-1.0-py3-none-any.whl"),
+            dir.path().join("foo.bar-2.0-py3-none-any.whl"),
         ];
+        for wheel in &wheels {
+            fs::write(wheel, b"not read").unwrap();
+        }
         let err = distribution_names(&wheels).err().unwrap();
         assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
     }

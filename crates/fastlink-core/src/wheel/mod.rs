@@ -124,7 +124,7 @@ pub struct UnpackedWheel {
 pub fn unpack_wheel(wheel: &Path, cache_dir: &Path, cancel: &CancelFlag) -> Result<UnpackedWheel> {
     cancel.check()?;
     let file_name = WheelFileName::parse(wheel)?;
-    let mut file = File::open(wheel).map_err(|err| Error::io(err, wheel, cache_dir))?;
+    let mut file = File::open(wheel).map_err(|err| Error::on_path(err, wheel))?;
     let parent = Entry::parent(cache_dir, &file_name.file_name);
     let unpacked = |path: PathBuf, files, bytes, reused, sha256: &str| UnpackedWheel {
         path,
@@ -136,9 +136,7 @@ pub fn unpack_wheel(wheel: &Path, cache_dir: &Path, cancel: &CancelFlag) -> Resu
         sha256: sha256.to_string(),
     };
 
-    let meta = file
-        .metadata()
-        .map_err(|err| Error::io(err, wheel, cache_dir))?;
+    let meta = file.metadata().map_err(|err| Error::on_path(err, wheel))?;
     let pointer = seen::pointer_name(&meta);
     if let Some(seen) = seen::read(&parent, &pointer) {
         let entry = Entry::new(cache_dir, &file_name.file_name, &seen.sha256);

@@ -66,6 +66,8 @@ INSTALLS = [
 DROP = ("FASTLINK_METHODS", "FASTLINK_CACHE_DIR", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
 ENV = {k: v for k, v in os.environ.items() if k not in DROP}
 ENV |= {"UV_NO_PROGRESS": "1", "UV_PYTHON_DOWNLOADS": "never", "PIP_NO_INPUT": "1"}
+# fastlink's own process imports fastlink as the harness does (PYTHONPATH kept, if any).
+FASTLINK_ENV = ENV | {k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ}
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +100,7 @@ def installers(mount, sources) -> SimpleNamespace:
     def fastlink(venv: Path, wheels: list[Path], cache: Path, methods: str | None) -> None:
         argv = [sys.executable, "-m", "fastlink", "install", "-q", "--python"]
         argv += [venv / "bin" / "python", "--cache-dir", cache]
-        run([*argv, *(["--methods", methods] if methods else []), *wheels])
+        run([*argv, *(["--methods", methods] if methods else []), *wheels], FASTLINK_ENV)
 
     def uv(venv: Path, wheels: list[Path], cache: Path, link_mode: str) -> None:
         argv = [uv_bin, "pip", "install", "--no-config", "--quiet", "--no-deps", "--offline"]

@@ -28,7 +28,8 @@ Cases (each a group, its candidates interleaved round by round, see conftest.py)
 Every round, untimed: the venv is created afresh with `uv venv` (identically for every
 candidate, without pip), the previous venv and cold cache are removed, and `sync` runs.
 Neither installer compiles bytecode. Round 0 checks the work: one RECORD per wheel in
-site-packages, and on the hard-link path a placed file with st_nlink >= 2.
+site-packages; on the hard-link path a placed file with st_nlink >= 2; on the clone path
+(when filefrag is there) the biggest module placed has shared extents.
 """
 
 from __future__ import annotations
@@ -195,3 +196,8 @@ def test_wheel_install(wheelset, case, candidate, round_, sources, mount, instal
         if pair.op == "hardlink" and candidate != "pip":
             placed = next(p for p in site.rglob("*.py") if p.is_file() and not p.is_symlink())
             assert placed.stat().st_nlink >= 2, placed
+        if pair.op == "reflink" and candidate != "pip" and shutil.which("filefrag"):
+            # The biggest module placed shares its extents with the cache's copy (FIEMAP).
+            placed = max(site.rglob("*.py"), key=lambda p: p.lstat().st_size)
+            frag = subprocess.run(["filefrag", "-v", placed], capture_output=True, text=True)
+            assert "shared" in frag.stdout, (candidate, placed, frag.stdout)

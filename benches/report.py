@@ -33,11 +33,14 @@ LABELS = {
 PAIR_LABELS = {key: pair.label for key, pair in PAIRS.items()}
 PEERS = ("cp", "copytree", "floor")
 SECTIONS = "header headline losses corpus all_trees per_file file_lists threads installs"
+SECTIONS += " wheel_installs"
 SECTIONS += " seeding peak_rss method"
 HEADLINE = {
     "per-file": ("in-process", None),
     "trees": ("in-process", "cp"),
     "installs": ("whole processes", "uv"),
+    "install-warm": ("whole processes", "uv"),
+    "install-cold": ("whole processes", "uv"),
     "seeding": ("whole processes", "app-data copy"),
 }
 HL = {"corpus": "6-wheel corpus", "packages": "91 packages"}  # the headline's workloads
@@ -365,6 +368,58 @@ class Report:
                 "",
             )
 
+    def wheel_installs(self) -> None:
+        """`fastlink install` against uv and pip (benches/test_wheel_installs.py)."""
+        tables = []
+        for workload in ("packages", "corpus"):
+            rows = []
+            for (part, pair), (what, target) in WHEEL_INSTALL_CASES.items():
+                by = self.get(part, workload, pair)
+                if "fastlink" not in by:
+                    continue
+                pip, mark = by.get("pip"), ""
+                if pip is None:  # the hard-link group: pip's time into a venv on XFS
+                    pip, mark = self.get("install-warm", workload, "xfs-reflink").get("pip"), "†"
+                fl, uv = by["fastlink"], by.get("uv")
+                met = "-" if uv is None else ("met" if fl / uv <= target else "**missed**")
+                rows.append(
+                    [
+                        what,
+                        secs(fl),
+                        secs(uv),
+                        ratio(fl, uv),
+                        f"≤ {target:.2f}: {met}",
+                        secs(pip) + mark,
+                        ratio(fl, pip),
+                    ]
+                )
+            if rows:
+                tables.append((workload, rows))
+        if not tables:
+            return
+        self.emit(
+            "## Installing wheels: `fastlink install` against uv and pip",
+            "",
+            "Whole processes, start-up included, installing the wheel files (on XFS, in the "
+            "page cache) into a fresh venv (made untimed by `uv venv`). fastlink: `python -m "
+            "fastlink install -q --python VENV/bin/python --cache-dir C [--methods M] "
+            "WHEEL...` (M: reflink, hardlink, or the default reflink,copy across to btrfs). "
+            "uv: `uv pip install --no-deps --offline --link-mode clone|hardlink|copy "
+            "--cache-dir C --python VENV/bin/python WHEEL...`. pip: `VENV/bin/python -m pip "
+            "install --no-deps --no-index --no-compile WHEEL...`, pip on PYTHONPATH. Warm: "
+            "both caches on the source XFS already hold the wheels (one untimed install). "
+            "Cold: an empty cache directory on XFS each round, so unpacking is timed too. "
+            "pip has no cache for local wheels: it unpacks every time, warm or cold († its "
+            "time into a venv on XFS, from the warm clone's group). Targets are fastlink ÷ "
+            "uv. Nothing compiles bytecode.",
+            "",
+        )
+        header = ["case", "fastlink", "uv", "fastlink ÷ uv", "target", "pip", "fastlink ÷ pip"]
+        for workload, rows in tables:
+            info = self.info.get(("install-warm", workload)) or self.info["install-cold", workload]
+            self.emit(f"### {info['title']}", "")
+            self.table(header, rows)
+
     def seeding(self) -> None:
         by = self.get("seeding", None, "xfs-reflink")
         if "fastlink" in by:
@@ -427,6 +482,15 @@ once beforehand, so it is in the page cache. The first round's outputs are check
 Filesystems: sparse image files loop-mounted by tests/mounts.py (XFS with reflink=1,
 btrfs, ext4) and a tmpfs. Rerun: `make bench` (root), then `make bench-report`;
 `make bench BENCH_ARGS="-k per_file"` runs one part."""
+
+
+# (part, pair) -> (the case, the issue's target for fastlink ÷ uv)
+WHEEL_INSTALL_CASES = {
+    ("install-warm", "xfs-reflink"): ("warm, xfs → xfs clone", 0.80),
+    ("install-warm", "xfs-hardlink"): ("warm, xfs → xfs hard link", 0.80),
+    ("install-warm", "xfs-btrfs-copy"): ("warm, xfs → btrfs copy", 0.70),
+    ("install-cold", "xfs-reflink"): ("cold (unpack + clone), xfs → xfs", 0.80),
+}
 
 
 def render_chart(data: dict[str, Any], out: Path) -> None:

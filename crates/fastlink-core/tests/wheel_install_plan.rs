@@ -76,11 +76,12 @@ fn every_data_key_entry_points_and_scripts() {
     assert_eq!(
         placed,
         [
-            "purelib demo/__init__.py <- demo/__init__.py",
-            "purelib demo/a,b\"c.txt <- demo/a,b\"c.txt",
+            // Byte order, as RECORD's: "-" sorts before "/".
             "purelib demo-1.0.dist-info/METADATA <- demo-1.0.dist-info/METADATA",
             "purelib demo-1.0.dist-info/WHEEL <- demo-1.0.dist-info/WHEEL",
             "purelib demo-1.0.dist-info/entry_points.txt <- demo-1.0.dist-info/entry_points.txt",
+            "purelib demo/__init__.py <- demo/__init__.py",
+            "purelib demo/a,b\"c.txt <- demo/a,b\"c.txt",
             "purelib démo_ü/ñ.py <- démo_ü/ñ.py",
             "purelib extra.py <- demo-1.0.data/purelib/extra.py",
             "platlib plat.py <- demo-1.0.data/platlib/plat.py",

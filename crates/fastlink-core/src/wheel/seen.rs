@@ -60,12 +60,19 @@ pub fn read(parent: &Path, name: &str) -> Option<Seen> {
     })
 }
 
-/// Make the pointer `name` in `parent` (which exists: the entry is in it).
-/// A failure is not reported: the pointer only saves a later call the
+/// Make the pointer `name` in `parent` (which exists: the entry is in it),
+/// replacing one that [`read`] could not read (an older layout's). A
+/// failure is not reported: the pointer only saves a later call the
 /// hashing, and a concurrent call may have made the same one first.
 pub fn write(parent: &Path, name: &str, seen: &Seen) {
     let target = format!("{}.{}.{}", seen.sha256, seen.files, seen.bytes);
-    let _ = std::os::unix::fs::symlink(target, parent.join(name));
+    let path = parent.join(name);
+    if std::os::unix::fs::symlink(&target, &path).is_err() && read(parent, name).is_none() {
+        // Only a symlink of this name can be there (nothing else makes
+        // one), and it says nothing this reads.
+        let _ = std::fs::remove_file(&path);
+        let _ = std::os::unix::fs::symlink(&target, &path);
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! shared flock on until it is over: those a killed call left are removed
 //! by [`reclaim`](crate::reclaim), with proof.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, Write};
@@ -362,12 +362,25 @@ fn carry_out(
         // it back, so it must not end the caller's interrupts.
         let report = clone_files(&src_root, dst, &rels, &engine, &cancel.for_part(), progress)?;
         undo.placed.push((dst.to_path_buf(), rels));
-        for dir in missing {
+        if report.symlinks != 0 {
+            // A wheel has none, and an entry unpack_wheel made holds none:
+            // a tree made otherwise does not make a symlink an install.
+            return Err(Error::invalid_wheel(
+                entry,
+                None,
+                "RECORD lists a symlink of the tree",
+            ));
+        }
+        for (dir, topmost) in missing {
             // Created by the group (or by a concurrent install meanwhile:
-            // either way removed only while empty and still this one).
-            if let Ok(meta) = fs::symlink_metadata(&dir) {
+            // either way removed only while empty and still this one). A
+            // directory below one that was missing needs no identity of its
+            // own: its topmost missing ancestor's proves it (see roll_back).
+            if !topmost {
+                undo.dirs.push((dir, None));
+            } else if let Ok(meta) = fs::symlink_metadata(&dir) {
                 if meta.is_dir() {
-                    undo.dirs.push((dir, (meta.dev(), meta.ino())));
+                    undo.dirs.push((dir, Some((meta.dev(), meta.ino()))));
                 }
             }
         }
@@ -401,7 +414,7 @@ fn placed_groups(plan: &InstallPlan) -> BTreeMap<GroupKey, Vec<PathBuf>> {
 /// The directories that a group placing `rels` into `dst` needs and that
 /// do not exist: `dst`'s missing ancestors, `dst`, and every directory of
 /// `rels` below it.
-fn missing_dirs(dst: &Path, rels: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
+fn missing_dirs(dst: &Path, rels: &[PathBuf]) -> io::Result<Vec<(PathBuf, bool)>> {
     let exists = |path: &Path| match fs::symlink_metadata(path) {
         Ok(_) => Ok(true),
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -410,22 +423,43 @@ fn missing_dirs(dst: &Path, rels: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
     let mut missing = Vec::new();
     let dst_exists = exists(dst)?;
     if !dst_exists {
+        let mut above: Vec<PathBuf> = Vec::new();
         for dir in dst.ancestors() {
             if dir.as_os_str().is_empty() || exists(dir)? {
                 break;
             }
-            missing.push(dir.to_path_buf());
+            above.push(dir.to_path_buf());
         }
+        // Only the highest is topmost: the others are below it.
+        let highest = above.len().saturating_sub(1);
+        missing.extend(
+            above
+                .into_iter()
+                .enumerate()
+                .map(|(i, dir)| (dir, i == highest)),
+        );
     }
-    let below: BTreeSet<&Path> = rels
+    // Parents before children (by bytes, a parent sorts before its
+    // children); a directory below a missing one is missing, unasked: one
+    // lstat per directory that exists or is the top of a missing subtree.
+    let mut below: Vec<&Path> = rels
         .iter()
         .flat_map(|rel| rel.ancestors().skip(1))
         .filter(|dir| !dir.as_os_str().is_empty())
         .collect();
+    below.sort_unstable_by_key(|dir| dir.as_os_str());
+    below.dedup();
+    let mut missing_below: HashSet<&Path> = HashSet::new();
     for dir in below {
-        let path = dst.join(dir);
-        if !dst_exists || !exists(&path)? {
-            missing.push(path);
+        let parent_missing = dir
+            .parent()
+            .is_some_and(|parent| missing_below.contains(parent));
+        if !dst_exists || parent_missing {
+            missing_below.insert(dir);
+            missing.push((dst.join(dir), false));
+        } else if !exists(&dst.join(dir))? {
+            missing_below.insert(dir);
+            missing.push((dst.join(dir), true));
         }
     }
     Ok(missing)
@@ -572,13 +606,22 @@ fn mkdir_recorded(
 ) -> io::Result<()> {
     match dirfd::mkdir_at(parent, name, 0o777) {
         Ok(()) => {
-            undo.dirs
-                .push((path.to_path_buf(), dirfd::lstat_identity(parent, name)?));
+            undo.dirs.push((
+                path.to_path_buf(),
+                Some(dirfd::lstat_identity(parent, name)?),
+            ));
             Ok(())
         }
         Err(err) if err.raw_os_error() == Some(libc::EEXIST) => Ok(()),
         Err(err) => Err(err),
     }
+}
+
+/// (st_dev, st_ino) of `path`, not following a last symlink.
+fn lstat_identity_of(path: &Path) -> Option<(u64, u64)> {
+    let (parent, name) = (path.parent()?, path.file_name()?);
+    let parent = dirfd::open_dir(parent).ok()?;
+    dirfd::lstat_identity(parent.as_fd(), name).ok()
 }
 
 /// What one install did, to take back.
@@ -589,8 +632,9 @@ struct Undo {
     /// The written files, under their temp or their final names.
     written: Vec<Staged>,
     /// Directories that did not exist before, with the identity each had
-    /// once created.
-    dirs: Vec<(PathBuf, (u64, u64))>,
+    /// once created; `None` for one below another of them (its ancestor's
+    /// identity proves it).
+    dirs: Vec<(PathBuf, Option<(u64, u64)>)>,
     /// The replaced distribution's files, moved aside.
     asides: Vec<Aside>,
 }
@@ -623,19 +667,31 @@ impl Undo {
                 let _ = dirfd::unlink_at(dir.as_fd(), name);
             }
         }
+        // A directory is removed only while empty, and only if it is still
+        // the one this call created: by its own identity, or, for one below
+        // another missing one, by that topmost one's (checked before any is
+        // removed; a rename of the subtree elsewhere fails the check).
+        let proven: HashSet<PathBuf> = self
+            .dirs
+            .iter()
+            .filter_map(|(path, id)| Some((path, (*id)?)))
+            .filter(|(path, id)| lstat_identity_of(path) == Some(*id))
+            .map(|(path, _)| path.clone())
+            .collect();
         let mut dirs = self.dirs;
         dirs.sort_by_key(|(path, _)| std::cmp::Reverse(path.components().count()));
         dirs.dedup();
-        for (path, id) in dirs {
+        for (path, _) in dirs {
+            if !path.ancestors().any(|dir| proven.contains(dir)) {
+                continue;
+            }
             let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
                 continue;
             };
             let Ok(parent) = dirfd::open_dir(parent) else {
                 continue;
             };
-            if dirfd::lstat_identity(parent.as_fd(), name).ok() == Some(id) {
-                let _ = dirfd::rmdir_at(parent.as_fd(), name);
-            }
+            let _ = dirfd::rmdir_at(parent.as_fd(), name);
         }
         for aside in self.asides.iter().rev() {
             aside.restore();

@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::entry_points::{self, EntryPoint};
+use super::names;
 use super::record::{self, Record};
 use super::record_out::{self, Row};
 use super::scheme::{Scheme, SchemeKey};
@@ -201,8 +202,7 @@ pub fn plan_install(
     let interpreter = check_dir("interpreter", &options.interpreter)?;
     let bad = |member: Option<&str>, why: String| Error::invalid_wheel(entry, member, why);
 
-    let files = walk(entry)?;
-    let dist_info = dist_info_dir(entry, &files)?;
+    let dist_info = find_dist_info(entry)?;
     let (name, version) = dist_info
         .strip_suffix(".dist-info")
         .and_then(|stem| stem.split_once('-'))
@@ -224,6 +224,7 @@ pub fn plan_install(
     let record_text =
         read_text(&record_name)?.ok_or_else(|| bad(Some(&record_name), "missing".into()))?;
     let record: Record = record::parse(&record_text).map_err(|why| bad(Some(&record_name), why))?;
+    let files = listed_files(entry, &dist_info, &record)?;
     let entry_points_name = format!("{dist_info}/entry_points.txt");
     let entry_points = match read_text(&entry_points_name)? {
         Some(text) => {
@@ -514,59 +515,20 @@ fn is_a_data_script(file: &str) -> bool {
         .is_some_and(|(top, rest)| top.ends_with(".data") && rest.starts_with("scripts/"))
 }
 
-/// The regular files under `entry`, `/`-separated, sorted, each with
-/// whether it has an exec bit (for `.data/scripts` only: the rest are
-/// placed with their modes, not written).
-fn walk(entry: &Path) -> Result<Vec<(String, bool)>> {
-    let mut files = Vec::new();
-    let mut dirs = vec![(entry.to_path_buf(), String::new())];
-    while let Some((dir, prefix)) = dirs.pop() {
-        let read = fs::read_dir(&dir).map_err(|err| Error::io(err, &dir, &dir))?;
-        for item in read {
-            let item = item.map_err(|err| Error::io(err, &dir, &dir))?;
-            let name = item.file_name();
-            let name = name.to_str().ok_or_else(|| {
-                Error::invalid_wheel(entry, None, format!("{name:?} is not UTF-8"))
-            })?;
-            let relative = format!("{prefix}{name}");
-            let path = item.path();
-            // The directory entry's type (d_type) needs no stat; only a
-            // script, which may be rewritten with its exec bit kept, does.
-            let file_type = item
-                .file_type()
-                .map_err(|err| Error::io(err, &path, &path))?;
-            if file_type.is_dir() {
-                dirs.push((path, format!("{relative}/")));
-            } else if file_type.is_file() {
-                let executable = is_a_data_script(&relative) && {
-                    let meta =
-                        fs::symlink_metadata(&path).map_err(|err| Error::io(err, &path, &path))?;
-                    meta.permissions().mode() & 0o111 != 0
-                };
-                files.push((relative, executable));
-            } else {
-                return Err(Error::invalid_wheel(
-                    entry,
-                    Some(&relative),
-                    "not a regular file",
-                ));
-            }
+/// The entry's one top-level `*.dist-info` directory: one directory
+/// listing, not a walk.
+fn find_dist_info(entry: &Path) -> Result<String> {
+    let listing = fs::read_dir(entry).map_err(|err| Error::io(err, entry, entry))?;
+    let mut found = Vec::new();
+    for item in listing {
+        let item = item.map_err(|err| Error::io(err, entry, entry))?;
+        let name = item.file_name();
+        if let Some(name) = name.to_str().filter(|name| name.ends_with(".dist-info")) {
+            found.push(name.to_string());
         }
     }
-    files.sort();
-    Ok(files)
-}
-
-/// The one top-level `*.dist-info` directory.
-fn dist_info_dir(entry: &Path, files: &[(String, bool)]) -> Result<String> {
-    let mut found: Vec<&str> = files
-        .iter()
-        .filter_map(|(file, _)| file.split_once('/').map(|(top, _)| top))
-        .filter(|top| top.ends_with(".dist-info"))
-        .collect();
-    found.dedup();
     match found.as_slice() {
-        [one] => Ok(one.to_string()),
+        [one] => Ok(one.clone()),
         [] => Err(Error::invalid_wheel(entry, None, "no .dist-info directory")),
         _ => Err(Error::invalid_wheel(
             entry,
@@ -574,6 +536,34 @@ fn dist_info_dir(entry: &Path, files: &[(String, bool)]) -> Result<String> {
             "more than one .dist-info directory",
         )),
     }
+}
+
+/// The files to install: those RECORD lists, and RECORD's signatures when
+/// the tree has them, sorted, each with whether it has an exec bit (for
+/// `.data/scripts` only: the rest are placed with their modes, not
+/// written). A tree [`unpack_wheel`](crate::unpack_wheel) made holds
+/// exactly these (it checks the archive's members against RECORD), so the
+/// tree is not walked: a warm install's planning was mostly that walk.
+/// Every name is checked as an archive member's is (no absolute path, `..`,
+/// `.`, empty component, backslash or NUL).
+fn listed_files(entry: &Path, dist_info: &str, record: &Record) -> Result<Vec<(String, bool)>> {
+    let signatures = ["RECORD.jws", "RECORD.p7s"].map(|name| format!("{dist_info}/{name}"));
+    let mut files = Vec::with_capacity(record.len() + 1);
+    for file in record.keys().chain(signatures.iter().filter(|signature| {
+        fs::symlink_metadata(entry.join(signature)).is_ok_and(|meta| meta.is_file())
+    })) {
+        if let Some(why) = names::why_unsafe(file) {
+            return Err(Error::invalid_wheel(entry, Some(file), why));
+        }
+        let executable = is_a_data_script(file) && {
+            let path = entry.join(file);
+            let meta = fs::symlink_metadata(&path).map_err(|err| Error::io(err, &path, &path))?;
+            meta.permissions().mode() & 0o111 != 0
+        };
+        files.push((file.clone(), executable));
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// `path` (absolute) with `.` and `..` resolved lexically, as Python's

@@ -177,6 +177,13 @@ impl InstallPlan {
 ///   RECORD, in the `.dist-info` directory under the lib dir. A file of the
 ///   wheel at one of those paths is replaced by the generated one.
 ///
+/// The files installed are the ones the entry's RECORD lists (and RECORD's
+/// signatures, when the tree has them): an entry
+/// [`unpack_wheel`](crate::unpack_wheel) made holds exactly those, and the
+/// tree is not walked. A file a tree made otherwise holds beyond them is
+/// not installed; one RECORD lists that the tree lacks fails the install
+/// (ENOENT), rolled back.
+///
 /// RECORD lists every installed file by its path relative to the lib dir,
 /// pip's rows sorted as pip sorts them: a file placed unchanged keeps the
 /// wheel RECORD's hash and size (checked at unpack), a written one gets its

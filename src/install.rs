@@ -198,13 +198,14 @@ fn paths(items: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<PathBuf>> {
 /// exception that wheel's install raised (it was rolled back).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)] // mirrors the Python signature
-#[pyo3(signature = (wheels, dirs, interpreter, cache_dir, *, methods=None, threads=None, installer="fastlink", requested=false, direct_url=None, replace=false, progress=None))]
+#[pyo3(signature = (wheels, dirs, interpreter, cache_dir, *, python_version=None, methods=None, threads=None, installer="fastlink", requested=false, direct_url=None, replace=false, progress=None))]
 pub fn install_wheels<'py>(
     py: Python<'py>,
     wheels: &Bound<'py, PyAny>,
     dirs: &Bound<'py, PyDict>,
     interpreter: &Bound<'py, PyAny>,
     cache_dir: &Bound<'py, PyAny>,
+    python_version: Option<(u32, u32)>,
     methods: Option<&Bound<'py, PyAny>>,
     threads: Option<&Bound<'py, PyAny>>,
     installer: &str,
@@ -259,6 +260,7 @@ pub fn install_wheels<'py>(
         direct_url,
         replace,
         direct_url_of_wheel_file,
+        python_version,
     };
     let options = Options {
         methods: parse_methods(methods)?,

@@ -539,3 +539,21 @@ def test_the_command_needs_an_environment_named_or_active(cache, wheels_dir):
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     done = run_cli("--cache-dir", cache, build(wheels_dir), env=env)
     assert done.returncode == 2 and "--python" in done.stderr
+
+
+def test_pip_gets_the_launchers_pip_gives_itself(xfs, fresh_dir, cache, wheels_dir):
+    """pip's wheel names `pip` and `pip3`; pip adds `pipX.Y` of the target
+    Python and drops a versioned one made for the Python that built it."""
+    members = demo_members("pip", "99.0")
+    members["pip-99.0.dist-info/entry_points.txt"] = (
+        b"[console_scripts]\npip = pip:main\npip3 = pip:main\npip3.7 = pip:main\n",
+        0o644,
+    )
+    wheel = write_wheel(wheels_dir / "pip-99.0-py3-none-any.whl", members, "pip-99.0.dist-info")
+    venv = fresh_dir(xfs) / "v"
+    fastlink.install_wheels([wheel], python=make_venv(venv), cache_dir=cache)
+    major, minor = sys.version_info[:2]
+    launchers = {p.name for p in (venv / "bin").iterdir() if p.name.startswith("pip")}
+    assert launchers - {"pip-tool"} == {"pip", f"pip{major}", f"pip{major}.{minor}"}
+    out = subprocess.run([venv / "bin" / f"pip{major}.{minor}"], capture_output=True, check=True)
+    assert out.stdout == b"hello from pip\n"

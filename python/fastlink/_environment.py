@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import sys
 
-# The directories the environment installs into, in the order of the memo.
-DIRECTORIES = ("purelib", "platlib", "scripts", "data", "include")
+# The directories the environment installs into, and its Python's X.Y (pip's
+# versioned launchers), in the order of the memo.
+DIRECTORIES = ("purelib", "platlib", "scripts", "data", "include", "version")
 
 # Run in the target interpreter: its install directories as pip 26 computes
 # them (pip's locations._sysconfig.get_scheme), from public sysconfig only.
@@ -30,11 +31,12 @@ if sys.prefix != getattr(sys, "base_prefix", sys.prefix) or hasattr(sys, "real_p
     paths["include"] = os.path.join(
         sys.prefix, "include", "site", "python%d.%d" % sys.version_info[:2]
     )
+paths["version"] = "%d.%d" % sys.version_info[:2]
 sys.stdout.write("\\n".join(paths[k] for k in KEYS))
 """.replace("KEYS", repr(DIRECTORIES))
 
 # The memo's directory in the cache; `v1` changes with what a memo holds.
-_MEMO_DIR = "interpreters-v1"
+_MEMO_DIR = "interpreters-v2"
 
 _asked: dict[str, dict[str, str]] = {}
 
@@ -75,8 +77,8 @@ def default_python() -> str:
 
 
 def environment_of(python: str | os.PathLike[str], cache_dir: str | None = None) -> dict[str, str]:
-    """The directories `python` installs into, as pip computes them (the keys
-    of DIRECTORIES), asked of the interpreter.
+    """The directories `python` installs into, as pip computes them, and its
+    version "X.Y" (the keys of DIRECTORIES), asked of the interpreter.
 
     The answer is remembered, in this process and, with `cache_dir`, in the
     cache: a memo named after the interpreter's path and identity (its

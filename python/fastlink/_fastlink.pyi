@@ -338,6 +338,7 @@ def _install_wheels(
     interpreter: _StrPath,
     cache_dir: _StrPath,
     *,
+    python_version: tuple[int, int] | None = None,
     methods: str | Sequence[str] | None = None,
     threads: int | None = None,
     installer: str = "fastlink",
@@ -348,5 +349,6 @@ def _install_wheels(
 ) -> list[InstalledDistribution | OSError]:
     """The engine of `fastlink.install_wheels`, with the directories explicit:
     purelib, platlib, scripts, data, and `include` (pip's per-distribution
-    headers directory below it) or `headers` (as given). One item per wheel:
+    headers directory below it) or `headers` (as given); `python_version`
+    (X, Y) gives pip's versioned pip and easy_install launchers. One item per wheel:
     what it did, or the exception its install raised. Not part of the API."""

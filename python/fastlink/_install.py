@@ -53,6 +53,7 @@ def install_results(
     if isinstance(wheels, (str, bytes)) or not isinstance(wheels, Iterable):
         raise TypeError("wheels must be an iterable of paths")
     cache_dir = _user_cache_dir() if cache_dir is None else os.fspath(cache_dir)
+    python_version: tuple[int, int] | None = None
     if scheme is not None:
         missing = [key for key in SCHEME_KEYS if key not in scheme]
         if missing:
@@ -63,15 +64,20 @@ def install_results(
             raise ValueError("scheme= needs python=: the interpreter its scripts are to run")
         dirs: dict[str, _StrPath] = {key: scheme[key] for key in SCHEME_KEYS}
         interpreter: _StrPath = os.path.abspath(python)
+        # As pypa/installer: the launchers the wheel names, none versioned.
     else:
         interpreter = os.path.abspath(default_python() if python is None else python)
-        dirs = dict(environment_of(interpreter, cache_dir))
+        environment = environment_of(interpreter, cache_dir)
+        major, minor = environment.pop("version").split(".")
+        python_version = (int(major), int(minor))
+        dirs = dict(environment)
     direct_url = _direct_url_text(direct_url)
     results: list[InstalledDistribution | OSError] = _install_wheels(
         list(wheels),
         dirs,
         interpreter,
         cache_dir,
+        python_version=python_version,
         methods=methods,
         threads=threads,
         installer=installer,

@@ -41,6 +41,12 @@ pub struct InstallOptions {
     /// line: its `file:` URL and SHA-256 (PEP 610). `direct_url`, when
     /// given, wins; an unpacked tree gets none.
     pub direct_url_of_wheel_file: bool,
+    /// The environment's Python version (major, minor), for pip's
+    /// versioned launchers: a `pip` console script also gets `pipX` and
+    /// `pipX.Y`, `easy_install` gets `easy_install-X.Y`, and the versioned
+    /// ones the wheel names (its builder's Python's) are dropped, as pip
+    /// does. `None`: the launchers the wheel names, as pypa/installer does.
+    pub python_version: Option<(u32, u32)>,
 }
 
 impl InstallOptions {
@@ -54,6 +60,7 @@ impl InstallOptions {
             direct_url: None,
             replace: false,
             direct_url_of_wheel_file: false,
+            python_version: None,
         }
     }
 }
@@ -344,7 +351,11 @@ pub fn plan_install(
 
     // The generated files replace whatever the wheel had at their paths.
     let mut generated = Vec::new();
-    for entry_point in &entry_points {
+    let launchers = match options.python_version {
+        Some(version) => versioned_launchers(&entry_points, version),
+        None => entry_points.clone(),
+    };
+    for entry_point in &launchers {
         generated.push((
             SchemeKey::Scripts,
             entry_point.name.clone(),
@@ -516,6 +527,50 @@ fn is_entry_point_wrapper(path: &str, entry_points: &[EntryPoint]) -> bool {
     entry_points.iter().any(|entry| entry.name == stem)
 }
 
+/// pip's special case for pip and setuptools (`get_console_script_specs`):
+/// console scripts `pip` and `easy_install` get versioned siblings for the
+/// environment's Python, and the versioned ones the wheel carries (made for
+/// the Python that built it) are dropped. GUI scripts are left as they are.
+fn versioned_launchers(entry_points: &[EntryPoint], (major, minor): (u32, u32)) -> Vec<EntryPoint> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let is_x_or_x_y = |s: &str| match s.split_once('.') {
+        Some((x, y)) => digits(x) && digits(y),
+        None => s.is_empty() || digits(s),
+    };
+    let console = |name: &str| entry_points.iter().find(|e| !e.gui && e.name == name);
+    let named = |entry: &EntryPoint, name: String| EntryPoint {
+        name,
+        ..entry.clone()
+    };
+    let mut out = Vec::new();
+    let pip = console("pip");
+    if let Some(pip) = pip {
+        out.push(named(pip, "pip".to_string()));
+        out.push(named(pip, format!("pip{major}")));
+        out.push(named(pip, format!("pip{major}.{minor}")));
+    }
+    let easy_install = console("easy_install");
+    if let Some(easy_install) = easy_install {
+        out.push(named(easy_install, "easy_install".to_string()));
+        out.push(named(easy_install, format!("easy_install-{major}.{minor}")));
+    }
+    for entry in entry_points {
+        let dropped = !entry.gui
+            && ((pip.is_some() && entry.name.strip_prefix("pip").is_some_and(is_x_or_x_y))
+                || (easy_install.is_some()
+                    && entry.name.strip_prefix("easy_install").is_some_and(|rest| {
+                        rest.is_empty()
+                            || rest
+                                .strip_prefix('-')
+                                .is_some_and(|v| v.contains('.') && is_x_or_x_y(v))
+                    })));
+        if !dropped {
+            out.push(entry.clone());
+        }
+    }
+    out
+}
+
 /// Whether `file` (relative to the entry) is in `<name>.data/scripts/`.
 fn is_a_data_script(file: &str) -> bool {
     file.split_once('/')
@@ -611,6 +666,29 @@ fn relative(path: &Path, base: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pip_gets_launchers_for_the_environment_s_python_and_not_its_builder_s() {
+        let eps = entry_points::parse(
+            "[console_scripts]\npip = pip._internal.cli.main:cli\npip3 = pip._internal.cli.main:cli\n\
+             pip3.12 = pip._internal.cli.main:cli\nother = m:f\n[gui_scripts]\npip9 = m:g\n",
+        )
+        .unwrap();
+        let mut names: Vec<String> = versioned_launchers(&eps, (3, 11))
+            .into_iter()
+            .map(|e| format!("{}{}", e.name, if e.gui { " (gui)" } else { "" }))
+            .collect();
+        names.sort();
+        assert_eq!(names, ["other", "pip", "pip3", "pip3.11", "pip9 (gui)"]);
+        let eps =
+            entry_points::parse("[console_scripts]\neasy_install = s:m\neasy_install-3.6 = s:m\n")
+                .unwrap();
+        let names: Vec<String> = versioned_launchers(&eps, (3, 11))
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, ["easy_install", "easy_install-3.11"]);
+    }
 
     #[test]
     fn relative_paths_are_pythons_relpath() {

@@ -18,11 +18,17 @@ batch with a corrupt wheel raises, names the wheel and leaves nothing of it.
 
 The wheels are downloaded once into ~/.cache/fastlink-install-check/wheels (or
 $INSTALL_CHECK_WHEELS) with pip: under CI a failed download fails.
+
+The venvs are this Python's when it is 3.10 or later; under 3.9 (which pip 26
+no longer runs on) they are those of the oldest CPython 3.10+ on the machine:
+fastlink, running on 3.9, installs into another interpreter's environment, as
+`--python` lets an installer do. Under CI a missing one fails.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -32,6 +38,25 @@ import fastlink
 import installcompare as ic
 import pytest
 from skips import skip_or_fail
+
+
+def venv_python() -> str:
+    """The interpreter the two venvs are made with: pip 26 needs 3.10+."""
+    if sys.version_info >= (3, 10):
+        return sys.executable
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for minor in range(10, 15):
+        # pyenv's own first: a pyenv shim on PATH runs only where pyenv
+        # has that version selected.
+        installed = sorted(pyenv.glob(f"3.{minor}.*/bin/python3.{minor}"))
+        on_path = shutil.which(f"python3.{minor}")
+        if installed:
+            return str(installed[0])
+        if on_path and "shims" not in Path(on_path).parts:
+            return on_path
+    skip_or_fail("no CPython 3.10 or later for pip 26 to run on")
+    raise AssertionError("unreachable")
+
 
 PINS = [
     ("six", "1.17.0"),
@@ -98,7 +123,7 @@ def install_pair(base: Path, wheels: Wheels) -> Pair:
     # bin/activate is the directory's name; pip's shebang form the path's length).
     pip, new = base / "pip" / "venv", base / "new" / "venv"
     for root in (pip, new):
-        ic.make_venv(root, sys.executable)
+        ic.make_venv(root, venv_python())
     pair = Pair(pip, new, ic.snapshot(pip))
     assert ic.differences(pair.fresh, ic.snapshot(new)) == []
     ic.pip_install(pair.python(pair.pip), wheels.pip, wheels.all)
@@ -184,7 +209,7 @@ def test_a_corrupt_wheel_fails_naming_it_and_leaves_nothing_half_installed(
 ) -> None:
     bad = ic.corrupt_copy(wheels.by_name["jmespath"], kind, tmp_path / "corrupt")
     root = tmp_path / "venv"
-    python = ic.make_venv(root, sys.executable)
+    python = ic.make_venv(root, venv_python())
     fresh = ic.snapshot(root)
     batch = [wheels.by_name["six"], bad, wheels.by_name["json5"]]
     with pytest.raises((OSError, ValueError)) as raised:

@@ -111,7 +111,7 @@ def install_main(argv: Sequence[str]) -> int:
         if not os.environ.get("VIRTUAL_ENV"):
             parser.error("no environment to install into: pass --python, or activate a venv")
         python = default_python()
-    cache_dir = str(user_cache_dir()) if args.cache_dir is None else args.cache_dir
+    cache_dir = user_cache_dir() if args.cache_dir is None else args.cache_dir
     started = time.perf_counter()
     try:
         with progress_bar(not args.quiet and sys.stderr.isatty(), sys.stderr) as on_progress:

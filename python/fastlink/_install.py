@@ -26,9 +26,8 @@ SCHEME_KEYS = ("purelib", "platlib", "scripts", "data", "headers")
 
 
 def user_cache_dir() -> Path:
-    """fastlink's cache: $FASTLINK_CACHE_DIR when set, else the platform's
-    user cache directory (`~/Library/Caches/fastlink` on macOS,
-    `$XDG_CACHE_HOME/fastlink` or `~/.cache/fastlink` elsewhere)."""
+    """fastlink's cache directory, as a Path (see `_environment.user_cache_dir`
+    for where it is: $FASTLINK_CACHE_DIR, else the platform's user cache)."""
     from pathlib import Path
 
     return Path(_user_cache_dir())

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::install::{install_wheel, normalized_name, InstalledDistribution};
-use super::install_plan::{normalize, InstallOptions};
+use super::install_plan::{find_dist_info, normalize, InstallOptions};
 use super::layout::WheelFileName;
 use super::scheme::Scheme;
 use super::{unpack_wheel, UnpackedWheel};
@@ -238,35 +238,15 @@ fn distribution_names(wheels: &[PathBuf]) -> Result<Vec<DistributionName>> {
     Ok(names)
 }
 
-/// `NAME` of the tree's one `NAME-VERSION.dist-info` directory.
+/// `NAME` of the tree's one `NAME-VERSION.dist-info` directory, found as
+/// the plan finds it.
 fn tree_distribution_name(tree: &Path) -> Result<String> {
-    let listing = fs::read_dir(tree).map_err(|err| Error::io(err, tree, tree))?;
-    let mut found = Vec::new();
-    for item in listing {
-        let item = item.map_err(|err| Error::io(err, tree, tree))?;
-        let file_name = item.file_name();
-        if let Some(stem) = file_name
-            .to_str()
-            .and_then(|name| name.strip_suffix(".dist-info"))
-        {
-            if let Some((name, _version)) = stem.split_once('-') {
-                found.push(name.to_string());
-            }
-        }
-    }
-    match found.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => Err(Error::invalid_wheel(
-            tree,
-            None,
-            "no NAME-VERSION.dist-info directory",
-        )),
-        _ => Err(Error::invalid_wheel(
-            tree,
-            None,
-            "more than one .dist-info directory",
-        )),
-    }
+    let dist_info = find_dist_info(tree)?;
+    dist_info
+        .strip_suffix(".dist-info")
+        .and_then(|stem| stem.split_once('-'))
+        .map(|(name, _version)| name.to_string())
+        .ok_or_else(|| Error::invalid_wheel(tree, Some(&dist_info), "not NAME-VERSION.dist-info"))
 }
 
 #[cfg(test)]

@@ -579,7 +579,7 @@ fn is_a_data_script(file: &str) -> bool {
 
 /// The entry's one top-level `*.dist-info` directory: one directory
 /// listing, not a walk.
-fn find_dist_info(entry: &Path) -> Result<String> {
+pub(super) fn find_dist_info(entry: &Path) -> Result<String> {
     let listing = fs::read_dir(entry).map_err(|err| Error::io(err, entry, entry))?;
     let mut found = Vec::new();
     for item in listing {

@@ -66,8 +66,9 @@ def build(directory: Path, name: str = "demo", version: str = "1.0", body: bytes
     return write_wheel(wheel, demo_members(name, version, body), f"{name}-{version}.dist-info")
 
 
-def make_venv(path: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+def make_venv(path: Path, *options: str) -> Path:
+    argv = [sys.executable, "-m", "venv", "--without-pip", *options, str(path)]
+    subprocess.run(argv, check=True)
     return path / "bin" / "python"
 
 
@@ -382,7 +383,7 @@ def test_hostile_member_names_are_refused_and_nothing_is_written(bad_name, tmp_p
     assert not Path("/abs").exists() and not (work.parent / "x").exists()
 
 
-def test_an_interpreter_is_asked_once_and_again_only_when_it_changes(
+def test_an_interpreter_is_asked_once_and_again_only_when_its_answer_can_change(
     monkeypatch, xfs, fresh_dir, cache
 ):
     venv = fresh_dir(xfs) / "v"
@@ -401,11 +402,27 @@ def test_an_interpreter_is_asked_once_and_again_only_when_it_changes(
     monkeypatch.setattr(_environment, "_asked", {})
     assert _environment.environment_of(python, str(cache)) == first and len(asked) == 1
 
-    # The environment made again at the same path is asked again.
+    # Made again at the same path, from the same Python with the same options
+    # (an installer's fresh venv): every inode is new, the answer is the same.
     shutil.rmtree(venv)
     make_venv(venv)
     monkeypatch.setattr(_environment, "_asked", {})
+    assert _environment.environment_of(python, str(cache)) == first and len(asked) == 1
+
+    # Made with other options (pyvenv.cfg's text differs): asked again.
+    shutil.rmtree(venv)
+    make_venv(venv, "--system-site-packages")
+    monkeypatch.setattr(_environment, "_asked", {})
     assert _environment.environment_of(python, str(cache)) == first and len(asked) == 2
+
+    # Moved: another path, asked again.
+    venv.rename(venv.with_name("moved"))
+    moved = venv.with_name("moved") / "bin" / "python"
+    monkeypatch.setattr(_environment, "_asked", {})
+    assert _environment.environment_of(moved, str(cache))["purelib"].startswith(
+        str(venv.with_name("moved"))
+    )
+    assert len(asked) == 3
 
 
 def test_replace_uninstalls_the_old_version_by_its_record(tmp_path, cache, wheels_dir):

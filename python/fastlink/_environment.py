@@ -35,8 +35,8 @@ paths["version"] = "%d.%d" % sys.version_info[:2]
 sys.stdout.write("\\n".join(paths[k] for k in KEYS))
 """.replace("KEYS", repr(DIRECTORIES))
 
-# The memo's directory in the cache; `v1` changes with what a memo holds.
-_MEMO_DIR = "interpreters-v2"
+# The memo's directory in the cache; its `v3` changes with what a memo holds.
+_MEMO_DIR = "interpreters-v3"
 
 _asked: dict[str, dict[str, str]] = {}
 
@@ -81,10 +81,13 @@ def environment_of(python: str | os.PathLike[str], cache_dir: str | None = None)
     version "X.Y" (the keys of DIRECTORIES), asked of the interpreter.
 
     The answer is remembered, in this process and, with `cache_dir`, in the
-    cache: a memo named after the interpreter's path and identity (its
-    link's and its file's st_dev, st_ino, size and mtime, and those of the
-    environment's pyvenv.cfg), so a rebuilt or moved environment is asked
-    again."""
+    cache: a memo named after what the answer depends on, the interpreter's
+    path, the identity of the binary it resolves to (st_dev, st_ino, size,
+    mtime) and the contents of its environment's pyvenv.cfg. An environment
+    made again at the same path, from the same Python with the same
+    options, has the same directories and is not asked again (installers
+    make a fresh venv and install into it at once; uv's interpreter cache is
+    keyed alike). A moved one, or one made from another Python, is."""
     path = os.path.abspath(os.fspath(python))
     identity = _identity(path)  # FileNotFoundError names the path
     known = _asked.get(identity)
@@ -101,15 +104,18 @@ def environment_of(python: str | os.PathLike[str], cache_dir: str | None = None)
 
 
 def _identity(path: str) -> str:
-    link = os.lstat(path)
+    """What the interpreter's answer depends on: its path (a venv's prefix is
+    where it sits), the binary it resolves to, and pyvenv.cfg's text (home,
+    version and options), by contents: a remade venv's file is a new inode
+    with a new mtime, and the same text."""
     target = os.stat(path)
     try:
-        cfg = os.stat(os.path.join(os.path.dirname(os.path.dirname(path)), "pyvenv.cfg"))
-        cfg_id = (cfg.st_dev, cfg.st_ino, cfg.st_size, cfg.st_mtime_ns)
+        with open(os.path.join(os.path.dirname(os.path.dirname(path)), "pyvenv.cfg"), "rb") as f:
+            cfg = f.read().hex()  # the text itself: a memo's identity is never a digest
     except FileNotFoundError:
-        cfg_id = None
-    ids = [(s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns) for s in (link, target)]
-    return f"{path}\0{ids}\0{cfg_id}"
+        cfg = None
+    binary = (target.st_dev, target.st_ino, target.st_size, target.st_mtime_ns)
+    return f"{path}\0{binary}\0{cfg}"
 
 
 def _memo_name(identity: str) -> str:

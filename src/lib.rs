@@ -435,6 +435,9 @@ fn _fastlink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Which platform backend this build has ("linux", "macos" under
     // `make macos-sim`, "portable"): the test suite checks it.
     m.add("_platform_backend", fastlink_core::platform_backend())?;
+    // The errno of a Report.fallbacks entry for files a clone would have
+    // waited for (their data not yet written back): not an errno at all.
+    m.add("NOT_WRITTEN_BACK", fastlink_core::NOT_WRITTEN_BACK)?;
     m.add_function(wrap_pyfunction!(clone_or_copy, m)?)?;
     m.add_function(wrap_pyfunction!(clone_files, m)?)?;
     m.add_function(wrap_pyfunction!(probe, m)?)?;

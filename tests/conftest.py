@@ -57,6 +57,14 @@ if _REQUIRED_PREFIX:
                 f"{_module.__name__} was imported from {_file}, not from {_REQUIRED_PREFIX}"
             )
 
+# Every tree here is written moments before it is placed, so on XFS each file
+# would take the fresh-data route (copied, not cloned: see
+# test_fresh_data_is_copied_where_a_clone_would_wait.py, which pins that route
+# and sets its own window). Everywhere else the suite pins what a call does
+# with data already written back: a window of 0 takes every file as such, in
+# this process and in every child it starts.
+os.environ["FASTLINK_WRITEBACK_SECONDS"] = "0"
+
 # Every call goes through the source guard's wrapper (a no-op outside a
 # test). Installed at import time, before test modules are imported, so
 # `from fastlink import clone_or_copy` in a test module gets it too.

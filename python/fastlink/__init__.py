@@ -6,6 +6,7 @@ correct copy, and report exactly what happened.
 
 from fastlink._environment import NoEnvironmentError
 from fastlink._fastlink import (
+    NOT_WRITTEN_BACK,
     CrossDeviceError,
     DestinationInsideSourceError,
     DistributionExistsError,
@@ -32,6 +33,7 @@ from fastlink._fastlink import (
 from fastlink._install import install_wheels, user_cache_dir
 
 __all__ = [
+    "NOT_WRITTEN_BACK",
     "CrossDeviceError",
     "DestinationInsideSourceError",
     "DistributionExistsError",

@@ -3,7 +3,7 @@
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, final, overload
+from typing import Any, Final, Literal, final, overload
 
 __all__ = [
     "CrossDeviceError",
@@ -34,6 +34,10 @@ __all__ = [
 ]
 
 __version__: str
+# The errno of a Report.fallbacks entry for files whose clone was passed over
+# because their data was not yet written back (a clone would have waited for
+# it): 0, which no errno is, so it never reads as EXDEV or EOPNOTSUPP.
+NOT_WRITTEN_BACK: Final[int]
 # The platform backend this build has: "linux", "macos" (`make macos-sim`) or
 # "portable". For the test suite; not part of the API.
 _platform_backend: str
@@ -122,7 +126,9 @@ class Report:
     def fallbacks(self) -> tuple[tuple[_MethodName, int, int, str], ...]:
         """`(method, errno, files, message)` for each method that some files could
         not use (a file at the link limit, a NOCOW file, a mount point inside dst),
-        so each of them fell back to a later method."""
+        so each of them fell back to a later method. errno `NOT_WRITTEN_BACK` (0):
+        files written moments ago, whose clone would have waited for their data to
+        be written back (XFS), and which took the next allowed method instead."""
     @property
     def unsupported_metadata(self) -> tuple[tuple[_MetadataKind, int, int, str], ...]:
         """`(kind, errno, entries, message)` for each kind of metadata ("mode",

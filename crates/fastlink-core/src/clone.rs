@@ -10,6 +10,7 @@ use crate::destination::Destination;
 use crate::error::Result;
 use crate::execute::Execution;
 use crate::options::Options;
+use crate::per_file::FreshData;
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::report::{Report, Totals};
@@ -100,6 +101,7 @@ fn carry_out(
         cancel,
         progress,
         shared_names: AtomicBool::new(true),
+        fresh: FreshData::new()?,
     }
     .run()?;
     let totals = Totals {

@@ -65,6 +65,7 @@ pub use leftover::reclaim;
 pub use meta::MetadataKind;
 pub use method::Method;
 pub use options::{thread_count, Ignore, IgnoreFn, Options};
+pub use per_file::{NOT_WRITTEN_BACK, WRITEBACK_SECONDS_ENV};
 pub use pool::{default_threads, worker_pool, MAX_THREADS};
 pub use probe::{probe, Outcome};
 pub use progress::{Progress, ProgressSnapshot};

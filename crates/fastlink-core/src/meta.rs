@@ -12,7 +12,8 @@ use rustix::fs::{AtFlags, Mode, Stat, Timespec, Timestamps};
 use crate::platform::stores_no_such_metadata;
 
 /// A point in time as the kernel stores it, so nanoseconds survive the round trip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Ordered by time (seconds, then nanoseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timestamp {
     pub sec: i64,
     pub nsec: i64,
@@ -25,6 +26,10 @@ pub struct EntryMeta {
     pub mode: u32,
     pub atime: Timestamp,
     pub mtime: Timestamp,
+    /// The last change of the inode, data included: never set back, unlike
+    /// mtime (an unpacker gives files the archive's old mtimes), so it
+    /// bounds how recently the data was written.
+    pub ctime: Timestamp,
 }
 
 impl EntryMeta {
@@ -38,6 +43,10 @@ impl EntryMeta {
             mtime: Timestamp {
                 sec: metadata.mtime(),
                 nsec: metadata.mtime_nsec(),
+            },
+            ctime: Timestamp {
+                sec: metadata.ctime(),
+                nsec: metadata.ctime_nsec(),
             },
         }
     }
@@ -54,6 +63,10 @@ impl EntryMeta {
             mtime: Timestamp {
                 sec: stat.st_mtime as i64,
                 nsec: stat.st_mtime_nsec as i64,
+            },
+            ctime: Timestamp {
+                sec: stat.st_ctime as i64,
+                nsec: stat.st_ctime_nsec as i64,
             },
         }
     }

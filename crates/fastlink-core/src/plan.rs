@@ -422,6 +422,7 @@ mod tests {
             mode: 0o6755,
             atime: Timestamp { sec: 0, nsec: 0 },
             mtime: Timestamp { sec: 0, nsec: 0 },
+            ctime: Timestamp { sec: 0, nsec: 0 },
         };
         assert_eq!(meta.safe_mode(), 0o755);
     }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use crate::counts::Counts;
 use crate::meta::MetadataKind;
 use crate::method::Method;
+use crate::per_file::NOT_WRITTEN_BACK;
 
 /// A preferred method that was passed over, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,8 @@ impl Skipped {
 
 /// A method some files could not use, so each of them fell back to a later
 /// one: one entry per (method, errno), with how many files it concerned.
+/// errno [`NOT_WRITTEN_BACK`] (0) marks files that could have been cloned
+/// but were not, since the clone would have waited for their writeback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fallback {
     /// The method those files could not use.
@@ -61,11 +64,20 @@ pub struct UnsupportedMetadata {
 impl Fallback {
     /// The report's entry for one tally of [`Counts`]: (method, errno, files).
     pub(crate) fn of((method, errno, files): (Method, i32, usize)) -> Self {
+        let message = if errno == NOT_WRITTEN_BACK {
+            format!(
+                "{} passed over: the files were written moments ago and their data is not \
+                 yet written back, which a clone on this filesystem would wait for",
+                method.name()
+            )
+        } else {
+            method.impossible(errno).message().to_string()
+        };
         Fallback {
             method,
             errno,
             files,
-            message: method.impossible(errno).message().to_string(),
+            message,
         }
     }
 }

@@ -15,11 +15,12 @@
 
 use std::fs::File;
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Instant;
 
-use rustix::fs::{AtFlags, FileType, Stat, CWD};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, CWD};
 
 use crate::counts::Counts;
 use crate::meta::EntryMeta;
@@ -111,7 +112,15 @@ fn place(
         }
         _ => Err(Declined),
     };
-    let method = per_file::first_that_works(&options.methods, &mut (), attempt, refused)?;
+    let fresh = per_file::FreshData::new().map_err(|_| Declined)?;
+    let (methods, clone_passed_over) =
+        per_file::methods_for(&options.methods, &meta, &fresh, || {
+            // Only for a file written moments ago, under a clone-first preference.
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            let dir = rustix::fs::openat(CWD, parent, flags, Mode::empty())?;
+            Os::clone_waits_for_writeback(dir.as_fd())
+        });
+    let method = per_file::first_that_works(methods, &mut (), attempt, refused)?;
     if let Some(new) = &unnamed {
         if method != Method::Hardlink {
             // Not part of the attempt: a refusal here says nothing about
@@ -123,7 +132,7 @@ fn place(
     }
     progress.add_totals(1, size);
     progress.add_done(1, size);
-    Ok(report(method, size, skipped, started))
+    Ok(report(method, size, skipped, clone_passed_over, started))
 }
 
 /// The directory `dst` is to be created in; `None` for a name this path
@@ -181,9 +190,18 @@ fn same_device(src: &Stat, parent: &Path, errno: i32) -> Result<bool, Declined> 
     Ok(src.st_dev as u64 == parent_dev as u64)
 }
 
-fn report(method: Method, size: u64, skipped: Vec<Skipped>, started: Instant) -> Report {
+fn report(
+    method: Method,
+    size: u64,
+    skipped: Vec<Skipped>,
+    clone_passed_over: bool,
+    started: Instant,
+) -> Report {
     let counts = Counts::default();
     counts.add(method, 1);
+    if clone_passed_over {
+        counts.fell_back(Method::Reflink, per_file::NOT_WRITTEN_BACK);
+    }
     let totals = Totals {
         files: 1,
         dirs: 0,

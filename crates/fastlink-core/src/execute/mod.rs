@@ -43,6 +43,7 @@ use crate::meta;
 use crate::meta::MetadataKind;
 use crate::method::Method;
 use crate::options::Options;
+use crate::per_file::FreshData;
 use crate::plan::{name_of, FileId, Plan, RootKind};
 use crate::platform::{NewMode, Os, Platform};
 use crate::probe;
@@ -72,6 +73,8 @@ pub struct Execution<'a> {
     /// `dst` tries first: only while it holds its anchor's lock (see
     /// `leftover::lock_anchor`), which keeps a later call from reclaiming it.
     pub shared_names: AtomicBool,
+    /// Which files' data may not be written back yet (see `per_file`).
+    pub fresh: FreshData,
 }
 
 /// A group of files (or symlinks) of one directory, processed by one worker.

@@ -174,7 +174,14 @@ impl Execution<'_> {
                     .with_paths(&src_path(), &dst_path())),
             }
         };
-        let method = per_file::first_that_works(self.methods, &mut target, attempt, refused)?;
+        let (methods, clone_passed_over) =
+            per_file::methods_for(self.methods, &file.meta, &self.fresh, || {
+                Os::clone_waits_for_writeback(pair.dst.as_fd())
+            });
+        if clone_passed_over {
+            counts.fell_back(Method::Reflink, per_file::NOT_WRITTEN_BACK);
+        }
+        let method = per_file::first_that_works(methods, &mut target, attempt, refused)?;
         share.done(file.size);
         counts.add(method, 1);
         Ok(())

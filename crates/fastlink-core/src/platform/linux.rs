@@ -17,6 +17,8 @@ use super::{CopyHints, NewFile, NewMode, Platform};
 pub struct Linux;
 
 impl Platform for Linux {
+    const CLONE_MAY_WAIT_FOR_WRITEBACK: bool = true;
+
     const NAME: &'static str = "linux";
 
     fn reflink_new(
@@ -124,6 +126,38 @@ impl Platform for Linux {
         Ok(rustix::fs::renameat_with(
             from_dir, from, to_dir, to, flags,
         )?)
+    }
+
+    /// XFS: `xfs_reflink_remap_prep` writes back and waits for both files'
+    /// dirty ranges before it shares extents (measured: a just-unpacked tree
+    /// clones 1.6× slower than the same tree synced, where a copy of it costs
+    /// what the clean clone does). btrfs clones dirty data as fast as clean.
+    fn clone_waits_for_writeback(dir: BorrowedFd<'_>) -> io::Result<bool> {
+        const XFS_SUPER_MAGIC: i64 = 0x5846_5342;
+        #[allow(clippy::unnecessary_cast)]
+        Ok(rustix::fs::fstatfs(dir)?.f_type as i64 == XFS_SUPER_MAGIC)
+    }
+
+    /// `vm.dirty_expire_centisecs` (age at which dirty data is due) plus
+    /// `vm.dirty_writeback_centisecs` (how often the flusher looks), read
+    /// once per process: the values are the machine's, a fork's too.
+    fn writeback_window() -> std::time::Duration {
+        static WINDOW: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+        *WINDOW.get_or_init(|| {
+            let centisecs = |name: &str| -> Option<u64> {
+                let text = std::fs::read_to_string(format!("/proc/sys/vm/{name}")).ok()?;
+                text.trim().parse().ok()
+            };
+            match (
+                centisecs("dirty_expire_centisecs"),
+                centisecs("dirty_writeback_centisecs"),
+            ) {
+                (Some(expire), Some(interval)) => {
+                    std::time::Duration::from_millis((expire + interval) * 10)
+                }
+                _ => std::time::Duration::from_secs(35),
+            }
+        })
     }
 
     /// One `getxattrat` (Linux 6.13) asking only for the attribute's size;

@@ -204,6 +204,23 @@ pub trait Platform {
         Ok(false)
     }
 
+    /// Whether a clone on the filesystem holding `dir` first waits for the
+    /// source's data to be written back to disk, so that cloning data
+    /// written moments ago costs the writeback (XFS: its remap path flushes
+    /// the range; btrfs does not wait, and APFS is not known to). `Ok(false)`
+    /// where no filesystem is known to, without a syscall.
+    fn clone_waits_for_writeback(dir: BorrowedFd<'_>) -> io::Result<bool> {
+        let _ = dir;
+        Ok(false)
+    }
+
+    /// How long the kernel may keep written data in memory before writing
+    /// it back: a file changed longer ago than this is taken as written
+    /// back. Read once per process where the kernel says; else 35 s.
+    fn writeback_window() -> std::time::Duration {
+        std::time::Duration::from_secs(35)
+    }
+
     /// Whether the filesystem holding `dir` might lose a directory's
     /// contents when it is renamed, so that a probe should tell (see
     /// `probe::dir_renames_keep_contents`). A kernel filesystem keeps them;
@@ -270,6 +287,10 @@ pub trait Platform {
     /// caller that does not keep times must reset them to "now" to match
     /// what a copy gets.
     const CLONE_KEEPS_SOURCE_TIMES: bool = false;
+
+    /// Whether any filesystem of this OS makes a clone wait for writeback
+    /// ([`Self::clone_waits_for_writeback`]): where none does, nothing is asked.
+    const CLONE_MAY_WAIT_FOR_WRITEBACK: bool = false;
 }
 
 /// Whether a SIGTERM arrived while [`Platform::catch_terminate`]'s handler

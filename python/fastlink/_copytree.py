@@ -88,6 +88,9 @@ def copytree(
       the `shutil.Error` (`shutil` would read a device's data).
     - A `dst` inside `src` any number of levels down works; `shutil` only
       leaves out a `dst` that did not exist when `src` was listed.
+    - A link is dangling when what it names, from the link's directory,
+      does not exist; `shutil` (`ignore_dangling_symlinks=True`) looks for
+      a relative target from the current directory.
 
     What is not kept (`shutil.copy2` keeps it): extended attributes, but
     those of the top directory, which `shutil.copystat` copies as

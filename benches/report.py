@@ -32,7 +32,7 @@ LABELS = {
 }
 PAIR_LABELS = {key: pair.label for key, pair in PAIRS.items()}
 PEERS = ("cp", "copytree", "floor")
-SECTIONS = "header headline losses corpus all_trees per_file file_lists threads installs"
+SECTIONS = "header headline losses corpus copytree all_trees per_file file_lists threads installs"
 SECTIONS += " wheel_installs"
 SECTIONS += " seeding peak_rss method"
 HEADLINE = {
@@ -236,6 +236,25 @@ class Report:
         ]
         self.table(["path", "fastlink", "÷ cp -a", "÷ copytree", "÷ floor"], rows)
         self.emit(f"![corpus benchmark chart]({self.chart})", "")
+
+    def copytree(self) -> None:
+        rows = []
+        for workload in ("corpus", "synth-10k", "deep-1000"):
+            info = self.info.get(("copytree", workload))
+            if info is not None:
+                rows += [
+                    [info["title"], PAIR_LABELS[p], *vs(by, "copytree")]
+                    for p, by in self.by_pair("copytree", workload)
+                ]
+        if rows:
+            self.emit(
+                "## `fastlink.copytree` against `shutil.copytree`",
+                "",
+                "The drop-in against the call it replaces, both with their defaults "
+                "(`symlinks=False`, `copy_function=shutil.copy2`), in-process.",
+                "",
+            )
+            self.table(["tree", "path", "fastlink.copytree", "peer", "ratio"], rows)
 
     def all_trees(self) -> None:
         self.emit("## All tree workloads (median seconds)", "")

@@ -4,6 +4,7 @@ Clone when the filesystems allow it, otherwise fall back to the fastest
 correct copy, and report exactly what happened.
 """
 
+from fastlink._copytree import copytree
 from fastlink._environment import NoEnvironmentError
 from fastlink._fastlink import (
     NOT_WRITTEN_BACK,
@@ -54,6 +55,7 @@ __all__ = [
     "__version__",
     "clone_files",
     "clone_or_copy",
+    "copytree",
     "install_wheels",
     "probe",
     "reclaim",

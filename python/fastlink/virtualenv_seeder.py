@@ -264,18 +264,20 @@ def _as_the_copy_seeder_leaves_it(
     marker = purelib / f"{dist_info.stem}.virtualenv"
     marker.write_bytes(b"")
 
-    entry = Path(dist.entry)
-    added = {dist_info / "INSTALLER", marker}
-    added.update(Path(os.path.normpath(script_dir / name)) for name in launchers)
+    # The rows, relative to purelib as the wheel's own, built as strings: a
+    # seed package has about a thousand.
+    entry = os.fspath(dist.entry)
+    scripts = os.path.relpath(script_dir, purelib)
+    added = {f"{dist_info.name}/INSTALLER", marker.name}
+    added.update(os.path.normpath(os.path.join(scripts, name)) for name in launchers)
     for root, dirs, files in os.walk(entry):
-        here = purelib / os.path.relpath(root, entry)
-        added.update(here / name / "__pycache__" for name in dirs)
-        added.update(here / f"{name[:-3]}{pyc_suffix}" for name in files if name.endswith(".py"))
+        rel = os.path.relpath(root, entry)
+        prefix = "" if rel == "." else f"{rel}{os.sep}"
+        added.update(f"{prefix}{name}{os.sep}__pycache__" for name in dirs)
+        added.update(f"{prefix}{name[:-3]}{pyc_suffix}" for name in files if name.endswith(".py"))
     rows = io.StringIO(newline="")
-    writer = csv.writer(rows)
-    for path in sorted(os.path.relpath(os.path.normpath(p), purelib) for p in added):
-        writer.writerow((path, "", ""))
-    record = (entry / dist_info.name / "RECORD").read_bytes()
+    csv.writer(rows).writerows((path, "", "") for path in sorted(added))
+    record = Path(entry, dist_info.name, "RECORD").read_bytes()
     if record and not record.endswith(b"\n"):
         record += b"\n"
     (dist_info / "RECORD").write_bytes(record + rows.getvalue().encode("utf-8"))

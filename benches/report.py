@@ -43,7 +43,16 @@ HEADLINE = {
     "install-cold": ("whole processes", "uv"),
     "seeding": ("whole processes", "app-data copy"),
 }
-HL = {"corpus": "6-wheel corpus", "packages": "91 packages"}  # the headline's workloads
+HL = {  # the headline's workloads
+    "corpus": "6-wheel corpus",
+    "packages": "91 packages",
+    "old image": "app-data built",
+    "fresh image": "app-data emptied",
+}
+SEEDING = {  # the seeding cases (workloads)
+    "old image": "app-data built before (old image)",
+    "fresh image": "app-data emptied before each round (freshly built image)",
+}
 NO_TIMES = "fastlink-no-times"
 NOT_PEERS = ("fastlink", "floor", NO_TIMES)  # the floor is a bound; NO_TIMES is fastlink
 Medians = dict[tuple[Any, ...], dict[str, float]]
@@ -440,15 +449,19 @@ class Report:
             self.table(header, rows)
 
     def seeding(self) -> None:
-        by = self.get("seeding", None, "xfs-reflink")
-        if "fastlink" in by:
-            self.emit(
-                "## virtualenv seeding",
-                "",
-                "Whole-process `python -m virtualenv` "
-                "creating an environment on XFS, offline, by seeder (benches/seeding.py).",
-                "",
-            )
+        cases = [(w, self.get("seeding", w, "xfs-reflink")) for w in SEEDING]
+        cases = [(w, by) for w, by in cases if "fastlink" in by]
+        if not cases:
+            return
+        self.emit(
+            "## virtualenv seeding",
+            "",
+            "Whole-process `python -m virtualenv` "
+            "creating an environment on XFS, offline, by seeder (benches/seeding.py).",
+            "",
+        )
+        for workload, by in cases:
+            self.emit(f"### {SEEDING[workload]}", "")
             self.table(
                 ["seeder", "median", "÷ fastlink"],
                 [[c, secs(t), f"{t / by['fastlink']:.2f}"] for c, t in by.items()],

@@ -2,7 +2,8 @@
 environment as a whole `python -m virtualenv` process, all offline from one app-data
 folder:
 
-- `--seeder fastlink` (fastlink's seeder: reflinks the app-data images),
+- `--seeder fastlink` (fastlink's seeder: installs the seed wheels with
+  `fastlink.install_wheels`, from its cache inside app-data),
 - `--seeder app-data` (virtualenv's default: copies them),
 - `--seeder app-data --symlink-app-data` (symlinks them).
 """
@@ -10,6 +11,7 @@ folder:
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +41,14 @@ def create(dest: Path, app_data: Path, seeder: str) -> str:
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stdout}")
     return proc.stdout
+
+
+def remove(path: Path) -> None:
+    """Remove a tree if it is there (as root: virtualenv's read-only images too)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def environ() -> dict[str, str]:

@@ -14,18 +14,25 @@ against the newest virtualenv and tox in the `test` extra's range and, with
 tests/constraints-oldest.txt, the oldest.
 
 What is pinned:
-  * the seeder is registered, and `import fastlink` does not import virtualenv;
+  * the seeder is registered, `import fastlink` does not import virtualenv,
+    and the seeder uses no underscore-private name of virtualenv's;
   * whichever way it is selected (--seeder, VIRTUALENV_SEEDER, through tox),
-    and under umasks 022, 002 and 077, the fastlink seeder makes the
-    environment virtualenv's own copy seeder makes at the same path: the
-    same entries, types, modes and bytes (RECORD, INSTALLER and console
-    scripts included); only times differ. It reads app-data and never
-    changes it;
+    under umasks 022, 002 and 077, and at a path with a space, the fastlink
+    seeder makes the environment virtualenv's own copy seeder makes at the
+    same path: the same entries, types, modes and bytes (INSTALLER and
+    console scripts included), RECORD with the same rows (virtualenv writes
+    the rows it adds in a set's order, which changes from run to run); only
+    times differ. It never builds, reads or changes the copy seeder's images;
+  * it unpacks each seed wheel once, into fastlink's cache inside the
+    app-data folder, and a second seed unpacks nothing; clearing app-data
+    clears that cache, and the next seed unpacks again;
   * same filesystem (XFS): every seeded file is a reflink (FIEMAP shared
-    extents); across filesystems (app-data on XFS, the environment on
-    btrfs) every one is a file of its own. In both, nothing seeded is a
-    symlink, the environment's pip runs and installs a wheel built here, and
-    all of that still works once the app-data folder is deleted;
+    extents), but for the INSTALLER and RECORD the install writes, also with
+    FASTLINK_METHODS=hardlink; across filesystems (app-data on XFS, the
+    environment on btrfs) every one is a file of its own. In both, nothing
+    seeded is a symlink, the environment's pip runs and installs a wheel
+    built here, and all of that still works once the app-data folder is
+    deleted;
   * its owner, without CAP_DAC_OVERRIDE, can `pip uninstall pip` and
     `rm -rf` the environment;
   * --symlink-app-data and VIRTUALENV_SYMLINK_APP_DATA are answered alike:
@@ -34,6 +41,7 @@ What is pinned:
 
 from __future__ import annotations
 
+import ast
 import csv
 import importlib.metadata
 import importlib.util
@@ -42,6 +50,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from types import FunctionType
 from typing import Union
 
 import pytest
@@ -58,6 +67,8 @@ TIMEOUT_S = 300
 OFFLINE = ["--no-download", "--no-periodic-update"]
 # What virtualenv prints for the seeder it used ("seeder FastlinkFromAppData(...)").
 SEEDER_REPR = "FastlinkFromAppData("
+# fastlink's cache inside app-data.
+CACHE = b"fastlink"
 
 # A wheel for the seeded pip to install.
 PROBE = "fastlink_seeder_probe"
@@ -125,10 +136,19 @@ def assert_nothing_seeded_is_a_symlink(env: Path) -> None:
     assert links == []
 
 
+# The files the install writes rather than places from the unpacked wheel.
+WRITTEN = ("INSTALLER", "RECORD")
+
+
 def assert_every_seeded_file_is_a_reflink(env: Path) -> None:
-    """Every non-empty seeded file shares all its extents (FIEMAP): only
-    app-data holds the same data, so each is a clone of its image file."""
-    files = [f for f in seeded_files(env) if f.stat().st_size]
+    """Every non-empty seeded file the wheel holds shares all its extents
+    (FIEMAP): only app-data (fastlink's cache in it) holds the same data, so
+    each is a clone of its unpacked file."""
+    files = [
+        f
+        for f in seeded_files(env)
+        if f.stat().st_size and not (f.parent.suffix == ".dist-info" and f.name in WRITTEN)
+    ]
     not_reflinked = [f"{f}: {describe_extents(f)}" for f in files if not is_fully_shared(f)]
     assert not_reflinked == []
 
@@ -146,26 +166,64 @@ def without_bytecode(differences: list[str]) -> list[str]:
     return [d for d in differences if "/__pycache__" not in d]
 
 
+def env_snapshot(env: Path) -> Snapshot:
+    """snapshot(env), each RECORD described by its rows, sorted, rather than
+    by its bytes: virtualenv's copy seeder appends the rows it adds (INSTALLER,
+    its marker, the launchers, bytecode) in the order of a set of paths,
+    which changes with each process's hash seed."""
+    seeded = snapshot(env)
+    for key, entry in seeded.items():
+        path = env / os.fsdecode(key)
+        if path.name == "RECORD" and path.parent.suffix == ".dist-info":
+            rows = csv.reader(path.read_text(encoding="utf-8").splitlines())
+            entry["digest"] = sorted(tuple(row) for row in rows if row)
+            del entry["size"]
+    return seeded
+
+
 def seeded_by_copy(env: Path, app_data: Path, *args: str, **env_vars: str) -> Snapshot:
     """The environment virtualenv's own copy seeder makes at `env`, with the
     same command line otherwise (pyvenv.cfg records it; shebangs and activate
-    scripts hold the path), as a snapshot; the env is removed again, while
-    the app-data images it built stay for the fastlink seeder."""
+    scripts hold the path), as an env_snapshot; the env is removed again."""
     out = create_env(env, app_data, "--seeder", "app-data", *args, **env_vars)
     assert SEEDER_REPR not in out
-    seeded = snapshot(env)
+    seeded = env_snapshot(env)
     remove_tree(env)
     return seeded
 
 
+def assert_seeded_as_by_copy(by_copy: Snapshot, env: Path) -> None:
+    assert tree_differences(by_copy, env_snapshot(env), modes="exact", times=False) == []
+
+
 def app_data_files(app_data: Path) -> Snapshot:
     """app-data's regular files and directories, by identity, less what
-    virtualenv rewrites on every run (its interpreter cache, locks)."""
+    virtualenv rewrites on every run (its interpreter cache, locks) and
+    fastlink's cache (and so the folder's own entry, which it changes)."""
     return {
         k: v
         for k, v in snapshot(app_data, identity=True).items()
-        if b"py_info" not in k and not k.endswith(b".lock")
+        if k != b"."
+        and b"py_info" not in k
+        and not k.endswith(b".lock")
+        and not k.startswith(CACHE + b"/")
+        and k != CACHE
     }
+
+
+def cache_files(app_data: Path) -> Snapshot:
+    """fastlink's cache in app-data, by identity, less its lock files."""
+    return {
+        k: v
+        for k, v in snapshot(app_data / os.fsdecode(CACHE), identity=True).items()
+        if not k.endswith(b".lock")
+    }
+
+
+def unpacked_copies(app_data: Path, module: str) -> list[Path]:
+    """Where under app-data a seed package's `module/__init__.py` is: the
+    trees the seed packages were unpacked into."""
+    return sorted(p for p in app_data.rglob("__init__.py") if p.parent.name == module)
 
 
 def build_probe_wheel(directory: Path) -> Path:
@@ -209,6 +267,126 @@ def test_fastlink_is_registered_as_a_virtualenv_seeder() -> None:
     assert "fastlink" in run([sys.executable, "-m", "virtualenv", "--help"])
 
 
+def test_the_seeder_uses_no_underscore_private_name_of_virtualenv() -> None:
+    """What it imports from virtualenv has no `_` in its module path or name,
+    and its seeder class overrides no `_` method of a virtualenv base class
+    (the copy seeder's `_sync`, its image layout, changed under it before)."""
+    import fastlink.virtualenv_seeder as seeder
+
+    tree = ast.parse(Path(seeder.__file__).read_text(encoding="utf-8"))
+    private = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("virtualenv"):
+            parts = [*(node.module or "").split("."), *(alias.name for alias in node.names)]
+            private += [
+                f"from {node.module} import {p}"
+                for p in parts
+                if p.startswith("_") and not (p.startswith("__") and p.endswith("__"))
+            ]
+    methods = {
+        name
+        for name, value in vars(seeder.FastlinkFromAppData).items()
+        if name.startswith("_")
+        and not name.startswith("__")
+        and isinstance(value, (FunctionType, classmethod, staticmethod, property))
+    }
+    for cls in seeder.FastlinkFromAppData.__mro__[1:]:
+        if cls.__module__.startswith("virtualenv"):
+            overridden = sorted(methods & set(vars(cls)))
+            private += [f"{cls.__qualname__}.{name} overridden" for name in overridden]
+    # The image-building app-data seeder is not a base: its run() is private machinery.
+    private += [
+        f"derives from {cls.__module__}.{cls.__qualname__}"
+        for cls in seeder.FastlinkFromAppData.__mro__
+        if cls.__module__.startswith("virtualenv.seed.embed.via_app_data")
+    ]
+    assert private == []
+
+
+def test_without_virtualenvs_script_maker_distlib_writes_the_same_launchers(
+    tmp_path: Path,
+) -> None:
+    """The fallback for a virtualenv without ScriptMakerCustom (the copy
+    seeder's launcher writer, which the seeder uses) writes the same files."""
+    from fastlink import virtualenv_seeder as seeder
+
+    exe = tmp_path / "env" / "bin" / "python"
+    made = {}
+    for how, write in (
+        ("virtualenv", seeder._write_launchers),
+        ("distlib", seeder._write_launchers_with_distlib),
+    ):
+        scripts = tmp_path / how
+        scripts.mkdir()
+        names = write("pip", "pip._internal.cli.main:main", scripts, exe, sys.version_info)
+        made[how] = {n: ((scripts / n).read_bytes(), (scripts / n).stat().st_mode) for n in names}
+    major, minor = sys.version_info[:2]
+    assert sorted(made["virtualenv"]) == sorted(
+        ["pip", f"pip{major}", f"pip-{major}.{minor}", f"pip{major}.{minor}"]
+    )
+    assert made["distlib"] == made["virtualenv"]
+
+
+def test_a_fresh_app_data_is_unpacked_once_into_fastlinks_cache_and_reused(
+    xfs: Path, fresh_dir
+) -> None:
+    """Into an empty app-data folder: each seed package is unpacked once, in
+    `<app-data>/fastlink`, and nowhere else (no image of the copy seeder's);
+    a second environment is seeded from it, unpacking nothing; clearing
+    app-data clears it, and the next seed unpacks again. Every environment
+    is the copy seeder's."""
+    work = fresh_dir(xfs)
+    env, app_data = work / "env", work / "app-data"
+    by_copy = seeded_by_copy(env, work / "app-data-of-the-copy-seeder")
+
+    assert SEEDER_REPR in create_env(env, app_data, "--seeder", "fastlink")
+    assert_seeded_as_by_copy(by_copy, env)
+    assert_every_seeded_file_is_a_reflink(env)
+    (pip_tree,) = unpacked_copies(app_data, "pip")
+    assert pip_tree.is_relative_to(app_data / os.fsdecode(CACHE))
+
+    cached = cache_files(app_data)
+    remove_tree(env)
+    assert SEEDER_REPR in create_env(env, app_data, "--seeder", "fastlink")
+    assert_seeded_as_by_copy(by_copy, env)
+    assert cache_files(app_data) == cached  # nothing unpacked, nothing changed
+    assert unpacked_copies(app_data, "pip") == [pip_tree]
+
+    remove_tree(env)
+    remove_tree(app_data)
+    assert SEEDER_REPR in create_env(env, app_data, "--seeder", "fastlink")
+    assert_seeded_as_by_copy(by_copy, env)
+    assert_every_seeded_file_is_a_reflink(env)
+    assert [p.relative_to(app_data) for p in unpacked_copies(app_data, "pip")] == [
+        pip_tree.relative_to(app_data)
+    ]
+
+
+def test_fastlink_methods_hardlink_does_not_tie_the_env_to_app_data(
+    xfs: Path, fresh_dir, tmp_path: Path
+) -> None:
+    work = fresh_dir(xfs)
+    env, app_data = work / "env", work / "app-data"
+    by_copy = seeded_by_copy(env, app_data)
+    create_env(env, app_data, "--seeder", "fastlink", FASTLINK_METHODS="hardlink")
+    assert_seeded_as_by_copy(by_copy, env)
+    assert [f for f in seeded_files(env) if f.stat().st_nlink != 1] == []
+    assert_every_seeded_file_is_a_reflink(env)
+    assert_env_outlives_app_data(env, app_data, build_probe_wheel(tmp_path))
+
+
+def test_an_env_at_a_path_with_a_space_is_seeded_as_by_copy(
+    xfs: Path, fresh_dir, tmp_path: Path
+) -> None:
+    """Its launchers' shebangs (which then run through /bin/sh) included."""
+    work = fresh_dir(xfs)
+    env, app_data = work / "my env", work / "app-data"
+    by_copy = seeded_by_copy(env, app_data)
+    create_env(env, app_data, "--seeder", "fastlink")
+    assert_seeded_as_by_copy(by_copy, env)
+    assert_env_installs_and_imports(env, build_probe_wheel(tmp_path))
+
+
 def test_same_filesystem_seed_reflinks_every_file_and_the_env_outlives_app_data(
     xfs: Path, fresh_dir, tmp_path: Path
 ) -> None:
@@ -217,7 +395,7 @@ def test_same_filesystem_seed_reflinks_every_file_and_the_env_outlives_app_data(
     by_copy = seeded_by_copy(env, app_data)
     assert SEEDER_REPR in create_env(env, app_data, "--seeder", "fastlink")
 
-    assert tree_differences(by_copy, snapshot(env), modes="exact", times=False) == []
+    assert_seeded_as_by_copy(by_copy, env)
     assert_nothing_seeded_is_a_symlink(env)
     assert_every_seeded_file_is_a_reflink(env)
 
@@ -232,7 +410,7 @@ def test_cross_device_seed_copies_every_file_and_the_env_outlives_app_data(
     by_copy = seeded_by_copy(env, app_data)
     assert SEEDER_REPR in create_env(env, app_data, "--seeder", "fastlink")
 
-    assert tree_differences(by_copy, snapshot(env), modes="exact", times=False) == []
+    assert_seeded_as_by_copy(by_copy, env)
     assert_nothing_seeded_is_a_symlink(env)
     assert_no_seeded_file_shares_anything(env)
 
@@ -240,7 +418,7 @@ def test_cross_device_seed_copies_every_file_and_the_env_outlives_app_data(
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o002, 0o077], ids=lambda m: f"umask-{m:03o}")
-def test_seeder_env_var_seeds_what_the_copy_seeder_seeds_from_its_own_image(
+def test_seeder_env_var_seeds_what_the_copy_seeder_seeds_and_leaves_its_images_alone(
     xfs: Path, fresh_dir, umask: int
 ) -> None:
     work = fresh_dir(xfs)
@@ -252,8 +430,8 @@ def test_seeder_env_var_seeds_what_the_copy_seeder_seeds_from_its_own_image(
         assert SEEDER_REPR in create_env(env, app_data, VIRTUALENV_SEEDER="fastlink")
     finally:
         os.umask(old)
-    assert tree_differences(by_copy, snapshot(env), modes="exact", times=False) == []
-    # The copy seeder's images were used as they were: not rebuilt, not changed.
+    assert_seeded_as_by_copy(by_copy, env)
+    # What the copy seeder keeps in app-data (its images) is left as it was.
     assert app_data_files(app_data) == images
 
 
@@ -293,7 +471,7 @@ def test_symlink_app_data_is_answered_alike_with_a_warning_and_never_symlinks(
         out = create_env(env, app_data, "--seeder", "fastlink", VIRTUALENV_SYMLINK_APP_DATA="1")
     assert SEEDER_REPR in out
     assert "never links the environment into app-data" in out
-    assert tree_differences(by_copy, snapshot(env), modes="exact", times=False) == []
+    assert_seeded_as_by_copy(by_copy, env)
     assert_nothing_seeded_is_a_symlink(env)
     assert_every_seeded_file_is_a_reflink(env)
 
@@ -329,9 +507,9 @@ def test_tox_passes_the_seeder_env_var_through_to_its_environments(xfs: Path, fr
     # What the copy seeder makes through tox at the same path; under CI, tox
     # also runs the env's pip (to list its packages): bytecode may differ.
     # (tox's own log/ differs between runs: the seeded parts are compared.)
-    by_fastlink = {part: snapshot(env / part) for part in ("bin", "lib")}
+    by_fastlink = {part: env_snapshot(env / part) for part in ("bin", "lib")}
     remove_tree(work / "tox")
     run(tox, cwd=project, VIRTUALENV_OVERRIDE_APP_DATA=os.fspath(app_data))
     for part, seeded in by_fastlink.items():
-        differences = tree_differences(snapshot(env / part), seeded, modes="exact", times=False)
+        differences = tree_differences(env_snapshot(env / part), seeded, modes="exact", times=False)
         assert without_bytecode(differences) == []

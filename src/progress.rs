@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 
 use fastlink_core::ProgressSnapshot;
 
+/// How far a running `clone_or_copy` has got, as passed to its `progress` callback.
 #[pyclass(frozen, module = "fastlink", name = "Progress")]
 pub struct PyProgress {
     snapshot: ProgressSnapshot,

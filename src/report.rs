@@ -5,6 +5,7 @@ use pyo3::types::PyTuple;
 
 use fastlink_core::Report;
 
+/// What a call to `clone_or_copy` did.
 #[pyclass(frozen, module = "fastlink", name = "Report")]
 pub struct PyReport {
     report: Report,
@@ -18,48 +19,57 @@ impl From<Report> for PyReport {
 
 #[pymethods]
 impl PyReport {
-    /// The method that placed the most files: "reflink", "hardlink" or "copy".
+    /// The method that placed the most files (ties: the earlier preferred one);
+    /// with no files, the method the call chose.
     #[getter]
     fn method(&self) -> &'static str {
         self.report.method.name()
     }
 
+    /// Regular files placed.
     #[getter]
     fn files(&self) -> usize {
         self.report.files
     }
 
+    /// Directories of the tree, the root included (0 for a single file).
     #[getter]
     fn dirs(&self) -> usize {
         self.report.dirs
     }
 
+    /// Symlinks recreated.
     #[getter]
     fn symlinks(&self) -> usize {
         self.report.symlinks
     }
 
+    /// Total size of the regular files.
     #[getter]
     fn bytes(&self) -> u64 {
         self.report.bytes
     }
 
+    /// Files cloned.
     #[getter]
     fn reflinked(&self) -> usize {
         self.report.reflinked
     }
 
+    /// Files hard-linked.
     #[getter]
     fn hardlinked(&self) -> usize {
         self.report.hardlinked
     }
 
+    /// Files copied.
     #[getter]
     fn copied(&self) -> usize {
         self.report.copied
     }
 
-    /// `(method, errno, message)` for each preferred method passed over.
+    /// `(method, errno, message)` for each preferred method passed over for the
+    /// whole call: the pair of filesystems cannot do it.
     #[getter]
     fn skipped<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let entries = self
@@ -70,8 +80,9 @@ impl PyReport {
         PyTuple::new(py, entries)
     }
 
-    /// `(method, errno, files, message)` for each method that some files
-    /// could not use, so that each of them fell back to a later method.
+    /// `(method, errno, files, message)` for each method that some files could
+    /// not use (a file at the link limit, a NOCOW file, a mount point inside dst),
+    /// so each of them fell back to a later method.
     #[getter]
     fn fallbacks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let entries = self
@@ -83,7 +94,9 @@ impl PyReport {
     }
 
     /// `(kind, errno, entries, message)` for each kind of metadata ("mode",
-    /// "times") the destination filesystem could not store, e.g. FAT's modes.
+    /// "times") the destination filesystem cannot store (FAT answers chmod with
+    /// ENOSYS), with how many entries were left as the filesystem has them. The
+    /// data is in place; only ENOSYS/EOPNOTSUPP count, any other errno is raised.
     #[getter]
     fn unsupported_metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let entries = self

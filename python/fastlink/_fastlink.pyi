@@ -50,7 +50,7 @@ class FastlinkError(OSError):
     """Base class of the conditions fastlink itself detects."""
 
 class CrossDeviceError(FastlinkError):
-    """Every allowed method needs one filesystem, and src and dst are on two (EXDEV)."""
+    """Every allowed method needs one filesystem, and source and destination are on two (EXDEV)."""
 
 class ReflinkUnsupportedError(FastlinkError):
     """Reflink was required and the filesystem cannot clone (EOPNOTSUPP)."""
@@ -60,8 +60,8 @@ class HardlinkUnsupportedError(FastlinkError):
 
 class SymlinkUnsupportedError(FastlinkError):
     """The destination filesystem cannot hold a symlink of the source (FAT:
-    ENOSYS or EPERM; `errno` is what it said). `filename` is the source link,
-    `filename2` where it was to go; the call was rolled back."""
+    ENOSYS, EPERM or EOPNOTSUPP; `errno` is what it said). `filename` is the
+    source link, `filename2` where it was to go; the call was rolled back."""
 
 class SpecialFileError(FastlinkError):
     """The source holds a fifo, socket or device file (EINVAL); nothing was written."""
@@ -249,11 +249,14 @@ class UnpackedWheel:
     def name(self) -> str:
         """The distribution name, from the wheel's file name."""
     @property
-    def version(self) -> str: ...
+    def version(self) -> str:
+        """The distribution version, from the wheel's file name."""
     @property
-    def files(self) -> int: ...
+    def files(self) -> int:
+        """The wheel's files, as unpacked into the entry."""
     @property
-    def bytes(self) -> int: ...
+    def bytes(self) -> int:
+        """The total size of those files."""
     @property
     def reused(self) -> bool:
         """The entry was there already (made by an earlier or a concurrent
@@ -285,7 +288,8 @@ class InstalledDistribution:
     def name(self) -> str:
         """The distribution's name, as its `.dist-info` directory spells it."""
     @property
-    def version(self) -> str: ...
+    def version(self) -> str:
+        """The distribution's version, as its `.dist-info` directory spells it."""
     @property
     def dist_info(self) -> Path:
         """The installed `.dist-info` directory."""
@@ -318,9 +322,11 @@ class ReplacedDistribution:
     """What a replacing install removed of the distribution it replaced."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The replaced distribution's name."""
     @property
-    def version(self) -> str: ...
+    def version(self) -> str:
+        """The replaced distribution's version."""
     @property
     def dist_info(self) -> Path:
         """Its `.dist-info` directory, now gone."""

@@ -225,46 +225,5 @@ def summary_line(report: Report) -> str:
 
 
 def report_as_dict(report: Report, src: str, dst: str) -> dict[str, Any]:
-    """The report as plain JSON-ready data."""
-    return {
-        "src": src,
-        "dst": dst,
-        "method": report.method,
-        "files": report.files,
-        "dirs": report.dirs,
-        "symlinks": report.symlinks,
-        "bytes": report.bytes,
-        "reflinked": report.reflinked,
-        "hardlinked": report.hardlinked,
-        "copied": report.copied,
-        "skipped": [
-            {
-                "method": method,
-                "errno": code,
-                "error": errno_name(code),
-                "message": message,
-            }
-            for method, code, message in report.skipped
-        ],
-        "fallbacks": [
-            {
-                "method": method,
-                "errno": code,
-                "error": errno_name(code),
-                "files": files,
-                "message": message,
-            }
-            for method, code, files, message in report.fallbacks
-        ],
-        "unsupported_metadata": [
-            {
-                "kind": kind,
-                "errno": code,
-                "error": errno_name(code),
-                "entries": entries,
-                "message": message,
-            }
-            for kind, code, entries, message in report.unsupported_metadata
-        ],
-        "elapsed": report.elapsed,
-    }
+    """What --json prints: the paths as given, then `Report.to_dict()`."""
+    return {"src": src, "dst": dst, **report.to_dict()}

@@ -3,7 +3,7 @@
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, final, overload
+from typing import Any, ClassVar, Literal, final, overload
 
 __all__ = [
     "CrossDeviceError",
@@ -87,7 +87,39 @@ class DistributionExistsError(FastlinkError):
 
 @final
 class Report:
-    """What a call to `clone_or_copy` did."""
+    """What a call to `clone_or_copy` did.
+
+    `Report(method=..., files=..., ...)` makes one by hand, e.g. a test double:
+    every field by keyword, those not given 0 or empty. Names are checked as a
+    call reports them (`ValueError` for an unknown method or metadata kind, or
+    an `elapsed` that is negative or not a number); the counts are taken as
+    given. A report pickles, compares equal field by field, and `to_dict()`
+    gives it as plain data."""
+
+    def __new__(
+        cls,
+        *,
+        method: _MethodName = "copy",
+        files: int = 0,
+        dirs: int = 0,
+        symlinks: int = 0,
+        bytes: int = 0,
+        reflinked: int = 0,
+        hardlinked: int = 0,
+        copied: int = 0,
+        skipped: Iterable[tuple[str, int, str]] = (),
+        fallbacks: Iterable[tuple[str, int, int, str]] = (),
+        unsupported_metadata: Iterable[tuple[str, int, int, str]] = (),
+        elapsed: float = 0.0,
+    ) -> Report: ...
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-ready data, as `fastlink --json` prints it:
+        the fields in order, each entry of `skipped`, `fallbacks` and
+        `unsupported_metadata` a dict of its fields plus `error`, the errno's
+        name ("EXDEV"; "errno N" for one fastlink does not name)."""
+    def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, Any]]: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]
 
     @property
     def method(self) -> _MethodName:
@@ -135,7 +167,16 @@ class Report:
 
 @final
 class Progress:
-    """How far a running `clone_or_copy` has got, as passed to its `progress` callback."""
+    """How far a running `clone_or_copy` has got, as passed to its `progress` callback.
+
+    `Progress(files_done=..., ...)` makes one by hand, e.g. to drive a progress
+    callback in a test: every count by keyword, those not given 0."""
+
+    def __new__(
+        cls, *, files_done: int = 0, files_total: int = 0, bytes_done: int = 0, bytes_total: int = 0
+    ) -> Progress: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]
 
     @property
     def files_done(self) -> int:

@@ -420,6 +420,11 @@ fn clone_files<'py>(
 }
 
 /// Which methods work between `src` and the directory `dst_dir` (cached per device pair).
+///
+/// A `dst_dir` yet to be made (an installer probes before it makes the
+/// environment) is answered for its nearest existing ancestor, where a
+/// `clone_or_copy` making it probes; nothing is made. A `dst_dir` that is a
+/// file, or lies below one, is `NotADirectoryError`.
 #[pyfunction]
 fn probe<'py>(
     py: Python<'py>,

@@ -258,7 +258,12 @@ def clone_files(
     """
 
 def probe(src: _StrPath, dst_dir: _StrPath) -> dict[_MethodName, bool]:
-    """Which methods work between `src` and the directory `dst_dir` (cached per device pair)."""
+    """Which methods work between `src` and the directory `dst_dir` (cached per device pair).
+
+    A `dst_dir` yet to be made (an installer probes before it makes the
+    environment) is answered for its nearest existing ancestor, where a
+    `clone_or_copy` making it probes; nothing is made. A `dst_dir` that is a
+    file, or lies below one, is `NotADirectoryError`."""
 
 @overload
 def reclaim(dir: str | os.PathLike[str]) -> list[str]:

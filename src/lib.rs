@@ -305,8 +305,10 @@ fn call_ignore(
 
 /// Materialize `src` (a tree or a file) at `dst`.
 ///
-/// `methods` is the ordered preference among "reflink", "hardlink" and "copy";
-/// None means the `FASTLINK_METHODS` environment variable when it is set (e.g.
+/// `methods` is the ordered preference among "reflink", "hardlink" and "copy"
+/// (`fastlink.MethodName`): one str, or any iterable of them such as
+/// `cfg.split(",")` (an unknown name is `ValueError`). None means the
+/// `FASTLINK_METHODS` environment variable when it is set (e.g.
 /// "reflink,copy"), else ("reflink", "copy"). The first method that works
 /// between the two filesystems is used for every file; methods the pair cannot
 /// do are skipped and listed in `Report.skipped`. A new `dst` is built in a

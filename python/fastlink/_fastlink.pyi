@@ -1,7 +1,7 @@
 """Type stubs for the fastlink extension module."""
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, final, overload
 
@@ -42,6 +42,9 @@ def _errno_name(errno: int) -> str:
     """The symbolic name of an errno ("EXDEV"), "errno N" for one fastlink does
     not name: the one table its messages use. For the CLI; not part of the API."""
 
+# `fastlink.MethodName`: the names of the methods, as `Report.method` gives
+# them. Private here: the extension has no such attribute at run time (the
+# package makes it on first use, so that `import fastlink` needs no typing).
 _MethodName = Literal["reflink", "hardlink", "copy"]
 _MetadataKind = Literal["mode", "times"]
 _StrPath = str | bytes | os.PathLike[str] | os.PathLike[bytes]
@@ -195,7 +198,7 @@ def clone_or_copy(
     src: _StrPath,
     dst: _StrPath,
     *,
-    methods: _MethodName | Sequence[_MethodName] | None = None,
+    methods: str | Iterable[str] | None = None,
     dirs_exist_ok: bool = False,
     overwrite: bool = False,
     preserve_times: bool = True,
@@ -205,8 +208,10 @@ def clone_or_copy(
 ) -> Report:
     """Materialize `src` (a tree or a file) at `dst`.
 
-    `methods` is the ordered preference among "reflink", "hardlink" and "copy";
-    None means the `FASTLINK_METHODS` environment variable when it is set (e.g.
+    `methods` is the ordered preference among "reflink", "hardlink" and "copy"
+    (`fastlink.MethodName`): one str, or any iterable of them such as
+    `cfg.split(",")` (an unknown name is `ValueError`). None means the
+    `FASTLINK_METHODS` environment variable when it is set (e.g.
     "reflink,copy"), else ("reflink", "copy"). The first method that works
     between the two filesystems is used for every file; methods the pair cannot
     do are skipped and listed in `Report.skipped`. A new `dst` is built in a
@@ -239,7 +244,7 @@ def clone_files(
     dst: _StrPath,
     files: Iterable[_StrPath],
     *,
-    methods: _MethodName | Sequence[_MethodName] | None = None,
+    methods: str | Iterable[str] | None = None,
     overwrite: bool = False,
     preserve_times: bool = True,
     threads: int | None = None,
@@ -257,7 +262,7 @@ def clone_files(
     nothing, the same report and errors.
     """
 
-def probe(src: _StrPath, dst_dir: _StrPath) -> dict[_MethodName, bool]:
+def probe(src: _StrPath, dst_dir: _StrPath) -> dict[str, bool]:
     """Which methods work between `src` and the directory `dst_dir` (cached per device pair).
 
     A `dst_dir` yet to be made (an installer probes before it makes the
@@ -391,7 +396,7 @@ def _install_wheels(
     cache_dir: _StrPath,
     *,
     python_version: tuple[int, int] | None = None,
-    methods: str | Sequence[str] | None = None,
+    methods: str | Iterable[str] | None = None,
     threads: int | None = None,
     installer: str = "fastlink",
     requested: bool = False,

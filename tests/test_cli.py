@@ -316,7 +316,7 @@ def test_existing_dst_without_merge_exits_1_and_is_left_untouched(sample, tmp_pa
     # A make_tree root: the source guard checks after the test that it is unchanged.
     before = make_tree(dst, {"mine.txt": b"keep me\n", "sub": {"deep.txt": b"me too\n"}})
     line = assert_error(run_cli(src, dst), 1)
-    assert line == f"fastlink: error: File exists (EEXIST): {src} -> {dst}"
+    assert line == f"fastlink: error: File exists (EEXIST): {src} -> {dst}; --merge merges into it"
     assert snapshot(dst) == before
     assert fastlink_entries(tmp_path) == []
 

@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from fastlink._cli_hints import explain
 from fastlink._cli_install import install_main
 from fastlink._cli_output import (
     EXIT_CROSS_DEVICE,
@@ -30,6 +31,7 @@ from fastlink._cli_output import (
     exit_code_for,
     fail,
     human_bytes,
+    print_json_error,
     progress_bar,
 )
 from fastlink._fastlink import (
@@ -42,7 +44,7 @@ from fastlink._fastlink import (
 # typing is not imported at run time: `fastlink install` starts faster.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, NoReturn
 
 # Re-exported for the tests and for scripts that used them from here.
 __all__ = ["errno_name", "error_line", "human_bytes", "main", "report_as_dict", "summary_line"]
@@ -127,7 +129,7 @@ def _reclaim_main(argv: Sequence[str]) -> int:
     try:
         removed = reclaim(args.dir)
     except OSError as err:
-        return fail(err, EXIT_IO_ERROR)
+        return fail(err, EXIT_IO_ERROR, json_paths={"dir": args.dir} if args.json else None)
     except KeyboardInterrupt:
         print("fastlink: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -139,6 +141,15 @@ def _reclaim_main(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def _placed_as_cp_places(src: str, dst: str) -> str:
+    """Where SRC goes: a file (not a tree) given an existing directory goes
+    inside it, under its own name, as `cp afile dir/` puts it. The library
+    never does that (a call names the path it makes); the command follows cp."""
+    if os.path.isdir(dst) and os.path.exists(src) and not os.path.isdir(src):
+        return os.path.join(dst, os.path.basename(os.path.normpath(src)))
+    return dst
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -148,8 +159,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return install_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.overwrite and not args.merge:
-        parser.error("--overwrite only applies to --merge")
+    json_paths = {"src": args.src, "dst": args.dst} if args.json else None
+
+    def usage_error(message: str, err: BaseException | None = None) -> NoReturn:
+        if json_paths is not None:
+            print_json_error(json_paths, EXIT_USAGE, err, message=message)
+        parser.error(message)
+
+    if not args.src:
+        usage_error("SRC is empty: name the tree or file to clone")
+    if not args.dst:
+        usage_error("DST is empty: name the path to make (or, with --merge, a directory)")
+    if args.overwrite and not args.merge and os.path.isdir(args.src):
+        usage_error("--overwrite only applies to --merge, or to a SRC that is a file")
+    dst = _placed_as_cp_places(args.src, args.dst)
+    if json_paths is not None:
+        json_paths["dst"] = dst
     methods = None if args.methods is None else [m.strip() for m in args.methods.split(",")]
     show_bar = not args.quiet and sys.stderr.isatty()
 
@@ -158,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with progress_bar(show_bar, sys.stderr) as on_progress:
             report = clone_or_copy(
                 args.src,
-                args.dst,
+                dst,
                 methods=methods,  # names are checked by the core: ValueError
                 dirs_exist_ok=args.merge,
                 overwrite=args.overwrite,
@@ -167,22 +192,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                 progress=on_progress,
             )
     except ValueError as err:
-        parser.error(str(err))
+        usage_error(str(err), err)
     except OSError as err:
-        return fail(err, exit_code_for(err))
-    except KeyboardInterrupt:
+        shown, hint = explain(err, args.src, dst, merge=args.merge, overwrite=args.overwrite)
+        return fail(shown, exit_code_for(err), hint=hint, json_paths=json_paths)
+    except KeyboardInterrupt as err:
         # A Ctrl-C that lands once the final renames have begun is raised
         # just after the call returns: a new DST then exists, complete.
-        completed = report is not None or (not args.merge and os.path.lexists(args.dst))
+        completed = report is not None or (not args.merge and os.path.lexists(dst))
         if completed:
-            print(f"fastlink: interrupted after {args.dst} was complete", file=sys.stderr)
+            message = f"interrupted after {dst} was complete"
         else:
-            print("fastlink: interrupted; the call was rolled back", file=sys.stderr)
+            message = "interrupted; the call was rolled back"
+        if json_paths is not None:
+            print_json_error(json_paths, EXIT_INTERRUPTED, err, message=message)
+        print(f"fastlink: {message}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
     try:
         if args.json:
-            print(json.dumps(report_as_dict(report, args.src, args.dst), indent=2))
+            print(json.dumps(report_as_dict(report, args.src, dst), indent=2))
         elif not args.quiet:
             print(summary_line(report))
         sys.stdout.flush()  # a pipe is block-buffered: fail here, not at exit

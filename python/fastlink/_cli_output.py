@@ -8,6 +8,7 @@ is not a terminal, a command prints no bar.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from fastlink._fastlink import (
 # typing is not imported at run time: `fastlink install` starts faster.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NoReturn, TextIO
+    from typing import Any, NoReturn, TextIO
 
 # Exit codes: one per kind of failure, so scripts can tell them apart.
 EXIT_OK = 0
@@ -54,9 +55,52 @@ def exit_code_for(err: OSError) -> int:
     return EXIT_IO_ERROR
 
 
-def fail(err: OSError, code: int) -> int:
-    print(f"fastlink: error: {error_line(err)}", file=sys.stderr)
+def fail(
+    err: OSError, code: int, *, hint: str | None = None, json_paths: dict[str, Any] | None = None
+) -> int:
+    """Report a failed command: one line on stderr, `error_line` and then the
+    hint; with --json (`json_paths`: the paths the command was given) also
+    the JSON error object on stdout. Returns `code`."""
+    if json_paths is not None:
+        print_json_error(json_paths, code, err, hint=hint)
+    line = error_line(err)
+    print(f"fastlink: error: {line}{f'; {hint}' if hint else ''}", file=sys.stderr)
     return code
+
+
+def print_json_error(
+    json_paths: dict[str, Any],
+    code: int,
+    err: BaseException | None,
+    *,
+    message: str | None = None,
+    hint: str | None = None,
+) -> None:
+    """What --json prints on stdout when the command fails: the paths it was
+    given, its exit code, the exception's type, errno (and its name, as in a
+    report's entries), message and paths, and the hint. `err` is None for a
+    usage error the command found itself (`message` says what)."""
+    code_of = getattr(err, "errno", None)
+    if message is None and isinstance(err, OSError):
+        message = err.strerror or str(err)
+    elif message is None:
+        message = str(err)
+    fields = {
+        **json_paths,
+        "exit_code": code,
+        "exception": None if err is None else type(err).__name__,
+        "errno": code_of,
+        "error": None if code_of is None else errno_name(code_of),
+        "message": message,
+        "filename": _path_text(getattr(err, "filename", None)),
+        "filename2": _path_text(getattr(err, "filename2", None)),
+        "hint": hint,
+    }
+    print(json.dumps(fields, indent=2), flush=True)
+
+
+def _path_text(path: Any) -> str | None:
+    return None if path is None else os.fsdecode(path)
 
 
 def error_line(err: OSError) -> str:

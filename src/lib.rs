@@ -480,6 +480,13 @@ fn errno_name(errno: i32) -> String {
     fastlink_core::errno_name(errno)
 }
 
+/// The worker count of a call with `threads=None`: one per core, at least 2
+/// and at most 16 (the core's rule, for the CLI's help).
+#[pyfunction]
+fn default_threads() -> usize {
+    fastlink_core::default_threads()
+}
+
 /// The `fastlink._fastlink` extension module.
 #[pymodule]
 fn _fastlink(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -499,6 +506,8 @@ fn _fastlink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     // For the CLI; not part of the API.
     m.add("_errno_name", wrap_pyfunction!(errno_name, m)?)?;
+    m.add("_default_threads", wrap_pyfunction!(default_threads, m)?)?;
+    m.add("_max_threads", fastlink_core::MAX_THREADS)?;
     m.add_class::<PyReport>()?;
     m.add_class::<PyProgress>()?;
     m.add_class::<install::PyInstalledDistribution>()?;

@@ -33,6 +33,7 @@ from fastlink._cli_output import (
     human_bytes,
     print_json_error,
     progress_bar,
+    threads_help,
 )
 from fastlink._fastlink import (
     Report,
@@ -81,7 +82,12 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("src", metavar="SRC", help="the tree or file to clone")
-    parser.add_argument("dst", metavar="DST", help="where to put it; must not exist unless --merge")
+    parser.add_argument(
+        "dst",
+        metavar="DST",
+        help="where to put it: a new path, an existing directory with --merge, "
+        "or for a file SRC an existing directory to put it in (as cp does)",
+    )
     parser.add_argument(
         "--methods",
         metavar="LIST",
@@ -98,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-times", action="store_true", help="do not keep access and modification times"
     )
-    parser.add_argument("--threads", type=int, metavar="N", help="worker threads (default: cores)")
+    parser.add_argument("--threads", type=int, metavar="N", help=threads_help())
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing but errors; no progress bar"

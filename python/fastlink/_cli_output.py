@@ -20,7 +20,9 @@ from fastlink._fastlink import (
     Progress,
     ReflinkUnsupportedError,
     SymlinkUnsupportedError,
+    _default_threads,
     _errno_name,
+    _max_threads,
 )
 
 # typing is not imported at run time: `fastlink install` starts faster.
@@ -36,6 +38,9 @@ EXIT_CROSS_DEVICE = 3
 EXIT_UNSUPPORTED = 4
 EXIT_INTERRUPTED = 130
 
+# What the bar's files field says while the source is still being walked.
+SCANNING = "scanning the source..."
+
 PAST_TENSE = {"reflink": "cloned", "hardlink": "hard-linked", "copy": "copied"}
 
 
@@ -43,6 +48,14 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, like every other error, instead of argparse's usage block.
         self.exit(EXIT_USAGE, f"fastlink: error: {message} (see fastlink --help)\n")
+
+
+def threads_help() -> str:
+    """--threads' help: the range and the default, as the core has them."""
+    return (
+        f"worker threads, 1 to {_max_threads} (default: one per core, at least 2 "
+        f"and at most 16: {_default_threads()} here)"
+    )
 
 
 def exit_code_for(err: OSError) -> int:
@@ -166,20 +179,29 @@ def progress_bar(enabled: bool, stream: TextIO) -> Iterator[Callable[[Progress],
         TimeRemainingColumn(),
         console=Console(file=stream),
     )
-    # The bar, rate and ETA run on bytes; the file counts ride along as a field.
-    task = bar.add_task("fastlink", total=None, files="")
+    # The bar, rate and ETA run on bytes; the file counts ride along as a
+    # field. The totals are 0 until the source has been walked: until then
+    # the field says so, rather than "0/0 files".
+    task = bar.add_task("fastlink", total=None, files=SCANNING)
+    last = Progress()
+
+    def files_field(progress: Progress) -> str:
+        return f"{progress.files_done:,}/{progress.files_total:,} files"
 
     def on_progress(progress: Progress) -> None:
+        nonlocal last
+        last = progress
+        walked = progress.files_total or progress.bytes_total or progress.files_done
         bar.update(
             task,
             total=progress.bytes_total or None,
             completed=progress.bytes_done,
-            files=f"{progress.files_done:,}/{progress.files_total:,} files",
+            files=files_field(progress) if walked else SCANNING,
         )
 
     with bar:
         yield on_progress
         # The call returned: the bar ends full even when there were no bytes
-        # to measure (an empty tree, or only empty files).
+        # to measure (an empty tree, or only empty files), with the counts.
         total = bar.tasks[0].total or 1
-        bar.update(task, total=total, completed=total)
+        bar.update(task, total=total, completed=total, files=files_field(last))

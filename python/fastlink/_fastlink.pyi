@@ -23,8 +23,10 @@ __all__ = [
     "SymlinkUnsupportedError",
     "UnpackedWheel",
     "__version__",
+    "_default_threads",
     "_errno_name",
     "_install_wheels",
+    "_max_threads",
     "_platform_backend",
     "clone_files",
     "clone_or_copy",
@@ -41,6 +43,13 @@ _platform_backend: str
 def _errno_name(errno: int) -> str:
     """The symbolic name of an errno ("EXDEV"), "errno N" for one fastlink does
     not name: the one table its messages use. For the CLI; not part of the API."""
+
+def _default_threads() -> int:
+    """The worker count of a call with `threads=None`: one per core, at least 2
+    and at most 16 (the core's rule, for the CLI's help). Not part of the API."""
+
+# The most worker threads a call may ask for. For the CLI's help.
+_max_threads: int
 
 # `fastlink.MethodName`: the names of the methods, as `Report.method` gives
 # them. Private here: the extension has no such attribute at run time (the

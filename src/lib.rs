@@ -480,6 +480,15 @@ fn errno_name(errno: i32) -> String {
     fastlink_core::errno_name(errno)
 }
 
+/// The methods a call given `methods` prefers, in order, by name: `methods`
+/// checked, or with None what `FASTLINK_METHODS` or the default gives (the
+/// core's one rule, for `fastlink probe`).
+#[pyfunction]
+#[pyo3(signature = (methods=None))]
+fn resolve_methods(methods: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<&'static str>> {
+    Ok(parse_methods(methods)?.into_iter().map(Method::name).collect())
+}
+
 /// The worker count of a call with `threads=None`: one per core, at least 2
 /// and at most 16 (the core's rule, for the CLI's help).
 #[pyfunction]
@@ -507,6 +516,7 @@ fn _fastlink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // For the CLI; not part of the API.
     m.add("_errno_name", wrap_pyfunction!(errno_name, m)?)?;
     m.add("_default_threads", wrap_pyfunction!(default_threads, m)?)?;
+    m.add("_resolve_methods", wrap_pyfunction!(resolve_methods, m)?)?;
     m.add("_max_threads", fastlink_core::MAX_THREADS)?;
     m.add_class::<PyReport>()?;
     m.add_class::<PyProgress>()?;

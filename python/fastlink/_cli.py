@@ -35,6 +35,7 @@ from fastlink._cli_output import (
     progress_bar,
     threads_help,
 )
+from fastlink._cli_probe import probe_main
 from fastlink._fastlink import (
     Report,
     __version__,
@@ -45,6 +46,8 @@ from fastlink._fastlink import (
 # typing is not imported at run time: `fastlink install` starts faster.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import logging
+    from collections.abc import Callable
     from typing import Any, NoReturn
 
 # Re-exported for the tests and for scripts that used them from here.
@@ -57,10 +60,13 @@ overrides both.
 `fastlink install WHEEL...` installs wheels into an environment, as pip does
 (see `fastlink install --help`).
 
+`fastlink probe SRC DST` says which methods work from SRC to DST and which
+one `fastlink SRC DST` would use, writing nothing (see `fastlink probe --help`).
+
 `fastlink reclaim DIR` removes, below DIR, what calls of fastlink that were
 killed left behind (staging entries, temp files, probe files), and only what
 it can prove was theirs (see `fastlink reclaim --help`). A source directory
-named "install" or "reclaim" is spelled ./install or ./reclaim.
+named "install", "probe" or "reclaim" is spelled ./install, ./probe or ./reclaim.
 
 exit codes:
   {EXIT_OK}    done
@@ -105,9 +111,24 @@ def _parser() -> argparse.ArgumentParser:
         "--no-times", action="store_true", help="do not keep access and modification times"
     )
     parser.add_argument("--threads", type=int, metavar="N", help=threads_help())
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="leave out the entries whose name matches PATTERN (a glob, as "
+        "shutil.ignore_patterns takes it, e.g. '*.pyc' or __pycache__); repeatable",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing but errors; no progress bar"
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="say what is done, on stderr, through the logging module (logger "
+        "'fastlink'), in place of the progress bar",
     )
     parser.add_argument("--version", action="version", version=f"fastlink {__version__}")
     return parser
@@ -156,6 +177,38 @@ def _placed_as_cp_places(src: str, dst: str) -> str:
     return dst
 
 
+def _ignore_patterns(patterns: list[str]) -> Callable[[Any, list[Any]], set[Any]] | None:
+    """--exclude as `ignore=`: shutil's own, so a pattern means what it means
+    to shutil.copytree (fnmatch on each name, in every directory)."""
+    if not patterns:
+        return None
+    import shutil
+
+    return shutil.ignore_patterns(*patterns)
+
+
+def _logger(verbose: bool) -> logging.Logger | None:
+    """With -v, the logger 'fastlink' writing "fastlink: ..." lines to stderr."""
+    if not verbose:
+        return None
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="fastlink: %(message)s", stream=sys.stderr)
+    return logging.getLogger("fastlink")
+
+
+def _log_report(log: logging.Logger, report: Report) -> None:
+    by_method = {"reflink": report.reflinked, "hardlink": report.hardlinked, "copy": report.copied}
+    placed = ", ".join(f"{n:,} {PAST_TENSE[m]}" for m, n in by_method.items() if n)
+    log.info("method %s: %s", report.method, placed or "no files")
+    for method, _errno, message in report.skipped:
+        log.info("skipped %s: %s", method, message)
+    for method, _errno, files, message in report.fallbacks:
+        log.info("fell back from %s for %s: %s", method, count(files, "file"), message)
+    for kind, _errno, entries, message in report.unsupported_metadata:
+        log.info("%s not kept on %s entries: %s", kind, f"{entries:,}", message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -163,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _reclaim_main(argv[1:])
     if argv[:1] == ["install"]:
         return install_main(argv[1:])
+    if argv[:1] == ["probe"]:
+        return probe_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     json_paths = {"src": args.src, "dst": args.dst} if args.json else None
@@ -182,7 +237,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if json_paths is not None:
         json_paths["dst"] = dst
     methods = None if args.methods is None else [m.strip() for m in args.methods.split(",")]
-    show_bar = not args.quiet and sys.stderr.isatty()
+    ignore = _ignore_patterns(args.exclude)
+    show_bar = not args.quiet and not args.verbose and sys.stderr.isatty()
+    log = _logger(args.verbose)
+    if log is not None:
+        if dst != args.dst:
+            log.info("%s is a directory: placing %s inside it, as %s", args.dst, args.src, dst)
+        log.info(
+            "%s %s -> %s (methods %s%s)",
+            "merging" if args.merge else "placing",
+            args.src,
+            dst,
+            args.methods or os.environ.get("FASTLINK_METHODS") or "reflink,copy",
+            f"; excluding {', '.join(args.exclude)}" if args.exclude else "",
+        )
 
     report: Report | None = None
     try:
@@ -196,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 preserve_times=not args.no_times,
                 threads=args.threads,
                 progress=on_progress,
+                ignore=ignore,
             )
     except ValueError as err:
         usage_error(str(err), err)
@@ -215,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fastlink: {message}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
+    if log is not None:
+        _log_report(log, report)
     try:
         if args.json:
             print(json.dumps(report_as_dict(report, args.src, dst), indent=2))

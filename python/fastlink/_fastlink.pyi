@@ -28,6 +28,7 @@ __all__ = [
     "_install_wheels",
     "_max_threads",
     "_platform_backend",
+    "_resolve_methods",
     "clone_files",
     "clone_or_copy",
     "probe",
@@ -47,6 +48,11 @@ def _errno_name(errno: int) -> str:
 def _default_threads() -> int:
     """The worker count of a call with `threads=None`: one per core, at least 2
     and at most 16 (the core's rule, for the CLI's help). Not part of the API."""
+
+def _resolve_methods(methods: str | Iterable[str] | None = None) -> list[_MethodName]:
+    """The methods a call given `methods` prefers, in order, by name: `methods`
+    checked (`ValueError`), or with None what `FASTLINK_METHODS` or the default
+    gives (the core's one rule, for `fastlink probe`). Not part of the API."""
 
 # The most worker threads a call may ask for. For the CLI's help.
 _max_threads: int

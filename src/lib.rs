@@ -486,7 +486,10 @@ fn errno_name(errno: i32) -> String {
 #[pyfunction]
 #[pyo3(signature = (methods=None))]
 fn resolve_methods(methods: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<&'static str>> {
-    Ok(parse_methods(methods)?.into_iter().map(Method::name).collect())
+    Ok(parse_methods(methods)?
+        .into_iter()
+        .map(Method::name)
+        .collect())
 }
 
 /// The worker count of a call with `threads=None`: one per core, at least 2

@@ -36,7 +36,7 @@ create_exception!(
     fastlink,
     SymlinkUnsupportedError,
     FastlinkError,
-    "The destination filesystem cannot hold a symlink of the source (ENOSYS, EPERM, EOPNOTSUPP)."
+    "The destination filesystem cannot hold a symlink of the source (FAT: ENOSYS, EPERM or EOPNOTSUPP; `errno` is what it said). `filename` is the source link, `filename2` where it was to go; the call was rolled back."
 );
 create_exception!(
     fastlink,
@@ -67,14 +67,14 @@ create_exception!(
     fastlink,
     InvalidWheelError,
     FastlinkError,
-    "A wheel that cannot be unpacked: not a zip, corrupt, an unsafe member name, or a member that does not match its RECORD (EBADMSG); nothing was left in the cache."
+    "A wheel that cannot be unpacked: not a zip, corrupt, an unsafe member name, or a member that does not match its RECORD (EBADMSG). `filename` is the wheel; the message names the member. Nothing was left in the cache."
 );
 
 create_exception!(
     fastlink,
     DistributionExistsError,
     FastlinkError,
-    "The distribution being installed is installed already: the environment holds a .dist-info of the same normalized name (EEXIST); nothing was written."
+    "The distribution being installed is installed already: the environment's purelib or platlib holds a `.dist-info` of the same normalized project name (EEXIST). `filename2` is that directory. Nothing was written."
 );
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

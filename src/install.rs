@@ -40,6 +40,7 @@ impl PyInstalledDistribution {
         &self.installed.installed.name
     }
 
+    /// The distribution's version, as its `.dist-info` directory spells it.
     #[getter]
     fn version(&self) -> &str {
         &self.installed.installed.version
@@ -51,8 +52,7 @@ impl PyInstalledDistribution {
         self.installed.installed.dist_info.clone()
     }
 
-    /// The tree the files were placed from: the wheel's cache entry, or the
-    /// tree given.
+    /// The tree the files were placed from: the cache entry, or the tree given.
     #[getter]
     fn entry(&self) -> PathBuf {
         match &self.installed.unpacked {
@@ -81,7 +81,7 @@ impl PyInstalledDistribution {
         self.installed.installed.written
     }
 
-    /// The engine's report on the placed files: methods, fallbacks.
+    /// The engine's report on the placed files: methods, skips, fallbacks.
     #[getter]
     fn report(&self, py: Python<'_>) -> Py<PyReport> {
         self.report.clone_ref(py)
@@ -97,7 +97,7 @@ impl PyInstalledDistribution {
             .map(|replaced| PyReplacedDistribution { replaced })
     }
 
-    /// Seconds the install took (the unpack not included).
+    /// Seconds the install took, the unpack not included.
     #[getter]
     fn elapsed(&self) -> f64 {
         self.installed.installed.elapsed.as_secs_f64()
@@ -126,11 +126,13 @@ pub struct PyReplacedDistribution {
 
 #[pymethods]
 impl PyReplacedDistribution {
+    /// The replaced distribution's name.
     #[getter]
     fn name(&self) -> &str {
         &self.replaced.name
     }
 
+    /// The replaced distribution's version.
     #[getter]
     fn version(&self) -> &str {
         &self.replaced.version
@@ -324,7 +326,8 @@ pub struct PyUnpackedWheel {
 
 #[pymethods]
 impl PyUnpackedWheel {
-    /// The entry: the wheel's tree, as the archive has it.
+    /// The entry: the wheel's tree as the archive has it. Shared by every
+    /// install from it; never modify it.
     #[getter]
     fn path(&self) -> PathBuf {
         self.unpacked.path.clone()
@@ -336,22 +339,26 @@ impl PyUnpackedWheel {
         &self.unpacked.name
     }
 
+    /// The distribution version, from the wheel's file name.
     #[getter]
     fn version(&self) -> &str {
         &self.unpacked.version
     }
 
+    /// The wheel's files, as unpacked into the entry.
     #[getter]
     fn files(&self) -> usize {
         self.unpacked.files
     }
 
+    /// The total size of those files.
     #[getter]
     fn bytes(&self) -> u64 {
         self.unpacked.bytes
     }
 
-    /// The entry was there already; nothing was written.
+    /// The entry was there already (made by an earlier or a concurrent
+    /// call); nothing was written.
     #[getter]
     fn reused(&self) -> bool {
         self.unpacked.reused
@@ -377,7 +384,15 @@ impl PyUnpackedWheel {
     }
 }
 
-/// Unpack `wheel` into `cache_dir`, or find it there.
+/// Unpack the `.whl` file `wheel` into `cache_dir`, once: the entry is
+/// `<cache_dir>/wheels-v1/<file name>/<first 32 hex digits of its SHA-256>/`.
+///
+/// Members are written in parallel, each checked against RECORD (sha256 and
+/// size) as it is written; unsafe member names are refused before anything
+/// is written. The entry is built under a staging name and renamed in, so
+/// concurrent calls both succeed and share one entry. A corrupt, truncated
+/// or lying wheel raises `InvalidWheelError` naming the wheel and the member,
+/// and leaves the cache as it was.
 #[pyfunction]
 pub fn unpack_wheel<'py>(
     py: Python<'py>,

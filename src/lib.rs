@@ -303,8 +303,37 @@ fn call_ignore(
     Ok(answer)
 }
 
-/// Clone `src` to `dst` with the first method in `methods` that the pair of
-/// filesystems allows, and report what was done.
+/// Materialize `src` (a tree or a file) at `dst`.
+///
+/// `methods` is the ordered preference among "reflink", "hardlink" and "copy"
+/// (`fastlink.MethodName`): one str, or any iterable of them such as
+/// `cfg.split(",")` (an unknown name is `ValueError`). None means the
+/// `FASTLINK_METHODS` environment variable when it is set (e.g.
+/// "reflink,copy"), else ("reflink", "copy"). The first method that works
+/// between the two filesystems is used for every file; methods the pair cannot
+/// do are skipped and listed in `Report.skipped`. A new `dst` is built in a
+/// hidden staging directory beside it and renamed into place, so it appears
+/// complete or not at all. With `dirs_exist_ok=True` the call merges into an
+/// existing directory; `overwrite=True` then replaces existing files and
+/// symlinks by rename, never in place. `preserve_times=False` leaves times as
+/// created. `threads` (1 to 256) defaults to one per core (2 to 16).
+///
+/// `progress` is called on the calling thread, with the GIL held, at most about
+/// 20 times a second while the counts change, and once more at the end. An
+/// exception it raises stops the call, which rolls back and re-raises it; one
+/// raised by the final call propagates with the work complete.
+///
+/// Raises `CrossDeviceError` or `ReflinkUnsupportedError` /
+/// `HardlinkUnsupportedError` when no allowed method is possible (nothing is
+/// left at `dst`), `ValueError` for bad arguments, and builtin `OSError`
+/// subclasses for real I/O errors.
+///
+/// `ignore` is `shutil.copytree`'s: called once per source directory with its
+/// path and the names in it (str, or bytes when `src` is bytes), it returns
+/// the names to leave out; `shutil.ignore_patterns(...)` works. An exception
+/// it raises fails the call before anything is written, and is re-raised.
+/// A single small file is placed in the calling thread, with no staging: it
+/// is built without a name and linked in complete.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)] // mirrors the Python signature
 #[pyo3(signature = (src, dst, *, methods=None, dirs_exist_ok=false, overwrite=false, preserve_times=true, threads=None, progress=None, ignore=None))]
@@ -343,8 +372,16 @@ fn clone_or_copy<'py>(
     })
 }
 
-/// Clone the files `files` (relative paths) from below `src` to the same
-/// paths below `dst`, and report what was done.
+/// Materialize the listed `files` of `src` at the same paths below `dst`.
+///
+/// `files` are relative paths (a wheel's RECORD, conda's paths.json) of
+/// regular files or symlinks below `src`, plain names only (no "..", "."
+/// or leading "/": `ValueError`). The directories on the way are created
+/// with their source modes; `dst` may exist (it is merged into) or not.
+/// A listed directory is `IsADirectoryError`, a symlink on the way
+/// `NotADirectoryError`. Everything else is as for `clone_or_copy` on a
+/// tree: one probe per pair of filesystems, a parallel fill, all or
+/// nothing, the same report and errors.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)] // mirrors the Python signature
 #[pyo3(signature = (src, dst, files, *, methods=None, overwrite=false, preserve_times=true, threads=None, progress=None))]
@@ -384,7 +421,12 @@ fn clone_files<'py>(
     })
 }
 
-/// Which methods work between `src` and the directory `dst_dir`.
+/// Which methods work between `src` and the directory `dst_dir` (cached per device pair).
+///
+/// A `dst_dir` yet to be made (an installer probes before it makes the
+/// environment) is answered for its nearest existing ancestor, where a
+/// `clone_or_copy` making it probes; nothing is made. A `dst_dir` that is a
+/// file, or lies below one, is `NotADirectoryError`.
 #[pyfunction]
 fn probe<'py>(
     py: Python<'py>,
@@ -402,7 +444,17 @@ fn probe<'py>(
     Ok(answer)
 }
 
-/// Remove what killed calls of fastlink left below `dir`; the paths removed.
+/// Remove what calls of fastlink that were killed (SIGKILL, or a SIGTERM
+/// the process handled itself) left below `dir`, recursively: staging
+/// entries, temp files of merges, probe files. Returns the paths removed
+/// (`bytes` when `dir` is `bytes`).
+///
+/// An entry is removed only on proof, never by its name alone: its name
+/// carries a tag bound to the identities (st_dev, st_ino) of the directory
+/// it is in and of the call's anchor, and no call anchored there is running
+/// (the exclusive flock on the anchor is free; a running call, in this
+/// process or another, holds it shared). Look-alike names, and the entries
+/// of running calls, are left alone. Symlinks are never followed.
 #[pyfunction]
 fn reclaim<'py>(py: Python<'py>, dir: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
     let as_bytes = dir.is_instance_of::<PyBytes>();
@@ -428,6 +480,25 @@ fn errno_name(errno: i32) -> String {
     fastlink_core::errno_name(errno)
 }
 
+/// The methods a call given `methods` prefers, in order, by name: `methods`
+/// checked, or with None what `FASTLINK_METHODS` or the default gives (the
+/// core's one rule, for `fastlink probe`).
+#[pyfunction]
+#[pyo3(signature = (methods=None))]
+fn resolve_methods(methods: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<&'static str>> {
+    Ok(parse_methods(methods)?
+        .into_iter()
+        .map(Method::name)
+        .collect())
+}
+
+/// The worker count of a call with `threads=None`: one per core, at least 2
+/// and at most 16 (the core's rule, for the CLI's help).
+#[pyfunction]
+fn default_threads() -> usize {
+    fastlink_core::default_threads()
+}
+
 /// The `fastlink._fastlink` extension module.
 #[pymodule]
 fn _fastlink(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -450,6 +521,9 @@ fn _fastlink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     // For the CLI; not part of the API.
     m.add("_errno_name", wrap_pyfunction!(errno_name, m)?)?;
+    m.add("_default_threads", wrap_pyfunction!(default_threads, m)?)?;
+    m.add("_resolve_methods", wrap_pyfunction!(resolve_methods, m)?)?;
+    m.add("_max_threads", fastlink_core::MAX_THREADS)?;
     m.add_class::<PyReport>()?;
     m.add_class::<PyProgress>()?;
     m.add_class::<install::PyInstalledDistribution>()?;

@@ -4,7 +4,12 @@ use pyo3::prelude::*;
 
 use fastlink_core::ProgressSnapshot;
 
-#[pyclass(frozen, module = "fastlink", name = "Progress")]
+/// How far a running `clone_or_copy` has got, as passed to its `progress` callback.
+///
+/// `Progress(files_done=..., ...)` makes one by hand, e.g. to drive a progress
+/// callback in a test: every count by keyword, those not given 0.
+#[pyclass(frozen, eq, module = "fastlink", name = "Progress")]
+#[derive(PartialEq)]
 pub struct PyProgress {
     snapshot: ProgressSnapshot,
 }
@@ -17,6 +22,20 @@ impl From<ProgressSnapshot> for PyProgress {
 
 #[pymethods]
 impl PyProgress {
+    /// See the class: a reading by hand.
+    #[new]
+    #[pyo3(signature = (*, files_done=0, files_total=0, bytes_done=0, bytes_total=0))]
+    fn new(files_done: u64, files_total: u64, bytes_done: u64, bytes_total: u64) -> Self {
+        PyProgress {
+            snapshot: ProgressSnapshot {
+                files_done,
+                files_total,
+                bytes_done,
+                bytes_total,
+            },
+        }
+    }
+
     /// Regular files placed so far.
     #[getter]
     fn files_done(&self) -> u64 {

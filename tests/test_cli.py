@@ -316,7 +316,7 @@ def test_existing_dst_without_merge_exits_1_and_is_left_untouched(sample, tmp_pa
     # A make_tree root: the source guard checks after the test that it is unchanged.
     before = make_tree(dst, {"mine.txt": b"keep me\n", "sub": {"deep.txt": b"me too\n"}})
     line = assert_error(run_cli(src, dst), 1)
-    assert line == f"fastlink: error: File exists (EEXIST): {src} -> {dst}"
+    assert line == f"fastlink: error: File exists (EEXIST): {src} -> {dst}; --merge merges into it"
     assert snapshot(dst) == before
     assert fastlink_entries(tmp_path) == []
 
@@ -477,6 +477,22 @@ def test_version_prints_the_package_version():
     r = run_cli("--version")
     assert_succeeded(r)
     assert r.stdout == f"fastlink {fastlink.__version__}\n"
+
+
+def test_threads_help_gives_the_real_default_as_the_readme_does():
+    """Not "default: cores" (issue 20, friction 7): one per core, 2 to 16, as
+    the README and docs/api.md say, and what that is on this machine."""
+    for command in ([], ["install"]):
+        r = run_cli(*command, "--help")
+        assert_succeeded(r)
+        text = " ".join(r.stdout.split())
+        assert "default: cores" not in text
+        here = fastlink._fastlink._default_threads()
+        assert 2 <= here <= 16
+        assert (
+            "worker threads, 1 to 256 (default: one per core, at least 2 and at most 16: "
+            f"{here} here)"
+        ) in text, text
 
 
 def test_help_documents_the_exit_codes():

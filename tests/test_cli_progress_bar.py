@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import fastlink
 import pexpect
 import pytest
 from fdwalk import fastlink_entries, make_fresh_dir, remove_tree
@@ -342,3 +343,49 @@ def test_ctrl_c_mid_copy_exits_130_says_interrupted_and_leaves_no_dst(
     assert not os.path.lexists(dst)
     assert not os.path.lexists(dst.parent), "the parent fastlink created was not removed"
     assert fastlink_entries(dst.parent.parent) == []
+
+
+# --------------------------------------------------------------------------
+# While the source is walked (issue 20, friction 7)
+# --------------------------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    """What rich draws a live bar on: a stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_bar_says_scanning_until_the_source_is_walked_then_shows_the_counts():
+    from fastlink._cli_output import progress_bar
+
+    assert importlib.util.find_spec("rich") is not None, "rich (the cli extra) is needed"
+    screen = _Terminal()
+
+    def wait_until_drawn(text: str) -> None:
+        deadline = time.monotonic() + TIMEOUT
+        while text not in ANSI_CSI.sub("", screen.getvalue()):
+            assert time.monotonic() < deadline, f"never drew {text!r}: {screen.getvalue()!r}"
+            time.sleep(0.02)
+
+    with progress_bar(True, screen) as on_progress:
+        assert on_progress is not None
+        on_progress(fastlink.Progress())  # the walk has not ended: no totals yet
+        wait_until_drawn("scanning the source")
+        assert "0/0 files" not in ANSI_CSI.sub("", screen.getvalue())
+        on_progress(fastlink.Progress(files_done=1, files_total=3, bytes_done=5, bytes_total=30))
+        wait_until_drawn("1/3 files")
+        on_progress(fastlink.Progress(files_done=3, files_total=3, bytes_done=30, bytes_total=30))
+    assert "3/3 files" in ANSI_CSI.sub("", screen.getvalue())
+
+
+def test_an_empty_source_ends_at_zero_of_zero_files_not_scanning():
+    from fastlink._cli_output import progress_bar
+
+    screen = _Terminal()
+    with progress_bar(True, screen) as on_progress:
+        assert on_progress is not None
+        on_progress(fastlink.Progress())  # the final call of an empty tree
+    last_frame = ANSI_CSI.sub("", screen.getvalue()).rstrip().splitlines()[-1]
+    assert "0/0 files" in last_frame and "scanning" not in last_frame, last_frame

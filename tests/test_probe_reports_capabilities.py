@@ -61,3 +61,35 @@ def test_probe_matches_what_clone_or_copy_then_uses(xfs, btrfs, fresh_dir):
         report = fastlink.clone_or_copy(src, dst_dir / "dst")
         assert report.method == method
         assert caps[report.method] is True
+
+
+# An installer probes before it makes the venv (issue 20, friction 3): a
+# destination yet to be made is probed where clone_or_copy would probe it, at
+# its nearest existing ancestor, and nothing is made on the way.
+@pytest.mark.parametrize("dst_fs,expected", [("xfs", True), ("btrfs", False)])
+def test_probe_of_a_destination_yet_to_be_made_answers_for_its_nearest_existing_ancestor(
+    mounts, xfs, fresh_dir, dst_fs, expected
+):
+    src = fresh_dir(xfs) / "src"
+    make_tree(src, {"f": b"x" * 70_000})
+    base = fresh_dir(mounts.get(dst_fs))
+    venv = base / "venv" / "lib" / "python3.12" / "site-packages"
+    before = _listing(base)
+
+    caps = fastlink.probe(src, venv)
+
+    assert caps == {"reflink": expected, "hardlink": expected, "copy": True}
+    assert caps == fastlink.probe(src, base)
+    assert _listing(base) == before, "probe made the destination or left a probe file"
+    report = fastlink.clone_or_copy(src, venv)
+    assert report.method == ("reflink" if expected else "copy")
+
+
+def test_probe_below_a_file_is_still_not_a_directory(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "afile").write_bytes(b"")
+    with pytest.raises(NotADirectoryError) as caught:
+        fastlink.probe(tmp_path / "src", tmp_path / "afile" / "venv")
+    assert caught.value.filename2 == str(tmp_path / "afile" / "venv")
+    with pytest.raises(NotADirectoryError):
+        fastlink.probe(tmp_path / "src", tmp_path / "afile")

@@ -1,6 +1,9 @@
 """The Report returned by clone_or_copy: types, counts and a readable repr."""
 
+import copy
 import errno
+import json
+import pickle
 import re
 
 import fastlink
@@ -87,3 +90,128 @@ def test_report_repr_is_readable_and_has_method_and_counts(report):
     assert {name: fields.get(name) for name in counts} == {
         name: str(getattr(report, name)) for name in counts
     }, r
+
+
+# --------------------------------------------------------------------------
+# Passing a report around (issue 20, friction 6): pickled, as a dict, made
+# by hand for a test double, compared.
+# --------------------------------------------------------------------------
+
+
+def test_report_survives_pickle_and_copy_equal_to_itself(report):
+    for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+        again = pickle.loads(pickle.dumps(report, protocol))
+        assert type(again) is fastlink.Report
+        assert again == report, protocol
+        assert repr(again) == repr(report)
+    assert copy.copy(report) == report and copy.deepcopy(report) == report
+
+
+def test_report_to_dict_is_plain_json_ready_data(report):
+    as_dict = report.to_dict()
+    assert list(as_dict) == [
+        "method",
+        "files",
+        "dirs",
+        "symlinks",
+        "bytes",
+        "reflinked",
+        "hardlinked",
+        "copied",
+        "skipped",
+        "fallbacks",
+        "unsupported_metadata",
+        "elapsed",
+    ]
+    assert json.loads(json.dumps(as_dict)) == as_dict
+    for name in ["method", "files", "dirs", "symlinks", "bytes", "reflinked", "hardlinked"]:
+        assert as_dict[name] == getattr(report, name), name
+    assert as_dict["elapsed"] == report.elapsed
+
+
+def test_report_to_dict_names_each_entrys_fields_and_errno():
+    report = fastlink.Report(
+        method="copy",
+        files=3,
+        copied=3,
+        skipped=[("reflink", errno.EXDEV, "reflink not possible")],
+        fallbacks=[("hardlink", errno.EMLINK, 2, "too many links")],
+        unsupported_metadata=[("mode", errno.ENOSYS, 4, "mode not kept")],
+    )
+    as_dict = report.to_dict()
+    assert as_dict["skipped"] == [
+        {
+            "method": "reflink",
+            "errno": errno.EXDEV,
+            "error": "EXDEV",
+            "message": "reflink not possible",
+        }
+    ]
+    assert as_dict["fallbacks"] == [
+        {
+            "method": "hardlink",
+            "errno": errno.EMLINK,
+            "error": "EMLINK",
+            "files": 2,
+            "message": "too many links",
+        }
+    ]
+    assert as_dict["unsupported_metadata"] == [
+        {
+            "kind": "mode",
+            "errno": errno.ENOSYS,
+            "error": "ENOSYS",
+            "entries": 4,
+            "message": "mode not kept",
+        }
+    ]
+
+
+def test_a_report_made_by_hand_is_a_test_double_with_defaults():
+    empty = fastlink.Report()
+    assert (empty.method, empty.files, empty.skipped, empty.elapsed) == ("copy", 0, (), 0.0)
+    double = fastlink.Report(
+        method="reflink",
+        files=2,
+        dirs=1,
+        bytes=10,
+        reflinked=2,
+        skipped=(),
+        elapsed=0.5,
+    )
+    assert isinstance(double, fastlink.Report)
+    assert (double.method, double.files, double.reflinked, double.elapsed) == ("reflink", 2, 2, 0.5)
+    assert double == fastlink.Report(
+        method="reflink", files=2, dirs=1, bytes=10, reflinked=2, elapsed=0.5
+    )
+    assert double != empty
+    assert pickle.loads(pickle.dumps(double)) == double
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"method": "symlink"},
+        {"skipped": [("teleport", 18, "x")]},
+        {"unsupported_metadata": [("colour", 38, 1, "x")]},
+        {"elapsed": -1.0},
+        {"elapsed": float("nan")},
+        {"files": -1},
+    ],
+    ids=[
+        "method",
+        "skipped-method",
+        "metadata-kind",
+        "negative-elapsed",
+        "nan-elapsed",
+        "negative",
+    ],
+)
+def test_a_report_made_by_hand_refuses_what_no_call_reports(kwargs):
+    with pytest.raises((ValueError, OverflowError)):
+        fastlink.Report(**kwargs)
+
+
+def test_report_options_are_keyword_only():
+    with pytest.raises(TypeError):
+        fastlink.Report("copy", 1)  # type: ignore[misc]

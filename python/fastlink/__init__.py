@@ -33,6 +33,25 @@ from fastlink._fastlink import (
 )
 from fastlink._install import install_wheels, user_cache_dir
 
+# typing is not imported at run time (`fastlink install` starts faster):
+# `MethodName` is made on first use, by the module's __getattr__.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from fastlink._fastlink import _MethodName as MethodName
+
+
+def __getattr__(name: str) -> object:
+    """`fastlink.MethodName`, the names of the methods as a `typing.Literal`
+    ("reflink", "hardlink", "copy"), made on first use."""
+    if name == "MethodName":
+        from typing import Literal
+
+        method_name = Literal["reflink", "hardlink", "copy"]
+        globals()[name] = method_name
+        return method_name
+    raise AttributeError(f"module 'fastlink' has no attribute {name!r}")
+
+
 __all__ = [
     "NOT_WRITTEN_BACK",
     "CrossDeviceError",
@@ -42,6 +61,7 @@ __all__ = [
     "HardlinkUnsupportedError",
     "InstalledDistribution",
     "InvalidWheelError",
+    "MethodName",
     "NoEnvironmentError",
     "Progress",
     "ReflinkUnsupportedError",

@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from fastlink._cli_hints import explain
 from fastlink._cli_install import install_main
 from fastlink._cli_output import (
     EXIT_CROSS_DEVICE,
@@ -30,8 +31,11 @@ from fastlink._cli_output import (
     exit_code_for,
     fail,
     human_bytes,
+    print_json_error,
     progress_bar,
+    threads_help,
 )
+from fastlink._cli_probe import probe_main
 from fastlink._fastlink import (
     Report,
     __version__,
@@ -42,7 +46,9 @@ from fastlink._fastlink import (
 # typing is not imported at run time: `fastlink install` starts faster.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    import logging
+    from collections.abc import Callable
+    from typing import Any, NoReturn
 
 # Re-exported for the tests and for scripts that used them from here.
 __all__ = ["errno_name", "error_line", "human_bytes", "main", "report_as_dict", "summary_line"]
@@ -54,10 +60,13 @@ overrides both.
 `fastlink install WHEEL...` installs wheels into an environment, as pip does
 (see `fastlink install --help`).
 
+`fastlink probe SRC DST` says which methods work from SRC to DST and which
+one `fastlink SRC DST` would use, writing nothing (see `fastlink probe --help`).
+
 `fastlink reclaim DIR` removes, below DIR, what calls of fastlink that were
 killed left behind (staging entries, temp files, probe files), and only what
 it can prove was theirs (see `fastlink reclaim --help`). A source directory
-named "install" or "reclaim" is spelled ./install or ./reclaim.
+named "install", "probe" or "reclaim" is spelled ./install, ./probe or ./reclaim.
 
 exit codes:
   {EXIT_OK}    done
@@ -79,7 +88,12 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("src", metavar="SRC", help="the tree or file to clone")
-    parser.add_argument("dst", metavar="DST", help="where to put it; must not exist unless --merge")
+    parser.add_argument(
+        "dst",
+        metavar="DST",
+        help="where to put it: a new path, an existing directory with --merge, "
+        "or for a file SRC an existing directory to put it in (as cp does)",
+    )
     parser.add_argument(
         "--methods",
         metavar="LIST",
@@ -96,10 +110,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-times", action="store_true", help="do not keep access and modification times"
     )
-    parser.add_argument("--threads", type=int, metavar="N", help="worker threads (default: cores)")
+    parser.add_argument("--threads", type=int, metavar="N", help=threads_help())
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="leave out the entries whose name matches PATTERN (a glob, as "
+        "shutil.ignore_patterns takes it, e.g. '*.pyc' or __pycache__); repeatable",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing but errors; no progress bar"
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="say what is done, on stderr, through the logging module (logger "
+        "'fastlink'), in place of the progress bar",
     )
     parser.add_argument("--version", action="version", version=f"fastlink {__version__}")
     return parser
@@ -127,7 +156,7 @@ def _reclaim_main(argv: Sequence[str]) -> int:
     try:
         removed = reclaim(args.dir)
     except OSError as err:
-        return fail(err, EXIT_IO_ERROR)
+        return fail(err, EXIT_IO_ERROR, json_paths={"dir": args.dir} if args.json else None)
     except KeyboardInterrupt:
         print("fastlink: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -139,6 +168,47 @@ def _reclaim_main(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def _placed_as_cp_places(src: str, dst: str) -> str:
+    """Where SRC goes: a file (not a tree) given an existing directory goes
+    inside it, under its own name, as `cp afile dir/` puts it. The library
+    never does that (a call names the path it makes); the command follows cp."""
+    if os.path.isdir(dst) and os.path.exists(src) and not os.path.isdir(src):
+        return os.path.join(dst, os.path.basename(os.path.normpath(src)))
+    return dst
+
+
+def _ignore_patterns(patterns: list[str]) -> Callable[[Any, list[Any]], set[Any]] | None:
+    """--exclude as `ignore=`: shutil's own, so a pattern means what it means
+    to shutil.copytree (fnmatch on each name, in every directory)."""
+    if not patterns:
+        return None
+    import shutil
+
+    return shutil.ignore_patterns(*patterns)
+
+
+def _logger(verbose: bool) -> logging.Logger | None:
+    """With -v, the logger 'fastlink' writing "fastlink: ..." lines to stderr."""
+    if not verbose:
+        return None
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="fastlink: %(message)s", stream=sys.stderr)
+    return logging.getLogger("fastlink")
+
+
+def _log_report(log: logging.Logger, report: Report) -> None:
+    by_method = {"reflink": report.reflinked, "hardlink": report.hardlinked, "copy": report.copied}
+    placed = ", ".join(f"{n:,} {PAST_TENSE[m]}" for m, n in by_method.items() if n)
+    log.info("method %s: %s", report.method, placed or "no files")
+    for method, _errno, message in report.skipped:
+        log.info("skipped %s: %s", method, message)
+    for method, _errno, files, message in report.fallbacks:
+        log.info("fell back from %s for %s: %s", method, count(files, "file"), message)
+    for kind, _errno, entries, message in report.unsupported_metadata:
+        log.info("%s not kept on %s entries: %s", kind, f"{entries:,}", message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -146,43 +216,79 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _reclaim_main(argv[1:])
     if argv[:1] == ["install"]:
         return install_main(argv[1:])
+    if argv[:1] == ["probe"]:
+        return probe_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.overwrite and not args.merge:
-        parser.error("--overwrite only applies to --merge")
+    json_paths = {"src": args.src, "dst": args.dst} if args.json else None
+
+    def usage_error(message: str, err: BaseException | None = None) -> NoReturn:
+        if json_paths is not None:
+            print_json_error(json_paths, EXIT_USAGE, err, message=message)
+        parser.error(message)
+
+    if not args.src:
+        usage_error("SRC is empty: name the tree or file to clone")
+    if not args.dst:
+        usage_error("DST is empty: name the path to make (or, with --merge, a directory)")
+    if args.overwrite and not args.merge and os.path.isdir(args.src):
+        usage_error("--overwrite only applies to --merge, or to a SRC that is a file")
+    dst = _placed_as_cp_places(args.src, args.dst)
+    if json_paths is not None:
+        json_paths["dst"] = dst
     methods = None if args.methods is None else [m.strip() for m in args.methods.split(",")]
-    show_bar = not args.quiet and sys.stderr.isatty()
+    ignore = _ignore_patterns(args.exclude)
+    show_bar = not args.quiet and not args.verbose and sys.stderr.isatty()
+    log = _logger(args.verbose)
+    if log is not None:
+        if dst != args.dst:
+            log.info("%s is a directory: placing %s inside it, as %s", args.dst, args.src, dst)
+        log.info(
+            "%s %s -> %s (methods %s%s)",
+            "merging" if args.merge else "placing",
+            args.src,
+            dst,
+            args.methods or os.environ.get("FASTLINK_METHODS") or "reflink,copy",
+            f"; excluding {', '.join(args.exclude)}" if args.exclude else "",
+        )
 
     report: Report | None = None
     try:
         with progress_bar(show_bar, sys.stderr) as on_progress:
             report = clone_or_copy(
                 args.src,
-                args.dst,
+                dst,
                 methods=methods,  # names are checked by the core: ValueError
                 dirs_exist_ok=args.merge,
                 overwrite=args.overwrite,
                 preserve_times=not args.no_times,
                 threads=args.threads,
                 progress=on_progress,
+                ignore=ignore,
             )
     except ValueError as err:
-        parser.error(str(err))
+        usage_error(str(err), err)
     except OSError as err:
-        return fail(err, exit_code_for(err))
-    except KeyboardInterrupt:
+        shown, hint = explain(err, args.src, dst, merge=args.merge, overwrite=args.overwrite)
+        return fail(shown, exit_code_for(err), hint=hint, json_paths=json_paths)
+    except KeyboardInterrupt as err:
         # A Ctrl-C that lands once the final renames have begun is raised
         # just after the call returns: a new DST then exists, complete.
-        completed = report is not None or (not args.merge and os.path.lexists(args.dst))
+        completed = report is not None or (not args.merge and os.path.lexists(dst))
         if completed:
-            print(f"fastlink: interrupted after {args.dst} was complete", file=sys.stderr)
+            message = f"interrupted after {dst} was complete"
         else:
-            print("fastlink: interrupted; the call was rolled back", file=sys.stderr)
+            message = "interrupted; the call was rolled back"
+        if json_paths is not None:
+            print_json_error(json_paths, EXIT_INTERRUPTED, err, message=message)
+        print(f"fastlink: {message}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
+    if log is not None:
+        _log_report(log, report)
     try:
         if args.json:
-            print(json.dumps(report_as_dict(report, args.src, args.dst), indent=2))
+            print(json.dumps(report_as_dict(report, args.src, dst), indent=2))
         elif not args.quiet:
             print(summary_line(report))
         sys.stdout.flush()  # a pipe is block-buffered: fail here, not at exit
@@ -225,46 +331,5 @@ def summary_line(report: Report) -> str:
 
 
 def report_as_dict(report: Report, src: str, dst: str) -> dict[str, Any]:
-    """The report as plain JSON-ready data."""
-    return {
-        "src": src,
-        "dst": dst,
-        "method": report.method,
-        "files": report.files,
-        "dirs": report.dirs,
-        "symlinks": report.symlinks,
-        "bytes": report.bytes,
-        "reflinked": report.reflinked,
-        "hardlinked": report.hardlinked,
-        "copied": report.copied,
-        "skipped": [
-            {
-                "method": method,
-                "errno": code,
-                "error": errno_name(code),
-                "message": message,
-            }
-            for method, code, message in report.skipped
-        ],
-        "fallbacks": [
-            {
-                "method": method,
-                "errno": code,
-                "error": errno_name(code),
-                "files": files,
-                "message": message,
-            }
-            for method, code, files, message in report.fallbacks
-        ],
-        "unsupported_metadata": [
-            {
-                "kind": kind,
-                "errno": code,
-                "error": errno_name(code),
-                "entries": entries,
-                "message": message,
-            }
-            for kind, code, entries, message in report.unsupported_metadata
-        ],
-        "elapsed": report.elapsed,
-    }
+    """What --json prints: the paths as given, then `Report.to_dict()`."""
+    return {"src": src, "dst": dst, **report.to_dict()}

@@ -27,6 +27,7 @@ from fastlink._cli_output import (
     fail,
     human_bytes,
     progress_bar,
+    threads_help,
 )
 from fastlink._environment import default_python, user_cache_dir
 from fastlink._fastlink import DistributionExistsError, InstalledDistribution, __version__
@@ -81,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="LIST",
         help='comma-separated preference among reflink, hardlink and copy (e.g. "reflink,copy")',
     )
-    parser.add_argument("--threads", type=int, metavar="N", help="worker threads (default: cores)")
+    parser.add_argument("--threads", type=int, metavar="N", help=threads_help())
     parser.add_argument(
         "--installer", default="fastlink", help="what INSTALLER says (default: fastlink)"
     )

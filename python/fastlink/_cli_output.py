@@ -8,6 +8,7 @@ is not a terminal, a command prints no bar.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -19,13 +20,15 @@ from fastlink._fastlink import (
     Progress,
     ReflinkUnsupportedError,
     SymlinkUnsupportedError,
+    _default_threads,
     _errno_name,
+    _max_threads,
 )
 
 # typing is not imported at run time: `fastlink install` starts faster.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NoReturn, TextIO
+    from typing import Any, NoReturn, TextIO
 
 # Exit codes: one per kind of failure, so scripts can tell them apart.
 EXIT_OK = 0
@@ -35,6 +38,9 @@ EXIT_CROSS_DEVICE = 3
 EXIT_UNSUPPORTED = 4
 EXIT_INTERRUPTED = 130
 
+# What the bar's files field says while the source is still being walked.
+SCANNING = "scanning the source..."
+
 PAST_TENSE = {"reflink": "cloned", "hardlink": "hard-linked", "copy": "copied"}
 
 
@@ -42,6 +48,14 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, like every other error, instead of argparse's usage block.
         self.exit(EXIT_USAGE, f"fastlink: error: {message} (see fastlink --help)\n")
+
+
+def threads_help() -> str:
+    """--threads' help: the range and the default, as the core has them."""
+    return (
+        f"worker threads, 1 to {_max_threads} (default: one per core, at least 2 "
+        f"and at most 16: {_default_threads()} here)"
+    )
 
 
 def exit_code_for(err: OSError) -> int:
@@ -54,9 +68,52 @@ def exit_code_for(err: OSError) -> int:
     return EXIT_IO_ERROR
 
 
-def fail(err: OSError, code: int) -> int:
-    print(f"fastlink: error: {error_line(err)}", file=sys.stderr)
+def fail(
+    err: OSError, code: int, *, hint: str | None = None, json_paths: dict[str, Any] | None = None
+) -> int:
+    """Report a failed command: one line on stderr, `error_line` and then the
+    hint; with --json (`json_paths`: the paths the command was given) also
+    the JSON error object on stdout. Returns `code`."""
+    if json_paths is not None:
+        print_json_error(json_paths, code, err, hint=hint)
+    line = error_line(err)
+    print(f"fastlink: error: {line}{f'; {hint}' if hint else ''}", file=sys.stderr)
     return code
+
+
+def print_json_error(
+    json_paths: dict[str, Any],
+    code: int,
+    err: BaseException | None,
+    *,
+    message: str | None = None,
+    hint: str | None = None,
+) -> None:
+    """What --json prints on stdout when the command fails: the paths it was
+    given, its exit code, the exception's type, errno (and its name, as in a
+    report's entries), message and paths, and the hint. `err` is None for a
+    usage error the command found itself (`message` says what)."""
+    code_of = getattr(err, "errno", None)
+    if message is None and isinstance(err, OSError):
+        message = err.strerror or str(err)
+    elif message is None:
+        message = str(err)
+    fields = {
+        **json_paths,
+        "exit_code": code,
+        "exception": None if err is None else type(err).__name__,
+        "errno": code_of,
+        "error": None if code_of is None else errno_name(code_of),
+        "message": message,
+        "filename": _path_text(getattr(err, "filename", None)),
+        "filename2": _path_text(getattr(err, "filename2", None)),
+        "hint": hint,
+    }
+    print(json.dumps(fields, indent=2), flush=True)
+
+
+def _path_text(path: Any) -> str | None:
+    return None if path is None else os.fsdecode(path)
 
 
 def error_line(err: OSError) -> str:
@@ -122,20 +179,29 @@ def progress_bar(enabled: bool, stream: TextIO) -> Iterator[Callable[[Progress],
         TimeRemainingColumn(),
         console=Console(file=stream),
     )
-    # The bar, rate and ETA run on bytes; the file counts ride along as a field.
-    task = bar.add_task("fastlink", total=None, files="")
+    # The bar, rate and ETA run on bytes; the file counts ride along as a
+    # field. The totals are 0 until the source has been walked: until then
+    # the field says so, rather than "0/0 files".
+    task = bar.add_task("fastlink", total=None, files=SCANNING)
+    last = Progress()
+
+    def files_field(progress: Progress) -> str:
+        return f"{progress.files_done:,}/{progress.files_total:,} files"
 
     def on_progress(progress: Progress) -> None:
+        nonlocal last
+        last = progress
+        walked = progress.files_total or progress.bytes_total or progress.files_done
         bar.update(
             task,
             total=progress.bytes_total or None,
             completed=progress.bytes_done,
-            files=f"{progress.files_done:,}/{progress.files_total:,} files",
+            files=files_field(progress) if walked else SCANNING,
         )
 
     with bar:
         yield on_progress
         # The call returned: the bar ends full even when there were no bytes
-        # to measure (an empty tree, or only empty files).
+        # to measure (an empty tree, or only empty files), with the counts.
         total = bar.tasks[0].total or 1
-        bar.update(task, total=total, completed=total)
+        bar.update(task, total=total, completed=total, files=files_field(last))

@@ -1,11 +1,12 @@
 """Type stubs for the fastlink extension module."""
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Final, Literal, final, overload
+from typing import Any, ClassVar, Final, Literal, final, overload
 
 __all__ = [
+    "NOT_WRITTEN_BACK",
     "CrossDeviceError",
     "DestinationInsideSourceError",
     "DistributionExistsError",
@@ -23,9 +24,12 @@ __all__ = [
     "SymlinkUnsupportedError",
     "UnpackedWheel",
     "__version__",
+    "_default_threads",
     "_errno_name",
     "_install_wheels",
+    "_max_threads",
     "_platform_backend",
+    "_resolve_methods",
     "clone_files",
     "clone_or_copy",
     "probe",
@@ -46,6 +50,21 @@ def _errno_name(errno: int) -> str:
     """The symbolic name of an errno ("EXDEV"), "errno N" for one fastlink does
     not name: the one table its messages use. For the CLI; not part of the API."""
 
+def _default_threads() -> int:
+    """The worker count of a call with `threads=None`: one per core, at least 2
+    and at most 16 (the core's rule, for the CLI's help). Not part of the API."""
+
+def _resolve_methods(methods: str | Iterable[str] | None = None) -> list[_MethodName]:
+    """The methods a call given `methods` prefers, in order, by name: `methods`
+    checked (`ValueError`), or with None what `FASTLINK_METHODS` or the default
+    gives (the core's one rule, for `fastlink probe`). Not part of the API."""
+
+# The most worker threads a call may ask for. For the CLI's help.
+_max_threads: int
+
+# `fastlink.MethodName`: the names of the methods, as `Report.method` gives
+# them. Private here: the extension has no such attribute at run time (the
+# package makes it on first use, so that `import fastlink` needs no typing).
 _MethodName = Literal["reflink", "hardlink", "copy"]
 _MetadataKind = Literal["mode", "times"]
 _StrPath = str | bytes | os.PathLike[str] | os.PathLike[bytes]
@@ -54,7 +73,7 @@ class FastlinkError(OSError):
     """Base class of the conditions fastlink itself detects."""
 
 class CrossDeviceError(FastlinkError):
-    """Every allowed method needs one filesystem, and src and dst are on two (EXDEV)."""
+    """Every allowed method needs one filesystem, and source and destination are on two (EXDEV)."""
 
 class ReflinkUnsupportedError(FastlinkError):
     """Reflink was required and the filesystem cannot clone (EOPNOTSUPP)."""
@@ -64,8 +83,8 @@ class HardlinkUnsupportedError(FastlinkError):
 
 class SymlinkUnsupportedError(FastlinkError):
     """The destination filesystem cannot hold a symlink of the source (FAT:
-    ENOSYS or EPERM; `errno` is what it said). `filename` is the source link,
-    `filename2` where it was to go; the call was rolled back."""
+    ENOSYS, EPERM or EOPNOTSUPP; `errno` is what it said). `filename` is the
+    source link, `filename2` where it was to go; the call was rolled back."""
 
 class SpecialFileError(FastlinkError):
     """The source holds a fifo, socket or device file (EINVAL); nothing was written."""
@@ -91,7 +110,39 @@ class DistributionExistsError(FastlinkError):
 
 @final
 class Report:
-    """What a call to `clone_or_copy` did."""
+    """What a call to `clone_or_copy` did.
+
+    `Report(method=..., files=..., ...)` makes one by hand, e.g. a test double:
+    every field by keyword, those not given 0 or empty. Names are checked as a
+    call reports them (`ValueError` for an unknown method or metadata kind, or
+    an `elapsed` that is negative or not a number); the counts are taken as
+    given. A report pickles, compares equal field by field, and `to_dict()`
+    gives it as plain data."""
+
+    def __new__(
+        cls,
+        *,
+        method: _MethodName = "copy",
+        files: int = 0,
+        dirs: int = 0,
+        symlinks: int = 0,
+        bytes: int = 0,
+        reflinked: int = 0,
+        hardlinked: int = 0,
+        copied: int = 0,
+        skipped: Iterable[tuple[str, int, str]] = (),
+        fallbacks: Iterable[tuple[str, int, int, str]] = (),
+        unsupported_metadata: Iterable[tuple[str, int, int, str]] = (),
+        elapsed: float = 0.0,
+    ) -> Report: ...
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-ready data, as `fastlink --json` prints it:
+        the fields in order, each entry of `skipped`, `fallbacks` and
+        `unsupported_metadata` a dict of its fields plus `error`, the errno's
+        name ("EXDEV"; "errno N" for one fastlink does not name)."""
+    def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, Any]]: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]
 
     @property
     def method(self) -> _MethodName:
@@ -141,7 +192,16 @@ class Report:
 
 @final
 class Progress:
-    """How far a running `clone_or_copy` has got, as passed to its `progress` callback."""
+    """How far a running `clone_or_copy` has got, as passed to its `progress` callback.
+
+    `Progress(files_done=..., ...)` makes one by hand, e.g. to drive a progress
+    callback in a test: every count by keyword, those not given 0."""
+
+    def __new__(
+        cls, *, files_done: int = 0, files_total: int = 0, bytes_done: int = 0, bytes_total: int = 0
+    ) -> Progress: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]
 
     @property
     def files_done(self) -> int:
@@ -160,7 +220,7 @@ def clone_or_copy(
     src: _StrPath,
     dst: _StrPath,
     *,
-    methods: _MethodName | Sequence[_MethodName] | None = None,
+    methods: str | Iterable[str] | None = None,
     dirs_exist_ok: bool = False,
     overwrite: bool = False,
     preserve_times: bool = True,
@@ -170,8 +230,10 @@ def clone_or_copy(
 ) -> Report:
     """Materialize `src` (a tree or a file) at `dst`.
 
-    `methods` is the ordered preference among "reflink", "hardlink" and "copy";
-    None means the `FASTLINK_METHODS` environment variable when it is set (e.g.
+    `methods` is the ordered preference among "reflink", "hardlink" and "copy"
+    (`fastlink.MethodName`): one str, or any iterable of them such as
+    `cfg.split(",")` (an unknown name is `ValueError`). None means the
+    `FASTLINK_METHODS` environment variable when it is set (e.g.
     "reflink,copy"), else ("reflink", "copy"). The first method that works
     between the two filesystems is used for every file; methods the pair cannot
     do are skipped and listed in `Report.skipped`. A new `dst` is built in a
@@ -204,7 +266,7 @@ def clone_files(
     dst: _StrPath,
     files: Iterable[_StrPath],
     *,
-    methods: _MethodName | Sequence[_MethodName] | None = None,
+    methods: str | Iterable[str] | None = None,
     overwrite: bool = False,
     preserve_times: bool = True,
     threads: int | None = None,
@@ -222,8 +284,13 @@ def clone_files(
     nothing, the same report and errors.
     """
 
-def probe(src: _StrPath, dst_dir: _StrPath) -> dict[_MethodName, bool]:
-    """Which methods work between `src` and the directory `dst_dir` (cached per device pair)."""
+def probe(src: _StrPath, dst_dir: _StrPath) -> dict[str, bool]:
+    """Which methods work between `src` and the directory `dst_dir` (cached per device pair).
+
+    A `dst_dir` yet to be made (an installer probes before it makes the
+    environment) is answered for its nearest existing ancestor, where a
+    `clone_or_copy` making it probes; nothing is made. A `dst_dir` that is a
+    file, or lies below one, is `NotADirectoryError`."""
 
 @overload
 def reclaim(dir: str | os.PathLike[str]) -> list[str]:
@@ -255,11 +322,14 @@ class UnpackedWheel:
     def name(self) -> str:
         """The distribution name, from the wheel's file name."""
     @property
-    def version(self) -> str: ...
+    def version(self) -> str:
+        """The distribution version, from the wheel's file name."""
     @property
-    def files(self) -> int: ...
+    def files(self) -> int:
+        """The wheel's files, as unpacked into the entry."""
     @property
-    def bytes(self) -> int: ...
+    def bytes(self) -> int:
+        """The total size of those files."""
     @property
     def reused(self) -> bool:
         """The entry was there already (made by an earlier or a concurrent
@@ -291,7 +361,8 @@ class InstalledDistribution:
     def name(self) -> str:
         """The distribution's name, as its `.dist-info` directory spells it."""
     @property
-    def version(self) -> str: ...
+    def version(self) -> str:
+        """The distribution's version, as its `.dist-info` directory spells it."""
     @property
     def dist_info(self) -> Path:
         """The installed `.dist-info` directory."""
@@ -324,9 +395,11 @@ class ReplacedDistribution:
     """What a replacing install removed of the distribution it replaced."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The replaced distribution's name."""
     @property
-    def version(self) -> str: ...
+    def version(self) -> str:
+        """The replaced distribution's version."""
     @property
     def dist_info(self) -> Path:
         """Its `.dist-info` directory, now gone."""
@@ -345,7 +418,7 @@ def _install_wheels(
     cache_dir: _StrPath,
     *,
     python_version: tuple[int, int] | None = None,
-    methods: str | Sequence[str] | None = None,
+    methods: str | Iterable[str] | None = None,
     threads: int | None = None,
     installer: str = "fastlink",
     requested: bool = False,

@@ -14,7 +14,7 @@ from fastlink._fastlink import InstalledDistribution, _install_wheels
 # typing is not imported at run time: `fastlink install` starts faster.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Mapping
     from pathlib import Path
     from typing import Any, Union
 
@@ -39,7 +39,7 @@ def install_results(
     python: _StrPath | None = None,
     scheme: Mapping[str, _StrPath] | None = None,
     cache_dir: _StrPath | None = None,
-    methods: str | Sequence[str] | None = None,
+    methods: str | Iterable[str] | None = None,
     threads: int | None = None,
     installer: str = "fastlink",
     requested: bool = False,
@@ -115,7 +115,7 @@ def install_wheels(
     python: _StrPath | None = None,
     scheme: Mapping[str, _StrPath] | None = None,
     cache_dir: _StrPath | None = None,
-    methods: str | Sequence[str] | None = None,
+    methods: str | Iterable[str] | None = None,
     threads: int | None = None,
     installer: str = "fastlink",
     requested: bool = False,

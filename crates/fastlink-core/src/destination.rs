@@ -263,8 +263,9 @@ fn leaf_replacing(found: &fs::Metadata, src: FileId) -> LeafAction {
 }
 
 /// The closest ancestor of `path` that exists (`.` for a bare relative name),
-/// followed if it is a symlink, with its metadata.
-fn nearest_existing_ancestor(path: &Path) -> io::Result<(PathBuf, fs::Metadata)> {
+/// followed if it is a symlink, with its metadata: where a call that makes
+/// `path` probes, and so where `probe` answers for a `path` yet to be made.
+pub(crate) fn nearest_existing_ancestor(path: &Path) -> io::Result<(PathBuf, fs::Metadata)> {
     let mut current = path;
     while let Some(parent) = current.parent() {
         let parent = if parent.as_os_str().is_empty() {

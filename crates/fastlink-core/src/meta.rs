@@ -102,6 +102,19 @@ impl MetadataKind {
         }
     }
 
+    /// The kind of a [`name`](Self::name); anything else is an
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument).
+    pub fn parse(name: &str) -> crate::Result<MetadataKind> {
+        [MetadataKind::Mode, MetadataKind::Times]
+            .into_iter()
+            .find(|kind| kind.name() == name)
+            .ok_or_else(|| {
+                crate::Error::invalid_argument(format!(
+                    "unknown metadata kind {name:?}; expected \"mode\" or \"times\""
+                ))
+            })
+    }
+
     /// A sentence an installer can show as is, e.g. "mode not kept: the
     /// destination filesystem stores no permission bits (ENOSYS)".
     pub fn message(self, errno: i32) -> String {

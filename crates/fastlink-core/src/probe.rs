@@ -11,6 +11,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::destination;
 use crate::dirfd;
 use crate::error::{Error, Result};
 use crate::leftover::{self, Place, Slot, PROBE_PREFIX};
@@ -304,13 +305,23 @@ fn self_link_in(method: Method, dir: &Path) -> io::Result<()> {
     result.and(removed)
 }
 
-/// The answer to `fastlink.probe(src, dst_dir)`: each method and whether it works.
+/// The answer to `fastlink.probe(src, dst_dir)`: each method and whether it
+/// works. A `dst_dir` yet to be made (an installer probes before it makes the
+/// environment) is answered for where a call making it would probe: its
+/// nearest existing ancestor. Nothing is made on the way.
 pub fn probe(src: &Path, dst_dir: &Path) -> Result<Vec<(Method, Outcome)>> {
-    let src_meta = fs::metadata(src).map_err(|err| Error::io(err, src, dst_dir))?;
-    let dst_meta = fs::metadata(dst_dir).map_err(|err| Error::io(err, src, dst_dir))?;
+    let caller = (src, dst_dir);
+    let fail = |err| Error::io(err, src, dst_dir);
+    let src_meta = fs::metadata(src).map_err(fail)?;
+    let (probe_dir, dst_meta) = match fs::metadata(dst_dir) {
+        Ok(found) => (dst_dir.to_path_buf(), found),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            destination::nearest_existing_ancestor(dst_dir).map_err(fail)?
+        }
+        Err(err) => return Err(fail(err)),
+    };
     if !dst_meta.is_dir() {
-        let not_a_dir = io::Error::from_raw_os_error(libc::ENOTDIR);
-        return Err(Error::io(not_a_dir, src, dst_dir));
+        return Err(fail(io::Error::from_raw_os_error(libc::ENOTDIR)));
     }
     let sample = if src_meta.is_file() {
         Some(Sample::new(src, Path::new("")))
@@ -321,9 +332,9 @@ pub fn probe(src: &Path, dst_dir: &Path) -> Result<Vec<(Method, Outcome)>> {
     let pair = ProbePair {
         src_sample: sample,
         src_dev: src_meta.dev(),
-        dst_dir,
+        dst_dir: &probe_dir,
         dst_dev: dst_meta.dev(),
-        caller: (src, dst_dir),
+        caller,
     };
     Method::ALL
         .into_iter()
@@ -380,6 +391,20 @@ mod tests {
         assert!(outcomes.contains(&(Method::Hardlink, Outcome::Works)));
         assert_eq!(fs::read_dir(&dst).unwrap().count(), 0);
         assert_eq!(fs::read_dir(&src).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_destination_yet_to_be_made_is_probed_at_its_nearest_existing_ancestor() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        fs::create_dir(&src).unwrap();
+        fs::write(src.join("f"), b"data").unwrap();
+        let venv = tmp.path().join("venv/lib/site-packages");
+
+        let outcomes = probe(&src, &venv).unwrap();
+
+        assert_eq!(outcomes, probe(&src, tmp.path()).unwrap());
+        assert!(!tmp.path().join("venv").exists());
     }
 
     #[test]

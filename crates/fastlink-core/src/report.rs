@@ -96,7 +96,7 @@ impl UnsupportedMetadata {
 
 /// What a call did. Every file is counted under exactly one method:
 /// `reflinked + hardlinked + copied == files`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     /// The method that placed the most files (ties go to the earlier one in
     /// the preference); with no files, the method the call chose.

@@ -7,11 +7,12 @@
 //! in what they do around it (staging, a plan, counting) and in what they
 //! make of a refusal.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::BorrowedFd;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{Mode, OFlags};
@@ -19,6 +20,7 @@ use rustix::fs::{Mode, OFlags};
 use crate::error::Error;
 use crate::meta::{self, EntryMeta, Timestamp};
 use crate::method::Method;
+use crate::per_process::PerProcess;
 use crate::platform::{Os, Platform};
 
 /// How one method's try at a file ended, when it did not place it.
@@ -130,7 +132,8 @@ pub const WRITEBACK_SECONDS_ENV: &str = "FASTLINK_WRITEBACK_SECONDS";
 /// What "moments ago" means costs no syscall per file: the file's ctime,
 /// from the stat the walk already made, against the kernel's writeback
 /// window (read once per process). A file changed within the window may be
-/// dirty; one changed before it is taken as written back.
+/// dirty; one changed before it is taken as written back. Whether a clone
+/// waits is the filesystem's: one fstatfs per device per process.
 pub struct FreshData {
     /// How long after its last change a file may still have unwritten data,
     /// when the caller's environment says; else the platform's, asked (once
@@ -139,10 +142,6 @@ pub struct FreshData {
     /// Files changed at or after this may still have unwritten data: now
     /// less the window, taken when first needed.
     since: OnceLock<Timestamp>,
-    /// Whether a clone on the destination's filesystem waits for writeback:
-    /// asked once per call (one fstatfs), when a fresh file first meets a
-    /// clone that could be passed over.
-    clone_waits: OnceLock<bool>,
 }
 
 impl FreshData {
@@ -171,7 +170,6 @@ impl FreshData {
         Ok(FreshData {
             window,
             since: OnceLock::new(),
-            clone_waits: OnceLock::new(),
         })
     }
 
@@ -194,18 +192,40 @@ impl FreshData {
     }
 }
 
-/// The methods to try for one file (`meta` from the walk's stat), in order:
-/// the call's `methods` (the chosen one first), or, for a file whose data
-/// may not be written back yet, where the chosen clone would wait for that
-/// writeback (`clone_waits`, the platform's answer for the destination's
-/// filesystem, asked at most once per call) and the caller allows a
-/// method after it, the methods after the clone. The flag says the clone
-/// was passed over, for the report ([`NOT_WRITTEN_BACK`]). `methods ==
-/// [reflink]` always clones: a caller that asks only for shared extents
+/// Whether a clone on the filesystem of device `dev` waits for writeback:
+/// asked of the platform (`ask`, one fstatfs) once per device per process,
+/// as the probe's answers are; an answer that could not be had is not kept.
+fn clone_waits_on(dev: u64, ask: impl FnOnce() -> io::Result<bool>) -> bool {
+    type Answers = Mutex<HashMap<u64, bool>>;
+    // Per process: a parent thread may hold the lock at a fork.
+    static ANSWERS: PerProcess<Answers> = PerProcess::new(Default::default);
+    let answers = ANSWERS.get();
+    if let Some(waits) = answers.lock().unwrap_or_else(|e| e.into_inner()).get(&dev) {
+        return *waits;
+    }
+    match ask() {
+        Ok(waits) => {
+            (answers.lock().unwrap_or_else(|e| e.into_inner())).insert(dev, waits);
+            waits
+        }
+        // Unknown is "no": the clone is what the caller preferred.
+        Err(_) => false,
+    }
+}
+
+/// The methods to try for one file (`meta` from the walk's stat, `dev` its
+/// device), in order: the call's `methods` (the chosen one first), or, for
+/// a file whose data may not be written back yet, where the chosen clone
+/// would wait for that writeback (`clone_waits`, the platform's answer for
+/// the file's filesystem, asked once per device per process) and the caller
+/// allows a method after it, the methods after the clone. The flag says the
+/// clone was passed over, for the report ([`NOT_WRITTEN_BACK`]). `methods
+/// == [reflink]` always clones: a caller that asks only for shared extents
 /// gets them, waiting if it must.
 pub fn methods_for<'m>(
     methods: &'m [Method],
     meta: &EntryMeta,
+    dev: u64,
     fresh: &FreshData,
     clone_waits: impl FnOnce() -> io::Result<bool>,
 ) -> (&'m [Method], bool) {
@@ -213,10 +233,7 @@ pub fn methods_for<'m>(
         && methods.len() > 1
         && methods[0] == Method::Reflink
         && fresh.may_be_unwritten(meta)
-        && *fresh.clone_waits.get_or_init(|| {
-            // Unknown is "no": the clone is what the caller preferred.
-            clone_waits().unwrap_or(false)
-        });
+        && clone_waits_on(dev, clone_waits);
     if pass_over {
         (&methods[1..], true)
     } else {
@@ -347,12 +364,14 @@ mod tests {
         let window = |seconds| FreshData {
             window: Some(Duration::from_secs(seconds)),
             since: OnceLock::new(),
-            clone_waits: OnceLock::new(),
         };
+        // Devices no filesystem has: each case asks afresh, none is remembered wrongly.
+        let mut devs = (u64::MAX - 100)..;
+        let mut dev = move || devs.next().unwrap();
         let default = [Method::Reflink, Method::Copy];
         let waits = || Ok(Os::CLONE_MAY_WAIT_FOR_WRITEBACK);
 
-        let (methods, passed) = methods_for(&default, &fresh, &window(35), waits);
+        let (methods, passed) = methods_for(&default, &fresh, dev(), &window(35), waits);
         if Os::CLONE_MAY_WAIT_FOR_WRITEBACK {
             assert_eq!((methods, passed), (&default[1..], true));
         } else {
@@ -370,16 +389,18 @@ mod tests {
                 true,
             ),
         ] {
-            assert_eq!(
-                methods_for(methods, meta, &data, || Ok(waits)),
-                (methods, false)
-            );
+            let got = methods_for(methods, meta, dev(), &data, || Ok(waits));
+            assert_eq!(got, (methods, false));
         }
         // A filesystem that cannot be asked is taken as one that does not wait.
         let unknown = || Err(io::Error::from_raw_os_error(libc::EBADF));
-        assert_eq!(
-            methods_for(&default, &fresh, &window(35), unknown),
-            (&default[..], false)
-        );
+        let got = methods_for(&default, &fresh, dev(), &window(35), unknown);
+        assert_eq!(got, (&default[..], false));
+        // An answer is remembered per device: the second call asks nothing.
+        let remembered = dev();
+        let _ = methods_for(&default, &fresh, remembered, &window(35), || Ok(true));
+        let asked_again = || -> io::Result<bool> { panic!("asked twice") };
+        let got = methods_for(&default, &fresh, remembered, &window(35), asked_again);
+        assert_eq!(got.1, Os::CLONE_MAY_WAIT_FOR_WRITEBACK);
     }
 }

@@ -113,11 +113,14 @@ fn place(
         _ => Err(Declined),
     };
     let fresh = per_file::FreshData::new().map_err(|_| Declined)?;
+    #[allow(clippy::unnecessary_cast)]
+    let dev = stat.st_dev as u64;
     let (methods, clone_passed_over) =
-        per_file::methods_for(&options.methods, &meta, &fresh, || {
-            // Only for a file written moments ago, under a clone-first preference.
+        per_file::methods_for(&options.methods, &meta, dev, &fresh, || {
+            // Once per device per process, for a file written moments ago
+            // under a clone-first preference: its own filesystem's answer.
             let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-            let dir = rustix::fs::openat(CWD, parent, flags, Mode::empty())?;
+            let dir = rustix::fs::openat(CWD, src_dir(src), flags, Mode::empty())?;
             Os::clone_waits_for_writeback(dir.as_fd())
         });
     let method = per_file::first_that_works(methods, &mut (), attempt, refused)?;
@@ -133,6 +136,14 @@ fn place(
     progress.add_totals(1, size);
     progress.add_done(1, size);
     Ok(report(method, size, skipped, clone_passed_over, started))
+}
+
+/// The directory holding `src` (a regular file), for its filesystem.
+fn src_dir(src: &Path) -> &Path {
+    match src.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// The directory `dst` is to be created in; `None` for a name this path

@@ -175,8 +175,8 @@ impl Execution<'_> {
             }
         };
         let (methods, clone_passed_over) =
-            per_file::methods_for(self.methods, &file.meta, &self.fresh, || {
-                Os::clone_waits_for_writeback(pair.dst.as_fd())
+            per_file::methods_for(self.methods, &file.meta, file.dev, &self.fresh, || {
+                Os::clone_waits_for_writeback(pair.src.as_fd())
             });
         if clone_passed_over {
             counts.fell_back(Method::Reflink, per_file::NOT_WRITTEN_BACK);

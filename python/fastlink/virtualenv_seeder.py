@@ -266,13 +266,15 @@ def _as_the_copy_seeder_leaves_it(
 
     # The rows, relative to purelib as the wheel's own, built as strings: a
     # seed package has about a thousand.
-    entry = os.fspath(dist.entry)
+    entry = os.path.normpath(os.fspath(dist.entry))  # no trailing slash: roots are sliced
     scripts = os.path.relpath(script_dir, purelib)
     added = {f"{dist_info.name}/INSTALLER", marker.name}
     added.update(os.path.normpath(os.path.join(scripts, name)) for name in launchers)
     for root, dirs, files in os.walk(entry):
-        rel = os.path.relpath(root, entry)
-        prefix = "" if rel == "." else f"{rel}{os.sep}"
+        # os.walk's roots start with `entry`: sliced, not os.path.relpath'd
+        # (which takes a third of this function's time on pip's 130 dirs).
+        rel = root[len(entry) + 1 :]
+        prefix = f"{rel}{os.sep}" if rel else ""
         added.update(f"{prefix}{name}{os.sep}__pycache__" for name in dirs)
         added.update(f"{prefix}{name[:-3]}{pyc_suffix}" for name in files if name.endswith(".py"))
     rows = io.StringIO(newline="")

@@ -4,7 +4,8 @@
   with bigger images than the tests use. Root only; without root or the mkfs tools the
   benchmarks skip (fail under CI, as the tests do).
 - Sources: the pinned 6-wheel corpus (corpus.py), synthetic trees (trees.py), built once
-  on XFS, copied to btrfs for btrfs → btrfs, synced and read into the page cache.
+  on XFS, copied to btrfs for btrfs → btrfs, synced and read into the page cache; taken
+  as written back (FASTLINK_WRITEBACK_SECONDS=0).
 - `timed_round`: one pedantic round of one candidate: outside the timing the previous
   destination is removed and `sync` runs (cloning dirty data is much slower).
 - Interleaving: a module's tests take a `round_` parameter (ROUNDS of them, `--rounds`
@@ -46,6 +47,12 @@ from skips import skip_or_fail  # noqa: E402
 IMAGE_MIB = {"xfs": 4096, "btrfs": 4096, "ext4": 2048, "tmpfs": 2048}
 BIG_IMAGE_MIB = {"xfs": 16384, "btrfs": 16384, "ext4": 8192, "tmpfs": 5120}
 SMOKE_IMAGE_MIB = {"xfs": 1024, "btrfs": 1024, "ext4": 512, "tmpfs": 512}
+# Every benchmark syncs its sources before each timed round and measures what a call
+# does with data written back; but the sources are built moments before the first
+# rounds, so on XFS the fresh-data route (a copy where the clone would wait, chosen by
+# ctime, which a sync does not change) would take them. A window of 0 takes every file
+# as written back, here and in every child process.
+os.environ["FASTLINK_WRITEBACK_SECONDS"] = "0"
 RESULTS: list[dict[str, Any]] = []  # this run's rounds, for the ratios printed at the end
 # shutil.copytree and rmtree recurse a frame or two per level (before 3.12/3.13): the
 # deep tree's 1,000 levels need more than the default limit of 1,000.

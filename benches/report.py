@@ -301,7 +301,8 @@ class Report:
         self.emit(
             "## Data written moments ago",
             "",
-            f"{info['title']}: {info['files']:,} files, {info['bytes'] / 2**20:.1f} MiB, written "
+            f"{info['title'][:1].upper()}{info['title'][1:]}: {info['files']:,} files, "
+            f"{info['bytes'] / 2**20:.1f} MiB, written "
             'afresh before every call (untimed: `clone_or_copy(corpus, src, methods="copy")` '
             "from the corpus tree on the same filesystem, so new blocks and dirty pages), then "
             "either left dirty (**fresh**) or synced (**synced**); a sync runs before it is "
@@ -345,7 +346,7 @@ class Report:
                 c, d = target
                 today = by[c] / by[d]
                 met = "met" if r <= today else "**missed**"
-                goal = f"≤ {label(c)} ÷ {label(d)} {today:.2f}: {met}"
+                goal = f"≤ {today:.2f} ({label(c)} ÷ {label(d)}): {met}"
             else:
                 goal = f"≤ {target:.2f}: {'met' if r <= target else '**missed**'}"
             rows.append([PAIR_LABELS[pair], what, f"{r:.2f}", goal])
@@ -567,7 +568,9 @@ would interleave them, and drift on a busy machine falls on all of them alike; t
 is that pytest-benchmark's own table shows single samples, and the medians are this
 report's. Before every timed run (pytest-benchmark's pedantic `setup`, untimed) the
 previous destination is removed and `sync` runs: cloning dirty data is much slower, and a
-copy's writeback happens in the untimed `sync` that follows it. Each source tree was read
+copy's writeback happens in the untimed `sync` that follows it; and since the sources are
+written back, FASTLINK_WRITEBACK_SECONDS=0 keeps the fresh-data route, which goes by ctime,
+from taking them (but in "Data written moments ago"). Each source tree was read
 once beforehand, so it is in the page cache. The first round's outputs are checked
 (counts and bytes; fastlink's entry by entry: kind, mode, size, mtime).
 

@@ -4,9 +4,11 @@
   with bigger images than the tests use. Root only; without root or the mkfs tools the
   benchmarks skip (fail under CI, as the tests do).
 - Sources: the pinned 6-wheel corpus (corpus.py), synthetic trees (trees.py), built once
-  on XFS, copied to btrfs for btrfs → btrfs, synced and read into the page cache.
+  on XFS, copied to btrfs for btrfs → btrfs, synced and read into the page cache; taken
+  as written back (FASTLINK_WRITEBACK_SECONDS=0), but in test_fresh_trees.py.
 - `timed_round`: one pedantic round of one candidate: outside the timing the previous
-  destination is removed and `sync` runs (cloning dirty data is much slower).
+  destination is removed and `sync` runs (cloning dirty data is much slower), or, with
+  `sync=False` (test_fresh_trees.py), runs before the source is written.
 - Interleaving: a module's tests take a `round_` parameter (ROUNDS of them, `--rounds`
   overrides); the tests are ordered round by round, each round running every candidate
   of a group once, the order rotated by one per round, so drift on a noisy machine falls
@@ -46,6 +48,12 @@ from skips import skip_or_fail  # noqa: E402
 IMAGE_MIB = {"xfs": 4096, "btrfs": 4096, "ext4": 2048, "tmpfs": 2048}
 BIG_IMAGE_MIB = {"xfs": 16384, "btrfs": 16384, "ext4": 8192, "tmpfs": 5120}
 SMOKE_IMAGE_MIB = {"xfs": 1024, "btrfs": 1024, "ext4": 512, "tmpfs": 512}
+# Every benchmark but test_fresh_trees.py (which removes this) syncs its sources before
+# each timed round and measures what a call does with data written back; but the sources
+# are built moments before the first rounds, so on XFS the fresh-data route (a copy
+# where the clone would wait, chosen by ctime, which a sync does not change) would take
+# them. A window of 0 takes every file as written back, here and in every child process.
+os.environ["FASTLINK_WRITEBACK_SECONDS"] = "0"
 RESULTS: list[dict[str, Any]] = []  # this run's rounds, for the ratios printed at the end
 # shutil.copytree and rmtree recurse a frame or two per level (before 3.12/3.13): the
 # deep tree's 1,000 levels need more than the default limit of 1,000.
@@ -229,8 +237,10 @@ def timed_round(benchmark: Any) -> Iterator[Callable[..., Any]]:
     """timed_round(target, clean=dst, group=..., **info): one pedantic round of target().
 
     Before it, outside the timing: `clean` (a path to remove, or a function), `prepare`
-    (e.g. a fresh venv) and `sync`; after the test, `clean` again. `info` goes to the
-    JSON's extra_info, from which report.py groups the rounds; a target may set
+    (e.g. a fresh venv) and `sync`; after the test, `clean` again. With `sync=False` the
+    sync runs between `clean` and `prepare` instead, so what `prepare` writes is still
+    dirty when the timing starts (and nothing else is). `info` goes to the JSON's
+    extra_info, from which report.py groups the rounds; a target may set
     extra_info["seconds"] to report a time of its own (the floor's, process start
     excluded)."""
     cleaners: list[Callable[[], None]] = []
@@ -241,6 +251,7 @@ def timed_round(benchmark: Any) -> Iterator[Callable[..., Any]]:
         clean: Path | Callable[[], None],
         group: str,
         prepare: Callable[[], None] = lambda: None,
+        sync: bool = True,
         **info: Any,
     ) -> Any:
         cleaner = clean if callable(clean) else lambda: remove(clean)
@@ -248,8 +259,11 @@ def timed_round(benchmark: Any) -> Iterator[Callable[..., Any]]:
 
         def setup() -> None:
             cleaner()
+            if not sync:
+                os.sync()
             prepare()
-            os.sync()
+            if sync:
+                os.sync()
 
         benchmark.group = group
         benchmark.extra_info.update(info)

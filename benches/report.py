@@ -29,10 +29,13 @@ LABELS = {
     "link": "os.link",
     "loop": "Python loop",
     "fastlink-no-times": "fastlink preserve_times=False",
+    "fresh-reflink": "fresh, reflink only",
+    "synced-reflink": "synced, reflink only",
 }
 PAIR_LABELS = {key: pair.label for key, pair in PAIRS.items()}
 PEERS = ("cp", "copytree", "floor")
-SECTIONS = "header headline losses corpus copytree all_trees per_file file_lists threads installs"
+SECTIONS = "header headline losses corpus copytree all_trees fresh per_file file_lists threads"
+SECTIONS += " installs"
 SECTIONS += " wheel_installs"
 SECTIONS += " seeding peak_rss method"
 HEADLINE = {
@@ -136,6 +139,11 @@ class Report:
             (r.get("workload"), r.get("pair"), r["candidate"]): r
             for r in self.recs
             if "maxrss_kib" in r
+        }
+        self.routed = {  # the first round of the fresh part, which records the route
+            (r["part"], r["pair"], r["candidate"]): r
+            for r in self.recs
+            if "not_written_back" in r and r.get("round") == 0
         }
         self.out: list[str] = []
 
@@ -282,6 +290,67 @@ class Report:
                 if (by := self.get("trees", workload, p))
             ]
             self.table(["path", "fastlink", "cp -a", "copytree", "floor"], rows)
+
+    def fresh(self) -> None:
+        """benches/test_fresh_trees.py: the corpus written moments ago against synced, with
+        the default methods (the fresh-data route) and with methods="reflink"."""
+        paths = [(p, by) for p in FRESH_PAIRS if len(by := self.get("fresh", "corpus", p)) > 1]
+        if not paths:
+            return
+        info = self.info["fresh", "corpus"]
+        self.emit(
+            "## Data written moments ago",
+            "",
+            f"{info['title'][:1].upper()}{info['title'][1:]}: {info['files']:,} files, "
+            f"{info['bytes'] / 2**20:.1f} MiB, written "
+            'afresh before every call (untimed: `clone_or_copy(corpus, src, methods="copy")` '
+            "from the corpus tree on the same filesystem, so new blocks and dirty pages), then "
+            "either left dirty (**fresh**) or synced (**synced**); a sync runs before it is "
+            "written in both cases. Timed: `clone_or_copy(src, dst)` in-process, with the "
+            'default methods (`("reflink", "copy")`) or `methods="reflink"` (**reflink '
+            "only**), within XFS and within btrfs (benches/test_fresh_trees.py). On XFS a clone "
+            "waits for the source's dirty data to be written back, so the default copies a file "
+            'whose ctime is within the writeback window instead (docs/api.md, "Data not yet '
+            'written back"); the synced tree was written moments ago too, so its default call '
+            "copies as well. Reflink only clones as the default did before that route: fresh, "
+            "reflink only is the dirty case as it was; synced, reflink only is a clean clone, "
+            "what the default makes of a tree written back long ago. "
+            "`FASTLINK_WRITEBACK_SECONDS` is unset.",
+            "",
+        )
+        self.table(
+            ["path", *(label(c) for c in FRESH_CANDIDATES)],
+            [[PAIR_LABELS[p], *(secs(by.get(c)) for c in FRESH_CANDIDATES)] for p, by in paths],
+        )
+        routed = [
+            f"{PAIR_LABELS[p]} {label(c)}: {r['not_written_back']:,} of {r['files']:,}"
+            for (part, p, c), r in self.routed.items()
+            if part == "fresh" and r["not_written_back"]
+        ]
+        self.emit(
+            "Files the default call copied because their data was not yet written back "
+            "(`report.fallbacks`, errno `NOT_WRITTEN_BACK`), in the first round: "
+            + ("; ".join(routed) if routed else "none")
+            + ".",
+            "",
+        )
+        rows = []
+        for pair, a, b, what, target in FRESH_RATIOS:
+            by = self.get("fresh", "corpus", pair)
+            if a not in by or b not in by:
+                continue
+            r = by[a] / by[b]
+            if target is None:
+                goal = "-"
+            elif isinstance(target, tuple):  # the same ratio in this run, before the route
+                c, d = target
+                today = by[c] / by[d]
+                met = "met" if r <= today else "**missed**"
+                goal = f"≤ {today:.2f} ({label(c)} ÷ {label(d)}): {met}"
+            else:
+                goal = f"≤ {target:.2f}: {'met' if r <= target else '**missed**'}"
+            rows.append([PAIR_LABELS[pair], what, f"{r:.2f}", goal])
+        self.table(["path", "ratio of medians", "value", "target"], rows)
 
     def per_file(self) -> None:
         rows, flat = [], []
@@ -499,7 +568,9 @@ would interleave them, and drift on a busy machine falls on all of them alike; t
 is that pytest-benchmark's own table shows single samples, and the medians are this
 report's. Before every timed run (pytest-benchmark's pedantic `setup`, untimed) the
 previous destination is removed and `sync` runs: cloning dirty data is much slower, and a
-copy's writeback happens in the untimed `sync` that follows it. Each source tree was read
+copy's writeback happens in the untimed `sync` that follows it; and since the sources are
+written back, FASTLINK_WRITEBACK_SECONDS=0 keeps the fresh-data route, which goes by ctime,
+from taking them (but in "Data written moments ago"). Each source tree was read
 once beforehand, so it is in the page cache. The first round's outputs are checked
 (counts and bytes; fastlink's entry by entry: kind, mode, size, mtime).
 
@@ -515,6 +586,50 @@ Filesystems: sparse image files loop-mounted by tests/mounts.py (XFS with reflin
 btrfs, ext4) and a tmpfs. Rerun: `make bench` (root), then `make bench-report`;
 `make bench BENCH_ARGS="-k per_file"` runs one part."""
 
+
+# The fresh part (benches/test_fresh_trees.py): its candidates, and its ratios of medians
+# (path, numerator, denominator, what, target): a number, the same ratio of two other
+# candidates in this run (what it was before the route), or None.
+FRESH_PAIRS = ("xfs-reflink", "btrfs-reflink")
+FRESH_CANDIDATES = ("fresh", "fresh-reflink", "synced", "synced-reflink")
+FRESH_RATIOS: list[tuple[str, str, str, str, float | tuple[str, str] | None]] = [
+    ("xfs-reflink", "fresh", "synced", "fresh ÷ synced (default methods)", 1.10),
+    (
+        "xfs-reflink",
+        "fresh",
+        "fresh-reflink",
+        "fresh ÷ fresh, reflink only (the dirty clone)",
+        0.60,
+    ),
+    (
+        "xfs-reflink",
+        "fresh",
+        "synced-reflink",
+        "fresh ÷ synced, reflink only (a clean clone)",
+        None,
+    ),
+    (
+        "xfs-reflink",
+        "fresh-reflink",
+        "synced-reflink",
+        "before the route: dirty ÷ clean clone",
+        None,
+    ),
+    (
+        "btrfs-reflink",
+        "fresh",
+        "synced",
+        "fresh ÷ synced (default methods: both clone)",
+        ("fresh-reflink", "synced-reflink"),
+    ),
+    (
+        "btrfs-reflink",
+        "fresh",
+        "fresh-reflink",
+        "fresh ÷ fresh, reflink only (the same clone)",
+        None,
+    ),
+]
 
 # (part, pair) -> (the case, the issue's target for fastlink ÷ uv)
 WHEEL_INSTALL_CASES = {

@@ -9,6 +9,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 
 use fastlink_core::{
     errno_name, Fallback, MetadataKind, Method, Report, Skipped, UnsupportedMetadata,
+    NOT_WRITTEN_BACK,
 };
 
 use crate::exceptions::to_py_err;
@@ -114,7 +115,8 @@ impl PyReport {
     /// The report as plain JSON-ready data, as `fastlink --json` prints it:
     /// the fields in order, each entry of `skipped`, `fallbacks` and
     /// `unsupported_metadata` a dict of its fields plus `error`, the errno's
-    /// name ("EXDEV"; "errno N" for one fastlink does not name).
+    /// name ("EXDEV"; "errno N" for one fastlink does not name; a fallback's
+    /// `NOT_WRITTEN_BACK`, which is no errno, "NOT_WRITTEN_BACK").
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let r = &self.report;
         let answer = PyDict::new(py);
@@ -141,7 +143,12 @@ impl PyReport {
             let entry = PyDict::new(py);
             entry.set_item("method", f.method.name())?;
             entry.set_item("errno", f.errno)?;
-            entry.set_item("error", errno_name(f.errno))?;
+            let error = if f.errno == NOT_WRITTEN_BACK {
+                "NOT_WRITTEN_BACK".to_string()
+            } else {
+                errno_name(f.errno)
+            };
+            entry.set_item("error", error)?;
             entry.set_item("files", f.files)?;
             entry.set_item("message", &f.message)?;
             fallbacks.append(entry)?;

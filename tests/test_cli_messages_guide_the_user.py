@@ -185,6 +185,13 @@ def test_overwrite_replaces_a_file_with_a_file_without_merge(tmp_path):
     assert target.read_bytes() == b"new\n"
 
 
+def test_overwrite_help_says_it_applies_to_a_file_src_without_merge():
+    r = run_cli("--help")
+    assert r.returncode == 0, described(r)
+    text = " ".join(r.stdout.split())
+    assert "with --merge, or for a SRC that is a file, replace existing files" in text, text
+
+
 def test_a_file_at_a_missing_directory_name_is_still_not_a_directory(tmp_path):
     afile = tmp_path / "afile"
     afile.write_bytes(b"x")

@@ -227,6 +227,23 @@ def test_ignore_is_called_as_shutil_calls_it(base):
     ]
 
 
+def test_ignore_is_called_once_per_directory_when_a_link_deep_down_is_followed(base):
+    # symlinks=False: the engine meets the link, gives the directory to the
+    # walk, which tries the engine again below it; `ignore` is still called
+    # once per directory, as shutil calls it.
+    src = base / "src"
+    make_tree(src, {"a": {"b": {"c": {"f": b"1", "link": Symlink("f")}}}})
+    calls: list[str] = []
+
+    def ignore(directory, names):
+        calls.append(directory)
+        return set()
+
+    fastlink.copytree(str(src), base / "dst", ignore=ignore)
+    assert listing(base / "dst")["a/b/c/link"] == "1"
+    assert sorted(calls) == [str(src), str(src / "a"), str(src / "a/b"), str(src / "a/b/c")]
+
+
 def test_help_shows_the_docstring():
     assert "shutil.copytree" in (fastlink.copytree.__doc__ or "")
     assert "all or nothing" in (fastlink.copytree.__doc__ or "")

@@ -324,6 +324,22 @@ def test_the_command_defaults_to_the_active_virtual_environment(xfs, fresh_dir, 
     assert (venv / "lib" / XY / "site-packages" / "demo-1.0.dist-info" / "RECORD").is_file()
 
 
+def test_the_commands_json_names_a_not_written_back_fallback_as_the_report_does(
+    xfs, fresh_dir, cache, wheels_dir
+):
+    # The kernel's writeback window: a wheel unpacked just now is copied on XFS.
+    env = {k: v for k, v in os.environ.items() if k != "FASTLINK_WRITEBACK_SECONDS"}
+    python = make_venv(fresh_dir(xfs) / "v")
+
+    done = run_cli("--python", python, "--cache-dir", cache, "--json", build(wheels_dir), env=env)
+
+    assert done.returncode == 0, done.stderr
+    [installed] = json.loads(done.stdout)["installed"]
+    [fallback] = installed["fallbacks"]
+    assert (fallback["errno"], fallback["error"]) == (0, "NOT_WRITTEN_BACK")
+    assert (installed["method"], installed["copied"]) == ("copy", installed["placed"])
+
+
 # Member names a wheel may carry: any printable text, commas and quotes
 # included (RECORD is CSV), path components that are not "." or "..".
 _component = st.text(

@@ -167,6 +167,18 @@ def test_report_to_dict_names_each_entrys_fields_and_errno():
     ]
 
 
+def test_report_to_dict_names_a_not_written_back_fallback_by_its_constant():
+    # Not an errno (none is 0): "errno 0" would send a reader to errno(3).
+    report = fastlink.Report(
+        method="copy",
+        files=3,
+        copied=3,
+        fallbacks=[("reflink", fastlink.NOT_WRITTEN_BACK, 3, "reflink passed over")],
+    )
+    [entry] = report.to_dict()["fallbacks"]
+    assert (entry["errno"], entry["error"]) == (0, "NOT_WRITTEN_BACK")
+
+
 def test_a_report_made_by_hand_is_a_test_double_with_defaults():
     empty = fastlink.Report()
     assert (empty.method, empty.files, empty.skipped, empty.elapsed) == ("copy", 0, (), 0.0)

@@ -105,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="with --merge, replace existing files and symlinks (by rename, never in place)",
+        help="with --merge, or for a SRC that is a file, replace existing files and "
+        "symlinks (by rename, never in place)",
     )
     parser.add_argument(
         "--no-times", action="store_true", help="do not keep access and modification times"

@@ -219,6 +219,7 @@ def _as_dict(
             )
             continue
         report = result.report
+        as_dict = report.to_dict()
         installed.append(
             {
                 "wheel": wheel,
@@ -234,14 +235,9 @@ def _as_dict(
                 "hardlinked": report.hardlinked,
                 "copied": report.copied,
                 "bytes": report.bytes,
-                "skipped": [
-                    {"method": m, "errno": e, "error": errno_name(e), "message": msg}
-                    for m, e, msg in report.skipped
-                ],
-                "fallbacks": [
-                    {"method": m, "errno": e, "error": errno_name(e), "files": n, "message": msg}
-                    for m, e, n, msg in report.fallbacks
-                ],
+                # As `fastlink --json` gives them: one serialization.
+                "skipped": as_dict["skipped"],
+                "fallbacks": as_dict["fallbacks"],
                 "replaced": None
                 if result.replaced is None
                 else {

@@ -108,7 +108,7 @@ def copytree(
         src,
         dst,
         symlinks=symlinks,
-        ignore=ignore,
+        ignore=None if ignore is None else _once_per_directory(ignore),
         copy_function=copy_function,
         ignore_dangling_symlinks=ignore_dangling_symlinks,
         dirs_exist_ok=dirs_exist_ok,
@@ -152,6 +152,21 @@ def _copytree(
         exclude=exclude,
         top=top,
     )
+
+
+def _once_per_directory(ignore: _Ignore) -> _Ignore:
+    """`ignore`, called once per directory as `shutil` calls it. A directory
+    the engine has listed may be listed again: the engine gives a tree with
+    a link to follow back to the walk, which tries the engine again on each
+    subdirectory; the later calls get the first one's answer."""
+    answers: dict[str, Iterable[str]] = {}
+
+    def once(directory: str, names: list[str]) -> Iterable[str]:
+        if directory not in answers:
+            answers[directory] = ignore(directory, names)
+        return answers[directory]
+
+    return once
 
 
 def _fast_times(copy_function: _CopyFunction) -> bool | None:

@@ -139,7 +139,8 @@ class Report:
         """The report as plain JSON-ready data, as `fastlink --json` prints it:
         the fields in order, each entry of `skipped`, `fallbacks` and
         `unsupported_metadata` a dict of its fields plus `error`, the errno's
-        name ("EXDEV"; "errno N" for one fastlink does not name)."""
+        name ("EXDEV"; "errno N" for one fastlink does not name; a fallback's
+        `NOT_WRITTEN_BACK`, which is no errno, "NOT_WRITTEN_BACK")."""
     def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, Any]]: ...
     def __eq__(self, value: object, /) -> bool: ...
     __hash__: ClassVar[None]  # type: ignore[assignment]

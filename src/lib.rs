@@ -310,8 +310,10 @@ fn call_ignore(
 /// `cfg.split(",")` (an unknown name is `ValueError`). None means the
 /// `FASTLINK_METHODS` environment variable when it is set (e.g.
 /// "reflink,copy"), else ("reflink", "copy"). The first method that works
-/// between the two filesystems is used for every file; methods the pair cannot
-/// do are skipped and listed in `Report.skipped`. A new `dst` is built in a
+/// between the two filesystems is used for every file, but for one that cannot
+/// use it alone and, on XFS, one written moments ago whose clone would wait for
+/// writeback (both in `Report.fallbacks`); methods the pair cannot do are
+/// skipped and listed in `Report.skipped`. A new `dst` is built in a
 /// hidden staging directory beside it and renamed into place, so it appears
 /// complete or not at all. With `dirs_exist_ok=True` the call merges into an
 /// existing directory; `overwrite=True` then replaces existing files and

@@ -239,3 +239,29 @@ def test_a_malformed_window_is_a_value_error_before_anything_is_written(
     with pytest.raises(ValueError, match="FASTLINK_WRITEBACK_SECONDS"):
         fastlink.clone_or_copy(base / "src", base / "dst")
     assert not (base / "dst").exists()
+
+
+def test_the_commands_say_fresh_files_were_not_cloned_and_how_to_clone_them(
+    kernel_window, xfs, fresh_dir
+):
+    """A choice made for speed reads as one, in `fastlink SRC DST`'s summary
+    and in `fastlink install`'s (files counted, not "some"), with the way to
+    clone anyway; never as files that "fell back"."""
+    from test_cli import cli_env, run_cli
+    from test_install_wheels import build, make_venv
+    from test_install_wheels import run_cli as run_install
+
+    base = fresh_dir(xfs)
+    make_tree(base / "src", {"a.bin": File(random_bytes(FIEMAP_MIN_SIZE, 1)), "b.txt": b"b"})
+    env = {k: v for k, v in cli_env().items() if k != ENV}
+    tree = run_cli(base / "src", base / "dst", env=env)
+    assert tree.returncode == 0, tree.stderr
+    assert "2 files written moments ago not cloned" in tree.stdout
+    assert "--methods reflink clones anyway" in tree.stdout and "fell back" not in tree.stdout
+
+    python = make_venv(base / "venv")
+    wheel = build(base / "wheels")
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+    done = run_install("--python", python, "--cache-dir", base / "cache", wheel, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "written moments ago not cloned" in done.stdout and "some files" not in done.stdout

@@ -30,6 +30,7 @@ from fastlink._cli_output import (
     error_line,
     exit_code_for,
     fail,
+    fallback_note,
     human_bytes,
     print_json_error,
     progress_bar,
@@ -37,6 +38,7 @@ from fastlink._cli_output import (
 )
 from fastlink._cli_probe import probe_main
 from fastlink._fastlink import (
+    NOT_WRITTEN_BACK,
     Report,
     __version__,
     clone_or_copy,
@@ -55,7 +57,9 @@ __all__ = ["errno_name", "error_line", "human_bytes", "main", "report_as_dict", 
 
 _EPILOG = f"""\
 The default methods are "reflink,copy", or FASTLINK_METHODS when set; --methods
-overrides both.
+overrides both. On XFS a file written in the last ~35 s is copied rather than
+cloned under the default, since its clone would wait for the data's writeback
+(FASTLINK_WRITEBACK_SECONDS sets that window; 0 turns it off).
 
 `fastlink install WHEEL...` installs wheels into an environment, as pip does
 (see `fastlink install --help`).
@@ -71,7 +75,7 @@ named "install", "probe" or "reclaim" is spelled ./install, ./probe or ./reclaim
 exit codes:
   {EXIT_OK}    done
   {EXIT_IO_ERROR}    an I/O error (permission, no space, a special file, ...)
-  {EXIT_USAGE}    usage: bad arguments or a bad FASTLINK_METHODS
+  {EXIT_USAGE}    usage: bad arguments or a bad FASTLINK_METHODS or FASTLINK_WRITEBACK_SECONDS
   {EXIT_CROSS_DEVICE}    cross-device: the allowed methods need one filesystem
   {EXIT_UNSUPPORTED}    unsupported: the filesystem cannot reflink (hardlink, hold a symlink)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
@@ -204,8 +208,11 @@ def _log_report(log: logging.Logger, report: Report) -> None:
     log.info("method %s: %s", report.method, placed or "no files")
     for method, _errno, message in report.skipped:
         log.info("skipped %s: %s", method, message)
-    for method, _errno, files, message in report.fallbacks:
-        log.info("fell back from %s for %s: %s", method, count(files, "file"), message)
+    for method, errno, files, message in report.fallbacks:
+        if errno == NOT_WRITTEN_BACK:
+            log.info("%s", fallback_note(errno, files, message))
+        else:
+            log.info("fell back from %s for %s: %s", method, count(files, "file"), message)
     for kind, _errno, entries, message in report.unsupported_metadata:
         log.info("%s not kept on %s entries: %s", kind, f"{entries:,}", message)
 
@@ -324,8 +331,8 @@ def summary_line(report: Report) -> str:
         line += f" ({', '.join(others)})"
     for _method, _errno, message in report.skipped:
         line += f"; {message}; {method_verb} instead"
-    for _method, _errno, files, message in report.fallbacks:
-        line += f"; {message}: {count(files, 'file')} fell back"
+    for _method, errno, files, message in report.fallbacks:
+        line += f"; {fallback_note(errno, files, message)}"
     for _kind, _errno, entries, message in report.unsupported_metadata:
         line += f"; {message}: {entries:,} left as the filesystem has them"
     return line

@@ -25,6 +25,7 @@ from fastlink._cli_output import (
     error_line,
     exit_code_for,
     fail,
+    fallback_note,
     human_bytes,
     progress_bar,
     threads_help,
@@ -168,6 +169,7 @@ def summary_line(
     by_method = {"reflink": 0, "hardlink": 0, "copy": 0}
     placed_bytes = written = unpacked = replaced = 0
     notes: dict[str, None] = {}  # ordered, without repeats
+    fell_back: dict[tuple[int, str], int] = {}  # files per (errno, message), in order
     for dist in installed:
         report = dist.report
         by_method["reflink"] += report.reflinked
@@ -179,8 +181,8 @@ def summary_line(
         replaced += dist.replaced is not None
         for _method, _errno, message in report.skipped:
             notes[message] = None
-        for _method, _errno, _files, message in report.fallbacks:
-            notes[f"{message}: some files fell back"] = None
+        for _method, errno, files, message in report.fallbacks:
+            fell_back[errno, message] = fell_back.get((errno, message), 0) + files
     placed = [f"{n:,} {PAST_TENSE[m]}" for m, n in by_method.items() if n] or ["0 files placed"]
     line = (
         f"installed {count(len(installed), 'distribution')} for {python} in {elapsed:.2f} s: "
@@ -192,6 +194,8 @@ def summary_line(
         line += f"; {count(unpacked, 'wheel')} unpacked into {cache_dir}"
     for note in notes:
         line += f"; {note}"
+    for (errno, message), files in fell_back.items():
+        line += f"; {fallback_note(errno, files, message)}"
     return line
 
 

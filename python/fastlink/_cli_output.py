@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from fastlink._fastlink import (
+    NOT_WRITTEN_BACK,
     CrossDeviceError,
     HardlinkUnsupportedError,
     Progress,
@@ -143,6 +144,18 @@ def human_bytes(n: int) -> str:
 
 def count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def fallback_note(errno: int, files: int, message: str) -> str:
+    """How a summary says that `files` took a later method: for files a
+    clone would have waited for (written moments ago, on XFS), a choice made
+    for speed, not a failure, and how to clone them anyway."""
+    if errno == NOT_WRITTEN_BACK:
+        return (
+            f"{count(files, 'file')} written moments ago not cloned: a clone would wait "
+            "for their writeback (--methods reflink clones anyway)"
+        )
+    return f"{message}: {count(files, 'file')} fell back"
 
 
 @contextmanager

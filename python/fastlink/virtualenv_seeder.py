@@ -13,7 +13,9 @@ But it never builds virtualenv's wheel images: `fastlink.install_wheels`
 unpacks each wheel once into fastlink's cache, kept inside the app-data
 folder (`<app-data>/fastlink`, so clearing app-data clears it), and places
 every file from there: a reflink where the cache and the environment share
-a filesystem that can clone, else a copy. Never a symlink or a hardlink
+a filesystem that can clone, else a copy (and on XFS a copy of a cache
+entry unpacked in the last ~35 s, whose clone would wait for writeback:
+fastlink's default rule). Never a symlink or a hardlink
 (whatever FASTLINK_METHODS says): the environment does not depend on
 app-data once it is created.
 

@@ -197,3 +197,10 @@ def test_a_file_at_a_missing_directory_name_is_still_not_a_directory(tmp_path):
     afile.write_bytes(b"x")
     line = assert_error(run_cli(afile, f"{tmp_path}/nodir/"), 1)
     assert "(ENOTDIR)" in line, line
+
+
+@pytest.mark.parametrize("command", ["install", "probe", "reclaim"])
+def test_a_subcommands_usage_error_points_at_its_own_help(command):
+    r = run_cli(command)
+    assert r.returncode == 2, described(r)
+    assert r.stderr.rstrip("\n").endswith(f"(see fastlink {command} --help)"), described(r)

@@ -48,7 +48,8 @@ PAST_TENSE = {"reflink": "cloned", "hardlink": "hard-linked", "copy": "copied"}
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, like every other error, instead of argparse's usage block.
-        self.exit(EXIT_USAGE, f"fastlink: error: {message} (see fastlink --help)\n")
+        # The pointer names the (sub)command whose --help explains it.
+        self.exit(EXIT_USAGE, f"fastlink: error: {message} (see {self.prog} --help)\n")
 
 
 def threads_help() -> str:

@@ -122,8 +122,7 @@ def copy2(src: _StrPath, dst: _StrPathT, *, follow_symlinks: bool = True) -> _St
       `shutil` raises it.
     - The times and permission bits are on the file when its name appears;
       extended attributes, setuid and setgid are set just after (`shutil`
-      sets everything after writing the data). The access time kept is the
-      source's before the copy read it (a clone does not read it).
+      sets everything after writing the data).
 
     Handed to `shutil.copyfile` and `shutil.copystat` themselves, so exactly
     as they do: a source that is not a regular file (a symlink not
@@ -141,8 +140,14 @@ def copy2(src: _StrPath, dst: _StrPathT, *, follow_symlinks: bool = True) -> _St
         return target
     src_st, _mode = placed
     sys.audit("shutil.copyfile", src, target)
-    clone_or_copy(src, target, methods=_METHODS, overwrite=True, preserve_times=True)
+    report = clone_or_copy(src, target, methods=_METHODS, overwrite=True, preserve_times=True)
     sys.audit("shutil.copystat", src, target)
+    if report.copied:
+        # The copy read the source, which may have moved its access time on:
+        # copystat, after the read, gives the new one.
+        now = os.stat(src) if follow_symlinks else os.lstat(src)
+        if now.st_atime_ns != src_st.st_atime_ns:
+            os.utime(target, ns=(now.st_atime_ns, now.st_mtime_ns))
     if _copy_xattrs(src, target) or src_st.st_mode & _NOT_PLACED:
         # After the attributes, as copystat: an ACL's sets the mode again.
         os.chmod(target, stat.S_IMODE(src_st.st_mode))

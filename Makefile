@@ -60,9 +60,10 @@ wheel: wheel-tools
 wheel-test:
 	.ci/wheel-test
 
-# CPython's own copytree tests (Lib/test/test_shutil.py's TestCopyTree and TestMove,
-# as shipped with each interpreter) with shutil.copytree = fastlink.copytree: every
-# test that passes with the real one must pass, on XFS and btrfs loop mounts (root),
+# CPython's own copytree, copy2 and copyfile tests (Lib/test/test_shutil.py's
+# TestCopyTree, TestMove, TestCopy and TestCopyFile, as shipped with each interpreter)
+# with shutil.copytree, copy2 and copyfile replaced by fastlink's: every test that
+# passes with the real ones must pass, on XFS and btrfs loop mounts (root),
 # under pyenv's CPython 3.11, 3.12 and 3.13 (a missing one fails). Under a minute.
 # CPYTHON_COPYTREE_ARGS="--pythons 3.13 --filesystems btrfs --json out.json".
 CPYTHON_COPYTREE_ARGS ?=

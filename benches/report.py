@@ -40,6 +40,7 @@ SECTIONS += " wheel_installs"
 SECTIONS += " seeding peak_rss method"
 HEADLINE = {
     "per-file": ("in-process", None),
+    "per-file-copy2": ("in-process", "copy2"),
     "trees": ("in-process", "cp"),
     "installs": ("whole processes", "uv"),
     "install-warm": ("whole processes", "uv"),
@@ -385,6 +386,15 @@ class Report:
         self.table(["call", "entries in dir", "fastlink", "peer", "fastlink ÷ peer"], rows)
         self.emit("Flat in the directory's size: time per call with 10,000 entries ÷ with 10.", "")
         self.table(["call", "fastlink", "peer"], flat)
+        drop_in = [
+            [PAIR_LABELS[pair], f"{entries:,}", *vs(by, "copy2")]
+            for pair in PAIR_LABELS
+            for entries in (10, 10_000)
+            if "fastlink" in (by := self.get("per-file-copy2", None, pair, entries))
+        ]
+        if drop_in:
+            self.emit("`fastlink.copy2(src_file, dst_file)`, the drop-in, the same way.", "")
+            self.table(["call", "entries in dir", "fastlink.copy2", "peer", "ratio"], drop_in)
 
     def file_lists(self) -> None:
         rows = self.pair_rows("file-list", "corpus", "loop")

@@ -11,6 +11,7 @@ test_install_matches_pip_on_real_wheels.py.
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import shutil
@@ -590,3 +591,34 @@ def test_pip_gets_the_launchers_pip_gives_itself(xfs, fresh_dir, cache, wheels_d
     assert launchers - {"pip-tool"} == {"pip", f"pip{major}", f"pip{major}.{minor}"}
     out = subprocess.run([venv / "bin" / f"pip{major}.{minor}"], capture_output=True, check=True)
     assert out.stdout == b"hello from pip\n"
+
+
+def test_json_prints_an_error_object_on_stdout_when_the_install_fails(tmp_path):
+    """As `fastlink SRC DST --json` does (docs/cli.md): the paths given, the exit
+    code, the exception, its errno and paths; the line on stderr stays."""
+    missing = tmp_path / "missing-1.0-py3-none-any.whl"
+    done = run_cli("--json", "--python", sys.executable, "--cache-dir", tmp_path / "c", missing)
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout) == {
+        "python": sys.executable,
+        "cache_dir": str(tmp_path / "c"),
+        "wheels": [str(missing)],
+        "exit_code": 1,
+        "exception": "FileNotFoundError",
+        "errno": errno.ENOENT,
+        "error": "ENOENT",
+        "message": os.strerror(errno.ENOENT),
+        "filename": str(missing),
+        "filename2": None,
+        "hint": None,
+    }
+    assert done.stderr.startswith("fastlink: error: No such file or directory (ENOENT): ")
+
+
+def test_json_prints_an_error_object_for_a_usage_error_of_install_too(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    done = run_cli("--json", tmp_path / "x-1.0-py3-none-any.whl", env=env)
+    assert done.returncode == 2, done.stderr
+    error = json.loads(done.stdout)
+    assert (error["exit_code"], error["exception"], error["errno"]) == (2, None, None), error
+    assert error["message"].startswith("no environment to install into"), error

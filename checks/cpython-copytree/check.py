@@ -1,12 +1,15 @@
-"""CPython's own copytree tests against `fastlink.copytree` (issue 20).
+"""CPython's own copytree, copy2 and copyfile tests against `fastlink.copytree`,
+`fastlink.copy2` and `fastlink.copyfile` (issue 20).
 
-`Lib/test/test_shutil.py`'s classes TestCopyTree and TestMove, as shipped with each
+`Lib/test/test_shutil.py`'s classes TestCopyTree, TestMove, TestCopy and TestCopyFile,
+as shipped with each
 CPython (3.11, 3.12 and 3.13 by default: pyenv's, newest patch release first, else
 python3.X on PATH), are run twice on each filesystem (XFS with reflink, btrfs; loop
 mounts made by tests/mounts.py, root only), with the tests' cwd and TMPDIR there:
 
-1. against the real `shutil.copytree`, which gives the set of tests that pass here;
-2. with `shutil.copytree = fastlink.copytree` (run_tests.py).
+1. against the real `shutil` functions, which gives the set of tests that pass here;
+2. with `shutil.copytree`, `shutil.copy2` and `shutil.copyfile` replaced by
+   fastlink's (run_tests.py).
 
 Every test that passes in 1 must pass in 2. A missing interpreter, a filesystem that
 cannot be mounted, a run that crashes or a run in which nothing passed fails the check:
@@ -99,8 +102,12 @@ def counts(outcomes: dict[str, str]) -> str:
     return ", ".join(f"{n} {k}" for k, n in sorted(tally.items()))
 
 
-def reaches_copytree(test_id: str) -> bool:
-    return "TestCopyTree" in test_id
+# The classes that call the replaced functions directly, counted on their own.
+DIRECT = ("TestCopyTree", "TestCopy", "TestCopyFile")
+
+
+def class_of(test_id: str) -> str:
+    return test_id.split(".")[-2]
 
 
 def main() -> int:
@@ -150,14 +157,17 @@ def main() -> int:
                     failed = True
                 passing = sorted(t for t, o in real.items() if o == "passed")
                 regressions = sorted(t for t in passing if ours.get(t) != "passed")
-                copytree_ids = [t for t in real if reaches_copytree(t)]
+                per_class = []
+                for name in DIRECT:
+                    ids = [t for t in real if class_of(t) == name]
+                    per_class.append(
+                        f"{name} {sum(real[t] == 'passed' for t in ids)}/{len(ids)} pass with "
+                        f"shutil, {sum(ours.get(t) == 'passed' for t in ids)}/{len(ids)} "
+                        f"with fastlink"
+                    )
                 print(
                     f"CPython {results['shutil']['python']} on {fs}: "
-                    f"shutil.copytree: {counts(real)}; fastlink.copytree: {counts(ours)}; "
-                    f"TestCopyTree {sum(real[t] == 'passed' for t in copytree_ids)}/"
-                    f"{len(copytree_ids)} pass with shutil, "
-                    f"{sum(ours.get(t) == 'passed' for t in copytree_ids)}/{len(copytree_ids)} "
-                    f"with fastlink"
+                    f"shutil: {counts(real)}; fastlink: {counts(ours)}; " + "; ".join(per_class)
                 )
                 for t in sorted(set(real) | set(ours)):
                     if real.get(t) != ours.get(t):
@@ -165,7 +175,7 @@ def main() -> int:
                 for t in regressions:
                     print(f"  REGRESSION {t}:\n{results['fastlink']['details'].get(t, '')}")
                 if not passing:
-                    print("  nothing passed with shutil.copytree: the run is not meaningful")
+                    print("  nothing passed with shutil's functions: the run is not meaningful")
                     failed = True
                 failed = failed or bool(regressions)
                 runs.append(
@@ -186,7 +196,7 @@ def main() -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(runs, f, indent=1)
-    verdict = "FAILED" if failed else "every test passing with shutil.copytree passes"
+    verdict = "FAILED" if failed else "every test passing with shutil's functions passes"
     print(f"cpython-copytree: {verdict}")
     return 1 if failed else 0
 

@@ -1,10 +1,13 @@
-"""One run of CPython's own copytree tests: `test.test_shutil`'s TestCopyTree and
-TestMove, as shipped with the interpreter that runs this, in the current directory.
+"""One run of CPython's own copytree, copy2 and copyfile tests: `test.test_shutil`'s
+TestCopyTree, TestMove, TestCopy and TestCopyFile, as shipped with the interpreter
+that runs this, in the current directory.
 
     python run_tests.py shutil|fastlink RESULTS.json
 
-`fastlink` first sets `shutil.copytree = fastlink.copytree` (shutil.move calls it
-through the module too); `shutil` runs the tests against the real one. Every test's
+`fastlink` first sets `shutil.copytree = fastlink.copytree`, `shutil.copy2 =
+fastlink.copy2` and `shutil.copyfile = fastlink.copyfile` (shutil.move and
+shutil.copy call them through the module too); `shutil` runs the tests against the
+real ones. Every test's
 outcome (passed, failed, error, skipped, expected failure, unexpected success) goes
 to RESULTS.json with the interpreter's version and where fastlink came from. Run by
 check.py, which compares the two modes.
@@ -19,7 +22,7 @@ import shutil
 import sys
 import unittest
 
-CLASSES = ("TestCopyTree", "TestMove")
+CLASSES = ("TestCopyTree", "TestMove", "TestCopy", "TestCopyFile")
 
 
 class RecordingResult(unittest.TextTestResult):
@@ -78,6 +81,8 @@ def main() -> int:
         import fastlink
 
         shutil.copytree = fastlink.copytree
+        shutil.copy2 = fastlink.copy2
+        shutil.copyfile = fastlink.copyfile
         info["fastlink"] = fastlink.__file__
         info["extension"] = fastlink._fastlink.__file__
     elif mode != "shutil":

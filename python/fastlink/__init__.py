@@ -4,6 +4,7 @@ Clone when the filesystems allow it, otherwise fall back to the fastest
 correct copy, and report exactly what happened.
 """
 
+from fastlink._copyfile import copy2, copyfile
 from fastlink._copytree import copytree
 from fastlink._environment import NoEnvironmentError
 from fastlink._fastlink import (
@@ -75,6 +76,8 @@ __all__ = [
     "__version__",
     "clone_files",
     "clone_or_copy",
+    "copy2",
+    "copyfile",
     "copytree",
     "install_wheels",
     "probe",

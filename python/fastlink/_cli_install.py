@@ -27,6 +27,7 @@ from fastlink._cli_output import (
     fail,
     fallback_note,
     human_bytes,
+    print_json_error,
     progress_bar,
     threads_help,
 )
@@ -37,7 +38,7 @@ from fastlink._install import install_results
 # typing is not imported at run time: `fastlink install` starts faster.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, NoReturn
 
 _EPILOG = f"""\
 Each WHEEL is a .whl file, unpacked into the cache first (once: a later install
@@ -107,11 +108,24 @@ def install_main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     methods = None if args.methods is None else [m.strip() for m in args.methods.split(",")]
     python = args.python
+    # With --json, a failure of the whole command prints the tree command's
+    # error object on stdout (print_json_error), the paths it was given first.
+    json_paths = (
+        {"python": python, "cache_dir": args.cache_dir, "wheels": args.wheels}
+        if args.json
+        else None
+    )
+
+    def usage_error(message: str, err: BaseException | None = None) -> NoReturn:
+        if json_paths is not None:
+            print_json_error(json_paths, EXIT_USAGE, err, message=message)
+        parser.error(message)
+
     if python is None:
         # Not the Python fastlink itself runs in (a pipx venv, say): a
         # command line names its target, or an active virtual environment.
         if not os.environ.get("VIRTUAL_ENV"):
-            parser.error("no environment to install into: pass --python, or activate a venv")
+            usage_error("no environment to install into: pass --python, or activate a venv")
         python = default_python()
     cache_dir = user_cache_dir() if args.cache_dir is None else args.cache_dir
     started = time.perf_counter()
@@ -132,17 +146,18 @@ def install_main(argv: Sequence[str]) -> int:
                 progress=on_progress,
             )
     except ValueError as err:
-        parser.error(str(err))
+        usage_error(str(err), err)
     except OSError as err:
-        return fail(err, exit_code_for(err))
+        return fail(err, exit_code_for(err), json_paths=json_paths)
     except KeyboardInterrupt as interrupt:
         done = getattr(interrupt, "installed", [])
         names = " ".join(f"{d.name}-{d.version}" for d in done) or "none"
-        print(
-            f"fastlink: interrupted; installed before the interrupt: {names}; "
-            "the others were rolled back",
-            file=sys.stderr,
+        message = (
+            f"interrupted; installed before the interrupt: {names}; the others were rolled back"
         )
+        if json_paths is not None:
+            print_json_error(json_paths, EXIT_INTERRUPTED, interrupt, message=message)
+        print(f"fastlink: {message}", file=sys.stderr)
         return EXIT_INTERRUPTED
     elapsed = time.perf_counter() - started
 

@@ -8,6 +8,7 @@ import stat
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar, Union
 
+from fastlink._copyfile import copy2 as _fastlink_copy2
 from fastlink._fastlink import (
     DestinationInsideSourceError,
     SpecialFileError,
@@ -56,8 +57,8 @@ def copytree(
       copied, with `shutil`'s arguments; `shutil.ignore_patterns` works.
     - `copy_function` is called once per file, as `shutil.copytree` calls
       it (`copy_function(src_path, dst_path)`), except that
-      `shutil.copy2` (the default) and `shutil.copy` are not called but
-      done by fastlink: `copy2` keeps permission bits and times, `copy`
+      `shutil.copy2` (the default), `fastlink.copy2` and `shutil.copy` are
+      not called but done by fastlink: `copy2` keeps permission bits and times, `copy`
       permission bits only (files get the time of the copy; directories
       keep theirs, as with `shutil`).
     - `dirs_exist_ok=True` merges into an existing `dst`, replacing files
@@ -171,7 +172,7 @@ def _once_per_directory(ignore: _Ignore) -> _Ignore:
 
 def _fast_times(copy_function: _CopyFunction) -> bool | None:
     """`preserve_times` for a copy function fastlink does itself, or None."""
-    if copy_function is shutil.copy2:
+    if copy_function is shutil.copy2 or copy_function is _fastlink_copy2:
         return True
     if copy_function is shutil.copy:
         return False

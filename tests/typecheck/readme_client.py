@@ -102,3 +102,15 @@ def report_as_data(report: fastlink.Report) -> None:
 def paths_as_users_have_them(src: os.PathLike[str], dst: bytes) -> None:
     fastlink.clone_or_copy(src, os.fsdecode(dst))
     fastlink.probe(os.fspath(src), dst)
+
+
+def api_copy2_and_copyfile(site_packages: os.PathLike[str]) -> None:
+    from fastlink import copy2, copyfile
+
+    placed: str = copy2("cache/numpy/core.so", "venv/lib/site-packages/numpy/")
+    assert_type(copyfile("template.cfg", "setup.cfg"), str)
+    assert_type(copyfile(b"template.cfg", b"setup.cfg"), bytes)
+    into = copy2("cache/numpy/core.so", site_packages)  # the path, or the file in it
+    fastlink.copytree("build/lib", "dist/lib", copy_function=copy2)
+    shutil.copytree("build/lib", "dist/lib", copy_function=fastlink.copy2)
+    print(placed, os.fspath(into))

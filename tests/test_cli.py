@@ -106,12 +106,14 @@ def summary_of(r: subprocess.CompletedProcess[str]) -> str:
 
 
 def assert_usage_error(r: subprocess.CompletedProcess[str]) -> str:
-    """Exit 2 and exactly one line on stderr, "fastlink: error: ... (see fastlink --help)"."""
+    """Exit 2 and exactly one line on stderr, "fastlink: error: ... (see fastlink
+    --help)", or the subcommand's own --help ("fastlink probe --help")."""
     assert r.returncode == 2, described(r)
     assert r.stdout == "", described(r)
     lines = r.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("fastlink: error: "), described(r)
-    assert lines[0].endswith(" (see fastlink --help)"), described(r)
+    pointer = r" \(see fastlink( install| probe| reclaim)? --help\)$"
+    assert re.search(pointer, lines[0]), described(r)
     return lines[0]
 
 

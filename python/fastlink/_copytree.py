@@ -88,6 +88,8 @@ def copytree(
       the `shutil.Error` (`shutil` would read a device's data).
     - A `dst` inside `src` any number of levels down works; `shutil` only
       leaves out a `dst` that did not exist when `src` was listed.
+    - Any depth the filesystem allows: the walk does not recurse (`shutil`
+      raises `RecursionError` at about 490 levels).
     - A link is dangling when what it names, from the link's directory,
       does not exist; `shutil` (`ignore_dangling_symlinks=True`) looks for
       a relative target from the current directory.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import fastlink
 import pytest
+from fdwalk import remove_tree_fd
 from fiemap import FIEMAP_MIN_SIZE, is_fully_shared
 from guardhooks import forget_source, guard_source
 from treespec import Dir, File, Symlink, make_tree, random_bytes
@@ -348,3 +349,29 @@ def test_a_link_deep_down_costs_one_pass_not_one_per_level(base, monkeypatch):
     # subtree without links (its hook lists each directory for links).
     assert max(listed.values()) <= 3, listed.most_common(3)
     assert listing(dst)["side/sub/h"] == "5"
+
+
+def test_a_new_tree_deeper_than_shutils_rmtree_manages_is_removed_on_error(base):
+    # All or nothing at any depth: shutil.rmtree recurses before Python 3.13
+    # (RecursionError at about 990 levels), so copytree's removal of the new
+    # tree must not be a plain rmtree. Built level by level: make_tree and
+    # os.makedirs recurse.
+    src, dst = base / "src", base / "dst"
+    bottom = src
+    try:
+        for _ in range(1100):
+            bottom.mkdir()
+            bottom /= "d"
+        bottom.mkdir()
+        os.mkfifo(bottom / "pipe")
+        with pytest.raises(shutil.Error) as caught:
+            fastlink.copytree(src, dst)
+        pipe = str(bottom / "pipe")
+        assert caught.value.args[0] == [
+            (pipe, pipe.replace(str(src), str(dst), 1), f"`{pipe}` is a named pipe")
+        ]
+        assert not dst.exists()
+    finally:
+        for tree in (src, dst):
+            if tree.exists():
+                remove_tree_fd(tree)  # fresh_dir's removal recurses too

@@ -165,10 +165,15 @@ def _engine_copytree(
 
     def refuse_links(directory: str, names: list[str]) -> Iterable[str]:
         skipped = ignore(directory, names) if ignore is not None else ()
-        with os.scandir(directory) as listing:
-            for entry in listing:
-                if entry.is_symlink() and entry.name not in skipped:
-                    raise _FollowLinks
+        try:
+            with os.scandir(directory) as listing:
+                links = [entry.name for entry in listing if entry.is_symlink()]
+        except OSError:
+            # By path, where the engine lists by fd: a directory deeper than
+            # PATH_MAX. The walk meets the error and says it as shutil does.
+            raise _FollowLinks from None
+        if any(name not in skipped for name in links):
+            raise _FollowLinks
         return skipped
 
     new = not os.path.lexists(dst)
@@ -197,7 +202,7 @@ def _engine_copytree(
         shutil.copystat(src, dst)
     except OSError as why:
         if made is not None and _identity(dst) == made:
-            shutil.rmtree(dst, ignore_errors=True)
+            _remove_tree(dst)
         raise shutil.Error([(os.fspath(src), os.fspath(dst), str(why))]) from None
 
 
@@ -321,7 +326,7 @@ class _Walk:
                 raise shutil.Error(errors)
         except BaseException:
             if made is not None and _identity(dst) == made:
-                shutil.rmtree(dst, ignore_errors=True)
+                _remove_tree(dst)
             raise
 
     def _ignored(self, path: _StrPath, entries: list[os.DirEntry[str]]) -> set[str]:
@@ -507,6 +512,34 @@ def _copy_file(src: str, dst: str, preserve_times: bool) -> None:
     if stat.S_ISFIFO(st.st_mode):
         raise shutil.SpecialFileError(f"`{src}` is a named pipe")
     clone_or_copy(src, dst, methods=_METHODS, overwrite=True, preserve_times=preserve_times)
+
+
+def _remove_tree(path: _StrPath) -> None:
+    """`shutil.rmtree(path, ignore_errors=True)` for a tree of any depth made
+    by paths. `shutil.rmtree` recurses before Python 3.13 and stops at about
+    990 levels: then the directories every 200 levels are removed first,
+    deepest first, each by `shutil.rmtree` (which never follows a link)."""
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    except RecursionError:
+        pass
+    levels: list[tuple[int, str]] = []
+    stack = [(os.fspath(path), 0)]
+    while stack:
+        directory, depth = stack.pop()
+        if depth and depth % 200 == 0:
+            levels.append((depth, directory))
+        try:
+            with os.scandir(directory) as listing:
+                for entry in listing:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append((entry.path, depth + 1))
+        except OSError:
+            pass
+    for _, directory in sorted(levels, reverse=True):
+        shutil.rmtree(directory, ignore_errors=True)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _identity(path: _StrPath) -> _Identity:

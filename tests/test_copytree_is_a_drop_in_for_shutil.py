@@ -5,12 +5,15 @@ clone_or_copy could not do. CPython's own tests of it run in
 
 from __future__ import annotations
 
+import collections
+import importlib
 import os
 import shutil
 from pathlib import Path
 
 import fastlink
 import pytest
+from fdwalk import remove_tree_fd
 from fiemap import FIEMAP_MIN_SIZE, is_fully_shared
 from guardhooks import forget_source, guard_source
 from treespec import Dir, File, Symlink, make_tree, random_bytes
@@ -257,3 +260,118 @@ def test_file_modes_are_kept(base):
     fastlink.copytree(src, base / "dst")
     for rel in ("x", "ro", "ro/f"):
         assert os.stat(src / rel).st_mode == os.stat(base / "dst" / rel).st_mode
+
+
+# Deeper than shutil manages (it recurses, two frames per level, and stops
+# at about 490 levels): copytree's walk must not depend on the stack.
+DEEP = 600
+
+
+def deep_spec(depth: int, per_level: dict[str, bytes], bottom: dict) -> dict:
+    """`depth` nested directories "d", each with the files `per_level`,
+    `bottom` in the deepest."""
+    spec: dict = dict(bottom)
+    for _ in range(depth):
+        spec = {**per_level, "d": spec}
+    return spec
+
+
+def deep_listing(depth: int, per_level: dict[str, str], bottom: dict[str, str]) -> dict[str, str]:
+    """`listing()` of a copy of deep_spec(depth, per_level, bottom)."""
+    out = {}
+    path = ""
+    for _ in range(depth):
+        out.update({path + name: content for name, content in per_level.items()})
+        path += "d"
+        out[path] = "dir"
+        path += "/"
+    out.update({path + name: content for name, content in bottom.items()})
+    return out
+
+
+@pytest.mark.parametrize("case", ["custom_copy_function", "link_at_the_bottom"])
+def test_a_tree_deeper_than_the_recursion_limit_is_copied(base, case):
+    src, dst = base / "src", base / "dst"
+    bottom = {"f": b"bottom", "link": Symlink("f")}
+    make_tree(src, deep_spec(DEEP, {"x": b"level"}, bottom))
+    calls = []
+
+    def copy_function(s, d):
+        calls.append(s)
+        return shutil.copy2(s, d)
+
+    if case == "custom_copy_function":
+        fastlink.copytree(str(src), str(dst), copy_function=copy_function)
+        assert len(calls) == DEEP + 2  # each x, f and the followed link
+    else:
+        fastlink.copytree(src, dst)  # the default copy_function: follows the link
+    assert listing(dst) == deep_listing(DEEP, {"x": "level"}, {"f": "bottom", "link": "bottom"})
+    # Each directory's times copied after its contents, as shutil copies them.
+    rel = Path(".")
+    for _ in range(DEEP + 1):
+        assert os.stat(src / rel).st_mtime_ns == os.stat(dst / rel).st_mtime_ns, rel
+        rel /= "d"
+
+
+def test_a_link_deep_down_costs_one_pass_not_one_per_level(base, monkeypatch):
+    # symlinks=False: the engine cannot follow the link, so copytree walks
+    # the directories above it, and gives the engine the subtrees without
+    # links. Each directory is listed a few times, not once per level above
+    # it (which made a deep tree quadratic), and each file is placed once.
+    src, dst = base / "src", base / "dst"
+    depth = 40
+    per_level = {"a": b"1", "b": b"2", "c": b"3"}
+    spec = deep_spec(depth, per_level, {"f": b"bottom", "link": Symlink("f")})
+    spec["side"] = {"g": b"4", "sub": {"h": b"5"}}  # a subtree without links
+    make_tree(src, spec)
+    module = importlib.import_module("fastlink._copytree")
+    real_clone_or_copy, real_scandir = module.clone_or_copy, os.scandir
+    placed: list[int] = []
+    listed: collections.Counter[str] = collections.Counter()
+
+    def counting_clone_or_copy(*args, **kwargs):
+        report = real_clone_or_copy(*args, **kwargs)
+        placed.append(report.files)
+        return report
+
+    def counting_scandir(path):
+        listed[os.path.normpath(os.fspath(path))] += 1
+        return real_scandir(path)
+
+    monkeypatch.setattr(module, "clone_or_copy", counting_clone_or_copy)
+    monkeypatch.setattr(os, "scandir", counting_scandir)
+    fastlink.copytree(src, dst)
+    monkeypatch.undo()
+    files = [rel for rel, content in listing(dst).items() if content != "dir"]
+    assert len(files) == depth * len(per_level) + 2 + 2
+    assert sum(placed) == len(files)
+    # The engine's first try, the walk's one pass, the engine again for a
+    # subtree without links (its hook lists each directory for links).
+    assert max(listed.values()) <= 3, listed.most_common(3)
+    assert listing(dst)["side/sub/h"] == "5"
+
+
+def test_a_new_tree_deeper_than_shutils_rmtree_manages_is_removed_on_error(base):
+    # All or nothing at any depth: shutil.rmtree recurses before Python 3.13
+    # (RecursionError at about 990 levels), so copytree's removal of the new
+    # tree must not be a plain rmtree. Built level by level: make_tree and
+    # os.makedirs recurse.
+    src, dst = base / "src", base / "dst"
+    bottom = src
+    try:
+        for _ in range(1100):
+            bottom.mkdir()
+            bottom /= "d"
+        bottom.mkdir()
+        os.mkfifo(bottom / "pipe")
+        with pytest.raises(shutil.Error) as caught:
+            fastlink.copytree(src, dst)
+        pipe = str(bottom / "pipe")
+        assert caught.value.args[0] == [
+            (pipe, pipe.replace(str(src), str(dst), 1), f"`{pipe}` is a named pipe")
+        ]
+        assert not dst.exists()
+    finally:
+        for tree in (src, dst):
+            if tree.exists():
+                remove_tree_fd(tree)  # fresh_dir's removal recurses too

@@ -140,10 +140,11 @@ impl Platform for Linux {
 
     /// `vm.dirty_expire_centisecs` (age at which dirty data is due) plus
     /// `vm.dirty_writeback_centisecs` (how often the flusher looks), read
-    /// once per process: the values are the machine's, a fork's too.
+    /// once per process. Per process, not a plain `OnceLock`: a child forked
+    /// while another thread of the parent was reading them must not wait
+    /// for that thread.
     fn writeback_window() -> std::time::Duration {
-        static WINDOW: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
-        *WINDOW.get_or_init(|| {
+        fn read() -> std::time::Duration {
             let centisecs = |name: &str| -> Option<u64> {
                 let text = std::fs::read_to_string(format!("/proc/sys/vm/{name}")).ok()?;
                 text.trim().parse().ok()
@@ -157,7 +158,10 @@ impl Platform for Linux {
                 }
                 _ => std::time::Duration::from_secs(35),
             }
-        })
+        }
+        static WINDOW: crate::per_process::PerProcess<std::time::Duration> =
+            crate::per_process::PerProcess::new(read);
+        *WINDOW.get()
     }
 
     /// One `getxattrat` (Linux 6.13) asking only for the attribute's size;

@@ -325,6 +325,8 @@ def test_the_command_defaults_to_the_active_virtual_environment(xfs, fresh_dir, 
     assert (venv / "lib" / XY / "site-packages" / "demo-1.0.dist-info" / "RECORD").is_file()
 
 
+# The fresh-data route is XFS's, on Linux: the macOS backend never takes it.
+@pytest.mark.linux_backend
 def test_the_commands_json_names_a_not_written_back_fallback_as_the_report_does(
     xfs, fresh_dir, cache, wheels_dir
 ):

@@ -3,6 +3,9 @@
   already gives exactly, because only the umask trims it and leaves it whole;
   wherever the umask or a default ACL would trim it, one, so modes stay exact;
 - one directory's two fds once, however many 64-file units its files make;
+- each directory opened once on each side: the walk's source fd serves the
+  fill, and a new directory's fd, opened once after its creation, serves its
+  subdirectories, its fill and its final mode and times;
 - one sendfile per file of a copy whose size is known (no second call to
   read 0 at EOF).
 
@@ -89,9 +92,11 @@ def test_every_file_the_umask_would_trim_gets_a_fchmod(src, xfs, fresh_dir, umas
     root, files = src
     dst = fresh_dir(xfs, "tree-dst-") / "out"
     trace, names = _call(root, dst, "reflink", umask)
-    # Every file and directory has group or other bits the umask takes.
-    assert names["fchmod"] == files, trace.describe("call")
-    assert names["fchmodat"] == 5, trace.describe("call")  # the 5 directories
+    # Every file and directory has group or other bits the umask takes: the
+    # files through their fds, and the 5 directories through the fds kept
+    # since their creation.
+    assert names["fchmod"] == files + 5, trace.describe("call")
+    assert names["fchmodat"] == 0, trace.describe("call")
     assert_trees_equal(root, dst)
 
 
@@ -101,7 +106,8 @@ def test_a_default_acl_on_the_destination_means_a_chmod_for_everything(src, xfs,
     parent = fresh_dir(xfs, "tree-dst-")
     _set_default_acl(parent, DEFAULT_ACLS[acl])
     trace, names = _call(root, parent / "out", "reflink", 0o022)
-    assert names["fchmod"] == files, trace.describe("call")
+    # The files, and the 5 directories through the fds kept since their creation.
+    assert names["fchmod"] == files + 5, trace.describe("call")
     assert_trees_equal(root, parent / "out")
 
 
@@ -110,9 +116,33 @@ def test_a_directory_of_many_units_opens_its_fds_once(src, xfs, fresh_dir):
     dst = fresh_dir(xfs, "tree-dst-") / "out"
     trace, _ = _call(root, dst, "reflink", 0o022)
     big = [c for c in trace.matching("call", "openat2") if c.text.split(",")[1].endswith('big"')]
-    # The walk's open, then the fill's source and destination fds: once each,
-    # not once per 64-file unit.
-    assert len(big) == 3, "\n".join(map(str, big))
+    # The walk's open (its fd is the fill's source) and the new directory's
+    # (its fill's destination): once each, not once per 64-file unit.
+    assert len(big) == 2, "\n".join(map(str, big))
+
+
+def _directory_opens(trace) -> int:
+    calls = trace.sections["call"]
+    return sum(c.name == "openat2" or (c.name == "openat" and "O_DIRECTORY" in c.text) for c in calls)
+
+
+@pytest.mark.parametrize("methods", ["reflink", "hardlink"])
+def test_each_directory_is_opened_once_on_each_side(xfs, fresh_dir, methods):
+    extra = 12
+    opens = []
+    for more in (0, extra):
+        root = fresh_dir(xfs, "tree-src-") / "tree"
+        _tree(root)
+        for i in range(more):
+            make_tree(root / "pkg" / f"d{i:02d}", {"m.py": File(random_bytes(50, i), 0o644)})
+        dst = fresh_dir(xfs, "tree-dst-") / "out"
+        trace, _ = _call(root, dst, methods, 0o022)
+        assert_trees_equal(root, dst)
+        opens.append(_directory_opens(trace))
+    # Each directory more: the walk's open of it, and one after its creation.
+    # (Not also one for the fill on each side, nor its parent's again for the
+    # final times: 3 to 5 per directory.)
+    assert opens[1] - opens[0] == 2 * extra, opens
 
 
 def test_a_copy_makes_one_sendfile_per_non_empty_file(src, xfs, btrfs, fresh_dir):

@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path};
 use std::sync::Arc;
 
-use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::platform::{Os, Platform, UNSUPPORTED_ERRNOS};
 
@@ -284,17 +284,46 @@ impl FromBytesCompat for OsStr {
 /// List a directory fd given up for the purpose (no extra syscalls), and
 /// hand it back as a `Dir` whose `fd()` still serves `*at` calls.
 /// The names come without `.` and `..`.
-pub fn list_owned_dir(
-    dir: OwnedFd,
-) -> io::Result<(rustix::fs::Dir, Vec<(OsString, rustix::fs::FileType)>)> {
+/// An open directory whose names were listed: its fd, still open for the
+/// lookups that follow (and to be kept), or the stream that took it.
+pub enum ListedDir {
+    Fd(OwnedFd),
+    Stream(rustix::fs::Dir),
+}
+
+impl ListedDir {
+    pub fn fd(&self) -> io::Result<BorrowedFd<'_>> {
+        match self {
+            ListedDir::Fd(fd) => Ok(fd.as_fd()),
+            ListedDir::Stream(dir) => Ok(dir.fd()?),
+        }
+    }
+
+    /// The fd, where the listing left it free to keep.
+    pub fn into_fd(self) -> Option<OwnedFd> {
+        match self {
+            ListedDir::Fd(fd) => Some(fd),
+            ListedDir::Stream(_) => None,
+        }
+    }
+}
+
+/// The names in the open directory `dir` (not `.` and `..`), with the types
+/// the listing gives (see [`Platform::list_dir`]).
+pub fn list_owned_dir(dir: OwnedFd) -> io::Result<(ListedDir, Vec<(OsString, FileType)>)> {
+    Os::list_dir(dir)
+}
+
+/// The portable listing: a directory stream, which takes the fd.
+pub fn list_through_stream(dir: OwnedFd) -> io::Result<(ListedDir, Vec<(OsString, FileType)>)> {
     let mut dir = rustix::fs::Dir::new(dir)?;
     let names = names_of(&mut dir)?;
-    Ok((dir, names))
+    Ok((ListedDir::Stream(dir), names))
 }
 
 fn names_of(
     entries: impl Iterator<Item = rustix::io::Result<rustix::fs::DirEntry>>,
-) -> io::Result<Vec<(OsString, rustix::fs::FileType)>> {
+) -> io::Result<Vec<(OsString, FileType)>> {
     let mut names = Vec::new();
     for entry in entries {
         let entry = entry?;

@@ -15,6 +15,7 @@ use rustix::fs::{FileType, Stat};
 
 use crate::dirfd;
 use crate::error::{Error, Result};
+use crate::fd_budget::FdBudget;
 use crate::meta::EntryMeta;
 use crate::plan::{DirPlan, FilePlan, Plan, RootKind, SymlinkPlan};
 
@@ -97,12 +98,14 @@ impl Plan {
                 parent: None,
                 meta: EntryMeta::of_stat(&root_stat),
                 id: (root_stat.st_dev as u64, root_stat.st_ino as u64),
+                src_fd: None,
             }],
             files: Vec::new(),
             symlinks: Vec::new(),
             dev: root_stat.st_dev as u64,
             // Only the listed entries, never the rest of the source.
             whole_tree: false,
+            fd_budget: FdBudget::default(),
         };
         // The directories on the way are judged before the entries: an entry
         // below a symlink or a file is refused as that (ENOTDIR naming it),
@@ -142,6 +145,7 @@ impl Plan {
                     parent: Some(parent),
                     meta: EntryMeta::of_stat(stat),
                     id: (stat.st_dev as u64, stat.st_ino as u64),
+                    src_fd: None,
                 });
             }
         }

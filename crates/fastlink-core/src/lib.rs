@@ -41,6 +41,7 @@ mod destination;
 mod dirfd;
 mod error;
 mod execute;
+mod fd_budget;
 mod file_list;
 mod leftover;
 mod meta;

@@ -221,6 +221,16 @@ pub fn set_times_at(dir: BorrowedFd<'_>, name: &OsStr, meta: &EntryMeta) -> io::
     )?)
 }
 
+/// Set the times of an open directory (one this call made).
+pub fn set_dir_times(dir: BorrowedFd<'_>, meta: &EntryMeta) -> io::Result<()> {
+    Ok(rustix::fs::futimens(dir, &timestamps(meta))?)
+}
+
+/// Set the mode of an open directory (one this call made).
+pub fn set_dir_mode(dir: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
+    Ok(rustix::fs::fchmod(dir, Mode::from_raw_mode(mode as _))?)
+}
+
 /// Set the mode of the directory `name` in `dir` (only used on directories
 /// fastlink created, inside its own staging).
 pub fn set_mode_at(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<()> {

@@ -6,16 +6,18 @@
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, Metadata};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use rustix::fs::{FileType, Stat};
 
 use crate::dirfd;
 use crate::error::{Error, Result};
+use crate::fd_budget::FdBudget;
 use crate::meta::EntryMeta;
 use crate::options::Ignore;
 
@@ -28,6 +30,9 @@ pub struct DirPlan {
     pub meta: EntryMeta,
     /// (st_dev, st_ino): which directory this is, however it is reached.
     pub id: FileId,
+    /// The walk's own fd of this source directory, kept for the fill when
+    /// it holds files or symlinks (within the plan's [`FdBudget`]).
+    pub src_fd: Option<Arc<OwnedFd>>,
 }
 
 /// A file's identity, (st_dev, st_ino). Paths alias (bind mounts, a btrfs
@@ -95,12 +100,13 @@ pub enum RootKind {
     File,
 }
 
-/// One directory's entries, as read by one worker.
+/// One directory's entries, as read by one worker, and its fd if kept.
 #[derive(Default)]
 struct Listing {
     dirs: Vec<(PathBuf, EntryMeta, FileId)>,
     files: Vec<FilePlan>,
     symlinks: Vec<SymlinkPlan>,
+    fd: Option<Arc<OwnedFd>>,
 }
 
 #[derive(Debug)]
@@ -118,6 +124,9 @@ pub struct Plan {
     /// unlisted, so one call that clones the whole source tree (macOS) makes
     /// exactly this plan.
     pub whole_tree: bool,
+    /// The directory fds this call keeps open (the walk's, and the
+    /// execution's): last, so that it counts them back once they are closed.
+    pub fd_budget: FdBudget,
 }
 
 impl Plan {
@@ -150,6 +159,7 @@ impl Plan {
             symlinks: Vec::new(),
             dev: root_meta.dev(),
             whole_tree: ignore.is_none(),
+            fd_budget: FdBudget::default(),
         };
         if root_meta.is_file() {
             // Entries are opened without following symlinks, so a root that
@@ -177,6 +187,7 @@ impl Plan {
             parent: None,
             meta: EntryMeta::of(&root_meta),
             id: (root_meta.dev(), root_meta.ino()),
+            src_fd: None,
         });
         plan.walk_dirs(dst, threads, ignore)?;
         Ok(plan)
@@ -201,6 +212,7 @@ impl Plan {
             })?;
             let mut next = Vec::new();
             for (listing, &parent) in listings.into_iter().zip(&level) {
+                self.dirs[parent].src_fd = listing.fd;
                 for (rel, meta, id) in listing.dirs {
                     next.push(self.dirs.len());
                     self.dirs.push(DirPlan {
@@ -208,6 +220,7 @@ impl Plan {
                         parent: Some(parent),
                         meta,
                         id,
+                        src_fd: None,
                     });
                 }
                 self.files.extend(listing.files);
@@ -238,7 +251,7 @@ impl Plan {
                 .collect();
             names.retain(|(name, _)| !skip.contains(name.as_os_str()));
         }
-        let dir_fd = dir.fd().map_err(|err| fail(err.into()))?;
+        let dir_fd = dir.fd().map_err(fail)?;
         let mut listing = Listing::default();
         for (name, _) in names {
             let rel = rel_dir.join(&name);
@@ -271,6 +284,14 @@ impl Plan {
                     ))
                 }
             }
+        }
+        // The fill opens this directory again unless its fd is kept.
+        let filled = !listing.files.is_empty() || !listing.symlinks.is_empty();
+        if filled {
+            listing.fd = dir
+                .into_fd()
+                .filter(|_| self.fd_budget.may_keep())
+                .map(Arc::new);
         }
         Ok(listing)
     }

@@ -142,7 +142,7 @@ impl<'a> SharedDirPairs<'a> {
 
 /// The two directory fds a unit works through.
 struct DirPair<'a> {
-    src: OwnedFd,
+    src: DirFd<'a>,
     dst: DirFd<'a>,
     /// The destination directory relative to the anchor.
     dst_dir: PathBuf,
@@ -298,9 +298,9 @@ impl Execution<'_> {
             return self.commit(anchor, anchor_id, undo);
         }
         let trims = CreationTrims::of(self, Os::creation_umask(anchor));
-        self.create_dirs(anchor, anchor_id, &mut paths, in_place, undo)?;
-        self.fill(anchor, anchor_id, &paths, &trims, counts, undo)?;
-        self.finish_dirs(anchor, &paths, &trims, &counts.unstored)?;
+        let made = self.create_dirs(anchor, anchor_id, &mut paths, in_place, undo)?;
+        self.fill(anchor, anchor_id, &paths, &made, &trims, counts, undo)?;
+        self.finish_dirs(anchor, &paths, &made, &trims, &counts.unstored)?;
         let made_dirs = (self.destination.dir_actions.iter())
             .filter(|action| **action != DirAction::Existing)
             .count();
@@ -438,8 +438,13 @@ impl Execution<'_> {
 
     /// Create the directories parents-first, each with its final mode plus
     /// owner rwx (so a read-only source directory can still be filled).
-    /// Siblings are adjacent in the plan, so one parent fd serves them all.
     /// (An inherited setgid bit is cleared when the mode is set at the end.)
+    ///
+    /// Each new directory with entries to come is opened once, right after
+    /// it is made, and that fd serves its own subdirectories' creation, its
+    /// fill and its final mode and times (see [`MadeDirs`]). Siblings are
+    /// adjacent in the plan, so a parent reached by its path (an existing
+    /// one, or past the fd budget) is opened once for all of them.
     fn create_dirs(
         &self,
         anchor: BorrowedFd<'_>,
@@ -447,8 +452,11 @@ impl Execution<'_> {
         paths: &mut [PathBuf],
         in_place: bool,
         undo: &Undo,
-    ) -> Result<()> {
-        // The parent's fd, and whether what is staged in it may hold it.
+    ) -> Result<MadeDirs> {
+        let mut made: MadeDirs = vec![None; self.plan.dirs.len()];
+        let filled = self.dirs_with_entries();
+        // The parent's fd when reached by its path, and whether what is
+        // staged in it may hold it.
         let mut parent_fd: Option<(usize, Arc<OwnedFd>, bool)> = None;
         for (i, dir) in self.plan.dirs.iter().enumerate() {
             let action = self.destination.dir_actions[i];
@@ -463,18 +471,27 @@ impl Execution<'_> {
                     &self.destination.path(&dir.rel),
                 )
             };
-            let parent_path = dir.parent.map_or(PathBuf::new(), |p| paths[p].clone());
-            let parent_key = dir.parent.map_or(usize::MAX, |p| p);
-            if parent_fd
-                .as_ref()
-                .is_none_or(|(key, _, _)| *key != parent_key)
-            {
-                let fd = dirfd::open_dir_beneath(anchor, &parent_path).map_err(fail)?;
-                // A staged directory's parent exists already (or is the anchor).
-                let hold = dir.parent.is_some_and(|p| p != 0) && undo.may_hold_dir();
-                parent_fd = Some((parent_key, Arc::new(fd), hold));
-            }
-            let (_, fd, hold) = parent_fd.as_ref().expect("opened above");
+            let kept_parent = dir.parent.and_then(|p| made[p].clone());
+            let (fd, hold) = match kept_parent {
+                // Made by this call and kept: what is staged in it holds it at no cost.
+                Some(fd) => (fd, true),
+                None => {
+                    let parent_path = dir.parent.map_or(PathBuf::new(), |p| paths[p].clone());
+                    let parent_key = dir.parent.map_or(usize::MAX, |p| p);
+                    if parent_fd
+                        .as_ref()
+                        .is_none_or(|(key, _, _)| *key != parent_key)
+                    {
+                        let fd = dirfd::open_dir_beneath(anchor, &parent_path).map_err(fail)?;
+                        // A staged directory's parent exists already (or is the anchor).
+                        let hold =
+                            dir.parent.is_some_and(|p| p != 0) && self.plan.fd_budget.may_keep();
+                        parent_fd = Some((parent_key, Arc::new(fd), hold));
+                    }
+                    let (_, fd, hold) = parent_fd.as_ref().expect("opened above");
+                    (Arc::clone(fd), *hold)
+                }
+            };
             let mode = dir.meta.safe_mode() | 0o700;
             if in_place && action == (DirAction::Staged { replace: true }) {
                 // overwrite=True: the file or symlink goes now (its link
@@ -484,8 +501,8 @@ impl Execution<'_> {
                     _ => {}
                 }
             }
-            let mut made = dirfd::mkdir_at(fd.as_fd(), name_of(&paths[i]), mode);
-            let taken = matches!(&made, Err(err) if err.raw_os_error() == Some(libc::EEXIST));
+            let mut result = dirfd::mkdir_at(fd.as_fd(), name_of(&paths[i]), mode);
+            let taken = matches!(&result, Err(err) if err.raw_os_error() == Some(libc::EEXIST));
             if i == 0 && !in_place && taken {
                 // The shared staging name of a new tree is taken.
                 if !leftover::reclaim_shared_name(anchor, anchor_id, name_of(&paths[0])) {
@@ -503,16 +520,33 @@ impl Execution<'_> {
                         }
                     }
                 }
-                made = dirfd::mkdir_at(fd.as_fd(), name_of(&paths[0]), mode);
+                result = dirfd::mkdir_at(fd.as_fd(), name_of(&paths[0]), mode);
             }
-            made.map_err(fail)?;
+            result.map_err(fail)?;
             // Tracked once made: a name found taken is never this call's to remove.
             if let DirAction::Staged { .. } = action {
-                let held = hold.then(|| Arc::clone(fd));
+                let held = hold.then(|| Arc::clone(&fd));
+                let parent_path = dir.parent.map_or(PathBuf::new(), |p| paths[p].clone());
                 undo.track(self.staged_dir(i, &parent_path, &paths[i], held));
             }
+            if filled[i] && self.plan.fd_budget.may_keep() {
+                let own = dirfd::open_dir_beneath(fd.as_fd(), Path::new(name_of(&paths[i])));
+                made[i] = Some(Arc::new(own.map_err(fail)?));
+            }
         }
-        Ok(())
+        Ok(made)
+    }
+
+    /// Which planned directories have anything in them to place.
+    fn dirs_with_entries(&self) -> Vec<bool> {
+        let mut filled = vec![false; self.plan.dirs.len()];
+        let parents = (self.plan.dirs.iter().filter_map(|d| d.parent))
+            .chain(self.plan.files.iter().map(|f| f.parent))
+            .chain(self.plan.symlinks.iter().map(|l| l.parent));
+        for parent in parents {
+            filled[parent] = true;
+        }
+        filled
     }
 
     /// Fill the directories in parallel, a unit of one directory's files or
@@ -523,6 +557,7 @@ impl Execution<'_> {
         anchor: BorrowedFd<'_>,
         anchor_id: FileId,
         paths: &[PathBuf],
+        made: &MadeDirs,
         trims: &CreationTrims,
         counts: &Counts,
         undo: &Undo,
@@ -542,13 +577,13 @@ impl Execution<'_> {
                         src_root.as_fd(),
                         anchor,
                         parent,
-                        &paths[parent],
+                        (&paths[parent], made[parent].as_ref()),
                         umask,
                         place,
                     )?;
                     // Only an existing directory (not the anchor) has files staged in it.
                     let existing = self.destination.dir_actions[parent] == DirAction::Existing;
-                    let hold = existing && parent != 0 && undo.may_hold_dir();
+                    let hold = existing && parent != 0 && self.plan.fd_budget.may_keep();
                     Ok(DirPair { hold, ..pair })
                 })?;
                 let pair = &*pair;
@@ -589,23 +624,34 @@ impl Execution<'_> {
         units
     }
 
+    /// The fds a unit of directory `dir` works through: the walk's and the
+    /// creation's where they were kept, else opened by their paths.
     fn dir_pair<'a>(
         &self,
         src_root: BorrowedFd<'_>,
         anchor: BorrowedFd<'a>,
         dir: usize,
-        dst_dir: &Path,
+        (dst_dir, made): (&Path, Option<&Arc<OwnedFd>>),
         umask: Option<u32>,
         place: Place,
     ) -> Result<DirPair<'a>> {
-        let rel = &self.plan.dirs[dir].rel;
+        let plan_dir = &self.plan.dirs[dir];
+        let rel = &plan_dir.rel;
         let fail = |err| Error::io(err, &self.plan.src_path(rel), &self.destination.path(rel));
-        Ok(DirPair {
-            src: dirfd::open_dir_beneath(src_root, rel).map_err(fail)?,
-            dst: match dirfd::dir_beneath(anchor, dst_dir).map_err(fail)? {
-                dirfd::DirFd::Owned(fd) => dirfd::DirFd::Shared(Arc::new(fd)),
+        let src = match &plan_dir.src_fd {
+            Some(fd) => DirFd::Shared(Arc::clone(fd)),
+            None => DirFd::Owned(dirfd::open_dir_beneath(src_root, rel).map_err(fail)?),
+        };
+        let dst = match made {
+            Some(fd) => DirFd::Shared(Arc::clone(fd)),
+            None => match dirfd::dir_beneath(anchor, dst_dir).map_err(fail)? {
+                DirFd::Owned(fd) => DirFd::Shared(Arc::new(fd)),
                 other => other,
             },
+        };
+        Ok(DirPair {
+            src,
+            dst,
             dst_dir: dst_dir.to_path_buf(),
             umask,
             hold: false,
@@ -618,8 +664,8 @@ impl Execution<'_> {
         let fail = |err| Error::io(err, self.src_root(), self.dst_root());
         let src_dir = dirfd::open_dir(parent_or_dot(self.src_root())).map_err(fail)?;
         Ok(DirPair {
-            src: src_dir,
-            dst: dirfd::DirFd::Borrowed(anchor),
+            src: DirFd::Owned(src_dir),
+            dst: DirFd::Borrowed(anchor),
             dst_dir: PathBuf::new(),
             umask: None,
             hold: false,
@@ -628,11 +674,13 @@ impl Execution<'_> {
     }
 
     /// Children are complete, so the final mode (maybe read-only) and the
-    /// times (which creating children changed) can be set now.
+    /// times (which creating children changed) can be set now: through the
+    /// directory's own fd where it was kept, else by its name in its parent.
     fn finish_dirs(
         &self,
         anchor: BorrowedFd<'_>,
         paths: &[PathBuf],
+        made: &MadeDirs,
         trims: &CreationTrims,
         unstored: &meta::Unstored,
     ) -> Result<()> {
@@ -648,32 +696,57 @@ impl Execution<'_> {
                     &self.destination.path(&dir.rel),
                 )
             };
-            let parent_key = dir.parent.map_or(usize::MAX, |p| p);
-            if parent_fd.as_ref().is_none_or(|(key, _)| *key != parent_key) {
-                let parent_path = dir.parent.map_or(Path::new(""), |p| paths[p].as_path());
-                parent_fd = Some((
-                    parent_key,
-                    dirfd::open_dir_beneath(anchor, parent_path).map_err(fail)?,
-                ));
-            }
-            let (_, fd) = parent_fd.as_ref().expect("opened above");
-            let name = name_of(&paths[i]);
             // Created as mode | 0o700, then trimmed by the umask or a default
             // ACL of its parent, either of which may change between calls:
             // the exact mode is always set again.
             // (Unless only the umask applies and it left the mode whole.)
-            if !trims.dir_is_exact(i, dir.meta.safe_mode()) {
-                let set = meta::set_mode_at(fd.as_fd(), name, dir.meta.safe_mode());
+            let set_mode = !trims.dir_is_exact(i, dir.meta.safe_mode());
+            let set_times = self.options.preserve_times;
+            if let Some(own) = &made[i] {
+                if set_mode {
+                    let set = meta::set_dir_mode(own.as_fd(), dir.meta.safe_mode());
+                    unstored.tolerate(MetadataKind::Mode, set).map_err(fail)?;
+                }
+                if set_times {
+                    let set = meta::set_dir_times(own.as_fd(), &dir.meta);
+                    unstored.tolerate(MetadataKind::Times, set).map_err(fail)?;
+                }
+                continue;
+            }
+            if !set_mode && !set_times {
+                continue;
+            }
+            let kept_parent = dir.parent.and_then(|p| made[p].as_ref());
+            let fd = match kept_parent {
+                Some(fd) => fd.as_fd(),
+                None => {
+                    let parent_key = dir.parent.map_or(usize::MAX, |p| p);
+                    if parent_fd.as_ref().is_none_or(|(key, _)| *key != parent_key) {
+                        let parent_path = dir.parent.map_or(Path::new(""), |p| paths[p].as_path());
+                        let fd = dirfd::open_dir_beneath(anchor, parent_path).map_err(fail)?;
+                        parent_fd = Some((parent_key, fd));
+                    }
+                    parent_fd.as_ref().expect("opened above").1.as_fd()
+                }
+            };
+            let name = name_of(&paths[i]);
+            if set_mode {
+                let set = meta::set_mode_at(fd, name, dir.meta.safe_mode());
                 unstored.tolerate(MetadataKind::Mode, set).map_err(fail)?;
             }
-            if self.options.preserve_times {
-                let set = meta::set_times_at(fd.as_fd(), name, &dir.meta);
+            if set_times {
+                let set = meta::set_times_at(fd, name, &dir.meta);
                 unstored.tolerate(MetadataKind::Times, set).map_err(fail)?;
             }
         }
         Ok(())
     }
 }
+
+/// The fd of each directory this call made, by plan index, where it was
+/// kept: opened once after its creation, it serves the directory's
+/// children, its fill and its final mode and times.
+type MadeDirs = Vec<Option<Arc<OwnedFd>>>;
 
 /// Consecutive runs of equal parents, cut into units of at most FILES_PER_UNIT.
 fn groups(parents: impl Iterator<Item = usize>) -> Vec<(usize, usize)> {

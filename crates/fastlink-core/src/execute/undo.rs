@@ -10,8 +10,7 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use rustix::fs::{AtFlags, Mode};
 
@@ -27,7 +26,8 @@ pub struct Staged {
     /// That directory's fd, held from when the entry was made there: a
     /// roll-back reaches it through this wherever the directory has been
     /// moved. `None`: the anchor itself (held for the whole call), or past
-    /// [`Undo::may_hold_dir`]'s budget (then by `dir`, from the anchor).
+    /// the call's [`FdBudget`](crate::fd_budget::FdBudget) (then by `dir`,
+    /// from the anchor).
     pub held: Option<Arc<OwnedFd>>,
     pub temp: OsString,
     pub name: OsString,
@@ -72,26 +72,9 @@ impl Committed {
 pub struct Undo {
     pub staged: Mutex<Vec<Staged>>,
     pub committed: Vec<Committed>,
-    /// Directories whose fds entries hold (see [`Undo::may_hold_dir`]).
-    held_dirs: AtomicUsize,
 }
 
 impl Undo {
-    /// Whether entries staged in one more directory may hold its fd until
-    /// the call ends. Each existing directory a merge writes into costs one
-    /// fd for the whole call, up to half the process's open-file limit
-    /// (learnt once); past it, such a directory is reached by its path.
-    pub fn may_hold_dir(&self) -> bool {
-        static BUDGET: OnceLock<usize> = OnceLock::new();
-        let budget = *BUDGET.get_or_init(|| {
-            let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-            limit.current.map_or(usize::MAX, |soft| {
-                usize::try_from(soft / 2).unwrap_or(usize::MAX)
-            })
-        });
-        self.held_dirs.fetch_add(1, Ordering::Relaxed) < budget
-    }
-
     pub fn track(&self, staged: Staged) {
         self.staged
             .lock()

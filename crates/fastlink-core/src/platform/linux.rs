@@ -1,18 +1,22 @@
 //! Linux: FICLONE for clones, sendfile for copies, openat2 for walks that
 //! refuse symlinks, O_TMPFILE for probes, RENAME_NOREPLACE for commits.
 
-use std::ffi::OsStr;
+use std::cell::RefCell;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::fs::{FileType, Mode, OFlags, RawDir, ResolveFlags};
 use rustix::io::Errno;
 
 use super::unix;
 use super::{CopyHints, NewFile, NewMode, Platform};
+use crate::dirfd::ListedDir;
 
 pub struct Linux;
 
@@ -114,6 +118,33 @@ impl Platform for Linux {
             }
         }
         unix::open_components(base, chunk, flags)
+    }
+
+    /// getdents64 through the fd itself (no stream to take it), into a
+    /// buffer of this thread's that most directories fit in at once.
+    fn list_dir(dir: OwnedFd) -> io::Result<(ListedDir, Vec<(OsString, FileType)>)> {
+        const LISTING_BUFFER: usize = 32 * 1024;
+        thread_local! {
+            static BUFFER: RefCell<Vec<MaybeUninit<u8>>> =
+                RefCell::new(vec![MaybeUninit::uninit(); LISTING_BUFFER]);
+        }
+        let names = BUFFER.with_borrow_mut(|buffer| {
+            let mut names = Vec::new();
+            let mut entries = RawDir::new(&dir, buffer.as_mut_slice());
+            while let Some(entry) = entries.next() {
+                // A directory removed meanwhile lists as empty, as readdir(3) has it.
+                let entry = match entry {
+                    Err(Errno::NOENT) => break,
+                    entry => entry?,
+                };
+                let name = entry.file_name().to_bytes();
+                if name != b"." && name != b".." {
+                    names.push((OsStr::from_bytes(name).to_owned(), entry.file_type()));
+                }
+            }
+            io::Result::Ok(names)
+        })?;
+        Ok((ListedDir::Fd(dir), names))
     }
 
     fn rename_noreplace(

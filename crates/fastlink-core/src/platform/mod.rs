@@ -16,13 +16,15 @@
 //! error means "cannot" or "this failed" is decided above, from the errno,
 //! in one place (`Method::is_impossible_errno`).
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::OFlags;
+use rustix::fs::{FileType, OFlags};
+
+use crate::dirfd::ListedDir;
 
 mod unix;
 
@@ -184,6 +186,14 @@ pub trait Platform {
     /// Open the relative path `chunk` (shorter than PATH_MAX, no `..`)
     /// below `base` with `flags`, refusing a symlink anywhere on the way.
     fn open_beneath(base: BorrowedFd<'_>, chunk: &OsStr, flags: OFlags) -> io::Result<OwnedFd>;
+
+    /// The names in the open directory `dir` (not `.` and `..`), with the
+    /// types the listing gives. The default reads a directory stream, which
+    /// takes the fd; a backend that reads through the fd itself gives it
+    /// back, so the caller may keep it instead of opening it again.
+    fn list_dir(dir: OwnedFd) -> io::Result<(ListedDir, Vec<(OsString, FileType)>)> {
+        crate::dirfd::list_through_stream(dir)
+    }
 
     /// Rename `from` in `from_dir` to `to` in `to_dir`, failing with EEXIST
     /// instead of replacing an existing `to`. A filesystem that cannot do

@@ -1,0 +1,76 @@
+//! How many directory fds fastlink keeps open to save reopening them.
+//!
+//! A call may keep a directory's fd from where it was first opened to where
+//! it is needed again (the walk's source directories for the fill, a new
+//! directory from its creation to its final mode and times, an existing
+//! directory for a roll-back). Each kept fd saves an open and a close, but
+//! fds are the process's: all calls running at once, in every thread, keep
+//! at most half the process's soft open-file limit (learnt once per
+//! process). Past that, a directory is opened again where it is needed,
+//! which is only slower.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+/// Directory fds kept by all calls of this process, right now.
+static KEPT: AtomicUsize = AtomicUsize::new(0);
+
+fn limit() -> usize {
+    static LIMIT: OnceLock<usize> = OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        limit.current.map_or(usize::MAX, |soft| {
+            usize::try_from(soft / 2).unwrap_or(usize::MAX)
+        })
+    })
+}
+
+/// One call's share of the budget. Dropped after the fds it counted are
+/// closed (it is the last field of the plan), it gives them back.
+#[derive(Debug, Default)]
+pub struct FdBudget {
+    kept: AtomicUsize,
+}
+
+impl FdBudget {
+    /// Whether one more fd may be kept open (until the call ends).
+    pub fn may_keep(&self) -> bool {
+        let limit = limit();
+        let taken = KEPT.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |kept| {
+            (kept < limit).then_some(kept + 1)
+        });
+        if taken.is_ok() {
+            self.kept.fetch_add(1, Ordering::Relaxed);
+        }
+        taken.is_ok()
+    }
+
+    /// How many fds this call keeps.
+    #[cfg(test)]
+    pub fn kept(&self) -> usize {
+        self.kept.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for FdBudget {
+    fn drop(&mut self) {
+        KEPT.fetch_sub(*self.kept.get_mut(), Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_gives_back_what_it_kept() {
+        let budget = FdBudget::default();
+        assert!(budget.may_keep());
+        assert!(budget.may_keep());
+        assert_eq!(budget.kept(), 2);
+        let before = KEPT.load(Ordering::Relaxed);
+        drop(budget);
+        // Other tests run at once and keep their own; this call's two are back.
+        assert!(KEPT.load(Ordering::Relaxed) <= before);
+    }
+}

@@ -1,0 +1,104 @@
+"""A call keeps directory fds open to save reopening them (the walk's source
+directories for the fill; each new directory from its creation to its final
+times). All calls of a process together keep at most half its soft
+open-file limit; past that a directory is opened again where needed. So a
+tree with many more directories than the limit is placed whole, by one
+call or by several threads at once, and every kept fd is closed after.
+
+The child sets a low limit before its first call (fastlink learns it once
+per process) and reports what it saw; the parent checks the trees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from snapshots import assert_trees_equal
+from treespec import File, make_tree, random_bytes
+
+SOFT_LIMIT = 64
+DIRS = 150  # each with a file and a subdirectory holding another: 300 directories
+THREADS = 4
+
+CHILD = textwrap.dedent(
+    """
+    import json, os, resource, sys, threading
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), hard))
+    import fastlink
+
+    src, out, threads = sys.argv[2], sys.argv[3], int(sys.argv[4])
+    open_fds = lambda: len(os.listdir("/proc/self/fd"))
+    seen = {"before": open_fds()}
+    seen["tree"] = fastlink.clone_or_copy(src, os.path.join(out, "tree")).files
+    # A copy, then the tree merged over it: files replaced under temp names,
+    # each existing directory held for a roll-back.
+    fastlink.clone_or_copy(src, os.path.join(out, "merged"))
+    merged = fastlink.clone_or_copy(
+        src, os.path.join(out, "merged"), dirs_exist_ok=True, overwrite=True
+    )
+    seen["merge"] = merged.files
+    files = sorted(
+        os.path.relpath(os.path.join(root, name), src)
+        for root, _, names in os.walk(src) for name in names
+    )
+    seen["list"] = fastlink.clone_files(src, os.path.join(out, "list"), files).files
+    results, errors = {}, []
+
+    def place(i):
+        try:
+            results[i] = fastlink.clone_or_copy(src, os.path.join(out, f"thread{i}")).files
+        except Exception as err:  # reported, not lost in the thread
+            errors.append(repr(err))
+
+    workers = [threading.Thread(target=place, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    seen["threads"] = [results.get(i) for i in range(threads)]
+    seen["errors"] = errors
+    seen["after"] = open_fds()
+    print(json.dumps(seen))
+    """
+)
+
+
+@pytest.fixture
+def many_dirs(xfs, fresh_dir) -> tuple[Path, int]:
+    root = fresh_dir(xfs, "fds-src-") / "tree"
+    spec = {
+        f"d{i:03d}": {
+            "mod.py": File(random_bytes(40, i), 0o644),
+            "sub": {"data.txt": File(random_bytes(20, 1000 + i), 0o644)},
+        }
+        for i in range(DIRS)
+    }
+    make_tree(root, spec)
+    return root, 2 * DIRS
+
+
+def test_more_directories_than_the_fd_limit_are_placed_whole_and_no_fd_stays_open(
+    many_dirs, xfs, fresh_dir
+):
+    src, files = many_dirs
+    out = fresh_dir(xfs, "fds-dst-")
+    argv = [sys.executable, "-c", CHILD, str(SOFT_LIMIT), str(src), str(out), str(THREADS)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    seen = json.loads(proc.stdout)
+
+    assert seen["errors"] == []  # no EMFILE in any thread
+    assert seen["tree"] == seen["merge"] == seen["list"] == files
+    assert seen["threads"] == [files] * THREADS
+    assert seen["after"] == seen["before"]
+    for name in ["tree", "list", *(f"thread{i}" for i in range(THREADS))]:
+        assert_trees_equal(src, out / name)
+    # A merge leaves the existing directories' times to what it did in them.
+    assert_trees_equal(src, out / "merged", dir_times=False)

@@ -4,13 +4,21 @@
 //! it is needed again (the walk's source directories for the fill, a new
 //! directory from its creation to its final mode and times, an existing
 //! directory for a roll-back). Each kept fd saves an open and a close, but
-//! fds are the process's: all calls running at once, in every thread, keep
-//! at most half the process's soft open-file limit (learnt once per
-//! process). Past that, a directory is opened again where it is needed,
-//! which is only slower.
+//! fds are the process's, so all calls running at once, in every thread,
+//! keep at most [`KEEP_AT_MOST`] (and never more than half the soft
+//! open-file limit, learnt once per process). Past that, a directory is
+//! opened again where it is needed, as it would be without the budget.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
+
+/// Why so few: the kernel grows a process's fd table by doubling it, and
+/// in a process with threads each step past the 256 entries a Python
+/// process starts with waits for an RCU grace period (10 to 20 ms each on
+/// the test machine; keeping one fd per directory of an 11,000-file tree
+/// made placing it 1.5× slower in a fresh process). Within these, the
+/// table never grows for fastlink's sake.
+pub const KEEP_AT_MOST: usize = 128;
 
 /// Directory fds kept by all calls of this process, right now.
 static KEPT: AtomicUsize = AtomicUsize::new(0);
@@ -19,9 +27,10 @@ fn limit() -> usize {
     static LIMIT: OnceLock<usize> = OnceLock::new();
     *LIMIT.get_or_init(|| {
         let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-        limit.current.map_or(usize::MAX, |soft| {
+        let half = limit.current.map_or(usize::MAX, |soft| {
             usize::try_from(soft / 2).unwrap_or(usize::MAX)
-        })
+        });
+        half.min(KEEP_AT_MOST)
     })
 }
 

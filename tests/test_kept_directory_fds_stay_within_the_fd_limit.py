@@ -15,7 +15,6 @@ Each child reports what it saw; the parent checks the trees.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap

@@ -4,8 +4,6 @@ Clone when the filesystems allow it, otherwise fall back to the fastest
 correct copy, and report exactly what happened.
 """
 
-from fastlink._copyfile import copy2, copyfile
-from fastlink._copytree import copytree
 from fastlink._environment import NoEnvironmentError
 from fastlink._fastlink import (
     NOT_WRITTEN_BACK,
@@ -34,23 +32,36 @@ from fastlink._fastlink import (
 )
 from fastlink._install import install_wheels, user_cache_dir
 
-# typing is not imported at run time (`fastlink install` starts faster):
-# `MethodName` is made on first use, by the module's __getattr__.
+# Neither typing nor shutil is imported by `import fastlink` (about 10 ms
+# that `fastlink install` and every installer's process would pay):
+# `MethodName` and the shutil drop-ins are made on first use, by the
+# module's __getattr__.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from fastlink._copyfile import copy2, copyfile
+    from fastlink._copytree import copytree
     from fastlink._fastlink import _MethodName as MethodName
 
 
 def __getattr__(name: str) -> object:
     """`fastlink.MethodName`, the names of the methods as a `typing.Literal`
-    ("reflink", "hardlink", "copy"), made on first use."""
+    ("reflink", "hardlink", "copy"), and `copy2`, `copyfile` and `copytree`,
+    loaded on first use."""
+    value: object
     if name == "MethodName":
         from typing import Literal
 
-        method_name = Literal["reflink", "hardlink", "copy"]
-        globals()[name] = method_name
-        return method_name
-    raise AttributeError(f"module 'fastlink' has no attribute {name!r}")
+        value = Literal["reflink", "hardlink", "copy"]
+    elif name in ("copy2", "copyfile"):
+        from fastlink import _copyfile
+
+        value = getattr(_copyfile, name)
+    elif name == "copytree":
+        from fastlink._copytree import copytree as value
+    else:
+        raise AttributeError(f"module 'fastlink' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 __all__ = [

@@ -9,7 +9,6 @@ terminal; `fastlink install WHEEL...` installs wheels (`_cli_install`);
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from fastlink._cli_output import (
     fail,
     fallback_note,
     human_bytes,
+    print_json,
     print_json_error,
     progress_bar,
     threads_help,
@@ -166,7 +166,7 @@ def _reclaim_main(argv: Sequence[str]) -> int:
         print("fastlink: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     if args.json:
-        print(json.dumps({"dir": args.dir, "removed": removed}, indent=2))
+        print_json({"dir": args.dir, "removed": removed})
     elif not args.quiet:
         for path in removed:
             print(path)
@@ -296,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log_report(log, report)
     try:
         if args.json:
-            print(json.dumps(report_as_dict(report, args.src, dst), indent=2))
+            print_json(report_as_dict(report, args.src, dst))
         elif not args.quiet:
             print(summary_line(report))
         sys.stdout.flush()  # a pipe is block-buffered: fail here, not at exit

@@ -5,7 +5,6 @@ does, each `.whl` unpacked into fastlink's cache once and placed from there.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -27,6 +26,7 @@ from fastlink._cli_output import (
     fail,
     fallback_note,
     human_bytes,
+    print_json,
     print_json_error,
     progress_bar,
     threads_help,
@@ -167,7 +167,7 @@ def install_main(argv: Sequence[str]) -> int:
         hint = " (--replace replaces it)" if isinstance(failure, DistributionExistsError) else ""
         print(f"fastlink: error: {wheel}: {error_line(failure)}{hint}", file=sys.stderr)
     if args.json:
-        print(json.dumps(_as_dict(python, cache_dir, results, args.wheels, elapsed), indent=2))
+        print_json(_as_dict(python, cache_dir, results, args.wheels, elapsed))
     elif not args.quiet:
         if installed:
             print(summary_line(installed, python, cache_dir, elapsed))

@@ -8,7 +8,6 @@ is not a terminal, a command prints no bar.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -111,7 +110,15 @@ def print_json_error(
         "filename2": _path_text(getattr(err, "filename2", None)),
         "hint": hint,
     }
-    print(json.dumps(fields, indent=2), flush=True)
+    print_json(fields)
+
+
+def print_json(value: object) -> None:
+    """What `--json` prints. (json is imported here, where it is needed: a
+    run without `--json` never loads it.)"""
+    import json
+
+    print(json.dumps(value, indent=2), flush=True)
 
 
 def _path_text(path: Any) -> str | None:

@@ -5,7 +5,6 @@ preferred methods come to. Nothing is written (DST may be yet to be made).
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 
@@ -16,6 +15,7 @@ from fastlink._cli_output import (
     EXIT_USAGE,
     Parser,
     fail,
+    print_json,
     print_json_error,
 )
 from fastlink._fastlink import _resolve_methods, probe
@@ -57,7 +57,7 @@ def probe_main(argv: Sequence[str]) -> int:
     would_use = next((method for method in preferred if works[method]), None)
     if args.json:
         answer = {"src": args.src, "dst": args.dst, "methods": preferred, "works": works}
-        print(json.dumps({**answer, "would_use": would_use}, indent=2))
+        print_json({**answer, "would_use": would_use})
         return EXIT_OK
     for method, ok in works.items():
         print(f"{method:<9}{'works' if ok else 'not possible'}")

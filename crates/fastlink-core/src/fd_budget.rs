@@ -20,7 +20,9 @@ use std::sync::OnceLock;
 /// table never grows for fastlink's sake.
 pub const KEEP_AT_MOST: usize = 128;
 
-/// Directory fds kept by all calls of this process, right now.
+/// Directory fds kept by all calls of this process, right now. A child
+/// forked while calls run inherits their count along with their fds (which
+/// it never closes): it keeps fewer, never more.
 static KEPT: AtomicUsize = AtomicUsize::new(0);
 
 fn limit() -> usize {

@@ -26,13 +26,18 @@ from snapshots import assert_trees_equal, snapshot
 from test_rollback_touches_only_its_own import GATED_DIR, MOVERS
 from treespec import File, make_tree, random_bytes
 
+# More directories with files than the kept-fd budget (fd_budget.rs): the
+# walk's kept fds must leave room for what the roll-back holds.
+MANY_DIRS = 200
 
-def _package() -> dict:
+
+def _package(more_dirs: int = 0) -> dict:
     return {
         GATED_DIR: {
             **{f"m{i}.py": File(random_bytes(3000 + i, 40 + i)) for i in range(6)},
             "sub": {"s.py": b"s\n", "deeper": {"d.py": b"d\n"}},
         },
+        **{f"other{i:03d}": {"o.py": b"o\n"} for i in range(more_dirs)},
     }
 
 
@@ -46,11 +51,14 @@ def _failed_with_enoent(outcome: dict) -> None:
 CASES = [("mid-fill", "copy"), ("at-commit", "copy"), ("at-commit", "hardlink")]
 
 
+@pytest.mark.parametrize("more_dirs", [0, MANY_DIRS])
 @pytest.mark.parametrize(("when", "methods"), CASES)
-def test_a_merge_leaves_nothing_in_a_directory_moved_during_the_call(xfs, fresh_dir, when, methods):
+def test_a_merge_leaves_nothing_in_a_directory_moved_during_the_call(
+    xfs, fresh_dir, when, methods, more_dirs
+):
     base = fresh_dir(xfs, "moved-subdir-")
     src = base / "src"
-    make_tree(src, _package())
+    make_tree(src, _package(more_dirs))
     lib = base / "dst" / "lib"
     (lib / GATED_DIR).mkdir(parents=True)
     (lib / GATED_DIR / "old.py").write_bytes(b"old\n")

@@ -301,6 +301,8 @@ impl Execution<'_> {
         let made = self.create_dirs(anchor, anchor_id, &mut paths, in_place, undo)?;
         self.fill(anchor, anchor_id, &paths, &made, &trims, counts, undo)?;
         self.finish_dirs(anchor, &paths, &made, &trims, &counts.unstored)?;
+        // Closed before the commit renames what holds them (and their slots given back).
+        drop(made);
         let made_dirs = (self.destination.dir_actions.iter())
             .filter(|action| **action != DirAction::Existing)
             .count();
@@ -485,7 +487,7 @@ impl Execution<'_> {
                         let fd = dirfd::open_dir_beneath(anchor, &parent_path).map_err(fail)?;
                         // A staged directory's parent exists already (or is the anchor).
                         let hold =
-                            dir.parent.is_some_and(|p| p != 0) && self.plan.fd_budget.may_keep();
+                            dir.parent.is_some_and(|p| p != 0) && self.plan.fd_budget.may_hold();
                         parent_fd = Some((parent_key, Arc::new(fd), hold));
                     }
                     let (_, fd, hold) = parent_fd.as_ref().expect("opened above");
@@ -583,7 +585,7 @@ impl Execution<'_> {
                     )?;
                     // Only an existing directory (not the anchor) has files staged in it.
                     let existing = self.destination.dir_actions[parent] == DirAction::Existing;
-                    let hold = existing && parent != 0 && self.plan.fd_budget.may_keep();
+                    let hold = existing && parent != 0 && self.plan.fd_budget.may_hold();
                     Ok(DirPair { hold, ..pair })
                 })?;
                 let pair = &*pair;

@@ -135,6 +135,8 @@ impl Platform for Linux {
                 // A directory removed meanwhile lists as empty, as readdir(3) has it.
                 let entry = match entry {
                     Err(Errno::NOENT) => break,
+                    // Interrupted: the next read goes on where this one stopped.
+                    Err(Errno::INTR) => continue,
                     entry => entry?,
                 };
                 let name = entry.file_name().to_bytes();

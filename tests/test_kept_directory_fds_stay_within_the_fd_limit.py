@@ -1,13 +1,14 @@
 """A call keeps directory fds open to save reopening them (the walk's source
 directories for the fill; each new directory from its creation to its final
 times; a merge's existing directories while something is staged in them).
-All calls of a process together keep at most 128, and at most half its soft
-open-file limit; past that a directory is opened again where needed. So:
+It keeps an fd only while its number leaves room, in the fd table as it is
+and below half the soft open-file limit, for what its workers open; past
+that a directory is opened again where needed. So:
 - a tree with many more directories than the limit is placed whole, by one
   call or by several threads at once, and every kept fd is closed after;
 - placing or merging a large tree never grows the process's fd table, whose
-  every doubling past 256 entries costs a process with threads an RCU grace
-  period (10 to 20 ms).
+  every doubling costs a process with threads an RCU grace period (10 to
+  20 ms), whatever size the table started at.
 
 Each child reports what it saw; the parent checks the trees.
 """
@@ -74,18 +75,28 @@ CHILD = textwrap.dedent(
 
 FD_TABLE_CHILD = textwrap.dedent(
     """
-    import json, os, sys, fastlink
+    import json, os, sys
 
     def fd_table_size():
         with open("/proc/self/status") as status:
             return int(next(l for l in status if l.startswith("FDSize:")).split()[1])
 
-    src, out = sys.argv[1], sys.argv[2]
-    fastlink.clone_or_copy(src, os.path.join(out, "warm-up"))  # the pool's threads exist
+    src, out, start = sys.argv[1], sys.argv[2], sys.argv[3]
+    if start == "smallest":
+        # A forked child's table is sized to its parent's open fds, not to
+        # its parent's table: 64 entries here, as from a shell.
+        child = os.fork()
+        if child:
+            os._exit(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+    import fastlink
+
+    # Two workers: how many fds the workers themselves open is not the point.
+    fastlink.clone_or_copy(src, os.path.join(out, "warm-up"), threads=2)  # the pool's threads exist
     seen = {"before": fd_table_size()}
-    seen["tree"] = fastlink.clone_or_copy(src, os.path.join(out, "tree")).files
+    seen["tree"] = fastlink.clone_or_copy(src, os.path.join(out, "tree"), threads=2).files
     merged = fastlink.clone_or_copy(
-        src, os.path.join(out, "tree"), dirs_exist_ok=True, overwrite=True, methods="copy"
+        src, os.path.join(out, "tree"), dirs_exist_ok=True, overwrite=True, methods="copy",
+        threads=2,
     )
     seen["merge"] = merged.files
     seen["after"] = fd_table_size()
@@ -128,13 +139,18 @@ def test_more_directories_than_the_fd_limit_are_placed_whole_and_no_fd_stays_ope
     assert_trees_equal(src, out / "merged", dir_times=False)
 
 
-def test_placing_and_merging_a_large_tree_never_grows_the_fd_table(many_dirs, xfs, fresh_dir):
+@pytest.mark.parametrize("start", ["smallest", "inherited"])
+def test_placing_and_merging_a_large_tree_never_grows_the_fd_table(
+    many_dirs, xfs, fresh_dir, start
+):
     src, files = many_dirs
     out = fresh_dir(xfs, "fds-dst-")
-    argv = [sys.executable, "-c", FD_TABLE_CHILD, str(src), str(out)]
+    argv = [sys.executable, "-c", FD_TABLE_CHILD, str(src), str(out), start]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
     seen = json.loads(proc.stdout)
     assert seen["tree"] == seen["merge"] == files
     # 300 directories, each kept open, would have doubled it at least once.
     assert seen["after"] == seen["before"], seen
+    if start == "smallest":
+        assert seen["before"] == 64, seen

@@ -1,99 +1,113 @@
-//! How many directory fds fastlink keeps open to save reopening them.
+//! Which directory fds a call keeps open to save reopening them.
 //!
 //! A call may keep a directory's fd from where it was first opened to where
 //! it is needed again (the walk's source directories for the fill, a new
 //! directory from its creation to its final mode and times, an existing
 //! directory for a roll-back). Each fd kept to save work saves an open and
-//! a close; one held for a roll-back lets it reach a moved directory. But
-//! fds are the process's, so all calls running at once, in every thread,
-//! keep at most [`KEEP_AT_MOST`] (and never more than half the soft
-//! open-file limit, learnt once per process). Past that, a directory is
-//! opened again where it is needed, as it would be without the budget.
+//! a close; one held for a roll-back lets it reach a moved directory. Past
+//! the budget, a directory is opened again where it is needed, as it would
+//! be without one.
+//!
+//! The budget is in fd numbers, not a count: the kernel gives each open the
+//! lowest free number, so an fd's number is how full the table is below
+//! it, counting every fd of the process (the caller's, other calls', other
+//! threads'). An fd is kept only while its number leaves room above it, in
+//! the table as it is, for what the call's workers open meanwhile. So the
+//! table never grows for fastlink's sake: growing it costs a process with
+//! threads an RCU grace period per doubling (10 to 20 ms on the test
+//! machine; keeping one fd per directory of an 11,000-file tree once made
+//! placing it 1.5× slower in a fresh process).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::OnceLock;
 
-/// Why so few: the kernel grows a process's fd table by doubling it, and
-/// in a process with threads each step past the 256 entries a Python
-/// process starts with waits for an RCU grace period (10 to 20 ms each on
-/// the test machine; keeping one fd per directory of an 11,000-file tree
-/// made placing it 1.5× slower in a fresh process). Within these, the
-/// table never grows for fastlink's sake.
-pub const KEEP_AT_MOST: usize = 128;
+use crate::platform::{Os, Platform};
 
-/// Directory fds kept by all calls of this process, right now. A child
-/// forked while calls run inherits their count along with their fds (which
-/// it never closes): it keeps fewer, never more.
-static KEPT: AtomicUsize = AtomicUsize::new(0);
+/// Where the OS cannot say how large its fd table is, fds are kept below
+/// this number at most.
+const UNKNOWN_TABLE: usize = 128;
 
-fn limit() -> usize {
-    static LIMIT: OnceLock<usize> = OnceLock::new();
-    *LIMIT.get_or_init(|| {
-        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-        let half = limit.current.map_or(usize::MAX, |soft| {
-            usize::try_from(soft / 2).unwrap_or(usize::MAX)
-        });
-        half.min(KEEP_AT_MOST)
-    })
+/// The fds a worker may have open at once besides kept ones: a source and a
+/// destination directory, and a file at each end.
+const FDS_PER_WORKER: usize = 4;
+
+/// The fds a call has open outside its workers (the anchor, the source
+/// root, a parent being created in), with some to spare for the caller's
+/// other threads.
+const FDS_PER_CALL: usize = 8;
+
+/// The numbers below which one call keeps and holds fds.
+#[derive(Debug, Clone, Copy)]
+pub struct FdBudget {
+    keep_below: usize,
+    hold_below: usize,
 }
 
-/// One call's share of the budget. Dropped after the fds it counted are
-/// closed (it is the last field of the plan), it gives them back.
-#[derive(Debug, Default)]
-pub struct FdBudget {
-    kept: AtomicUsize,
+/// The fd numbers this process can use without growing its table or
+/// nearing its open-file limit: the table's size (learnt once per process)
+/// and half the soft limit (leaving the rest to the caller).
+fn room() -> usize {
+    static SOFT_HALF: OnceLock<usize> = OnceLock::new();
+    let soft_half = *SOFT_HALF.get_or_init(|| {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        limit.current.map_or(usize::MAX, |soft| {
+            usize::try_from(soft / 2).unwrap_or(usize::MAX)
+        })
+    });
+    Os::fd_table_size().unwrap_or(UNKNOWN_TABLE).min(soft_half)
 }
 
 impl FdBudget {
-    /// Whether one more fd may be kept to save opening its directory again
-    /// (until the call ends). These take at most half the budget, so that
-    /// what a roll-back holds always has room (see [`may_hold`](Self::may_hold)).
-    pub fn may_keep(&self) -> bool {
-        self.take(limit() / 2)
-    }
-
-    /// Whether one more directory may be held for a roll-back, which then
-    /// reaches what the call staged in it wherever the directory is moved
-    /// meanwhile (past the budget, by its path from the anchor).
-    pub fn may_hold(&self) -> bool {
-        self.take(limit())
-    }
-
-    fn take(&self, limit: usize) -> bool {
-        let taken = KEPT.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |kept| {
-            (kept < limit).then_some(kept + 1)
-        });
-        if taken.is_ok() {
-            self.kept.fetch_add(1, Ordering::Relaxed);
+    /// The budget of a call whose work runs on `workers` threads.
+    pub fn for_workers(workers: usize) -> Self {
+        let reserve = FDS_PER_WORKER * workers + FDS_PER_CALL;
+        let hold_below = room().saturating_sub(reserve);
+        // fds kept to save an open stay in the lower half, so that what a
+        // roll-back holds always has room (see `may_hold`).
+        FdBudget {
+            keep_below: hold_below / 2,
+            hold_below,
         }
-        taken.is_ok()
     }
 
-    /// How many fds this call keeps.
-    #[cfg(test)]
-    pub fn kept(&self) -> usize {
-        self.kept.load(Ordering::Relaxed)
+    /// Whether `fd` may stay open to save opening its directory again
+    /// (until the call ends).
+    pub fn may_keep(&self, fd: BorrowedFd<'_>) -> bool {
+        below(fd, self.keep_below)
+    }
+
+    /// Whether `fd` may be held for a roll-back, which then reaches what
+    /// the call staged in its directory wherever that is moved meanwhile
+    /// (past the budget, by its path from the anchor).
+    pub fn may_hold(&self, fd: BorrowedFd<'_>) -> bool {
+        below(fd, self.hold_below)
     }
 }
 
-impl Drop for FdBudget {
-    fn drop(&mut self) {
-        KEPT.fetch_sub(*self.kept.get_mut(), Ordering::AcqRel);
-    }
+fn below(fd: BorrowedFd<'_>, limit: usize) -> bool {
+    usize::try_from(fd.as_raw_fd()).is_ok_and(|number| number < limit)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
 
     #[test]
-    fn a_call_counts_exactly_what_it_was_granted() {
-        // Other tests keep fds from the same process-wide count meanwhile:
-        // what this call is granted may vary, its own count may not.
-        let budget = FdBudget::default();
-        let granted = (0..3).filter(|_| budget.may_keep()).count()
-            + (0..3).filter(|_| budget.may_hold()).count();
-        assert_eq!(budget.kept(), granted);
-        assert!(limit() >= 1 && limit() <= KEEP_AT_MOST);
+    fn fds_kept_to_save_an_open_leave_the_upper_half_to_holds() {
+        let budget = FdBudget::for_workers(2);
+        assert!(budget.keep_below <= budget.hold_below / 2);
+        assert!(budget.hold_below + FDS_PER_WORKER * 2 + FDS_PER_CALL <= room());
+        let stdin = std::io::stdin();
+        let low = stdin.as_fd(); // fd 0
+        assert_eq!(budget.may_keep(low), budget.keep_below > 0);
+    }
+
+    #[test]
+    fn a_call_with_more_workers_than_the_table_holds_keeps_nothing() {
+        let budget = FdBudget::for_workers(room());
+        let stdin = std::io::stdin();
+        assert!(!budget.may_keep(stdin.as_fd()));
+        assert!(!budget.may_hold(stdin.as_fd()));
     }
 }

@@ -105,7 +105,7 @@ impl Plan {
             dev: root_stat.st_dev as u64,
             // Only the listed entries, never the rest of the source.
             whole_tree: false,
-            fd_budget: FdBudget::default(),
+            fd_budget: FdBudget::for_workers(threads),
         };
         // The directories on the way are judged before the entries: an entry
         // below a symlink or a file is refused as that (ENOTDIR naming it),

@@ -124,8 +124,8 @@ pub struct Plan {
     /// unlisted, so one call that clones the whole source tree (macOS) makes
     /// exactly this plan.
     pub whole_tree: bool,
-    /// The directory fds this call keeps open (the walk's, and the
-    /// execution's): last, so that it counts them back once they are closed.
+    /// Which directory fds this call keeps open (the walk's, and the
+    /// execution's).
     pub fd_budget: FdBudget,
 }
 
@@ -159,7 +159,7 @@ impl Plan {
             symlinks: Vec::new(),
             dev: root_meta.dev(),
             whole_tree: ignore.is_none(),
-            fd_budget: FdBudget::default(),
+            fd_budget: FdBudget::for_workers(threads),
         };
         if root_meta.is_file() {
             // Entries are opened without following symlinks, so a root that
@@ -290,7 +290,7 @@ impl Plan {
         if filled {
             listing.fd = dir
                 .into_fd()
-                .filter(|_| self.fd_budget.may_keep())
+                .filter(|fd| self.fd_budget.may_keep(fd.as_fd()))
                 .map(Arc::new);
         }
         Ok(listing)

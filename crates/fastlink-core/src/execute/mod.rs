@@ -456,6 +456,7 @@ impl Execution<'_> {
         undo: &Undo,
     ) -> Result<MadeDirs> {
         let mut made: MadeDirs = vec![None; self.plan.dirs.len()];
+        let mut keeping = true;
         let filled = self.dirs_with_entries();
         // The parent's fd when reached by its path, and whether what is
         // staged in it may hold it.
@@ -486,8 +487,8 @@ impl Execution<'_> {
                     {
                         let fd = dirfd::open_dir_beneath(anchor, &parent_path).map_err(fail)?;
                         // A staged directory's parent exists already (or is the anchor).
-                        let hold =
-                            dir.parent.is_some_and(|p| p != 0) && self.plan.fd_budget.may_hold();
+                        let hold = dir.parent.is_some_and(|p| p != 0)
+                            && self.plan.fd_budget.may_hold(fd.as_fd());
                         parent_fd = Some((parent_key, Arc::new(fd), hold));
                     }
                     let (_, fd, hold) = parent_fd.as_ref().expect("opened above");
@@ -531,9 +532,13 @@ impl Execution<'_> {
                 let parent_path = dir.parent.map_or(PathBuf::new(), |p| paths[p].clone());
                 undo.track(self.staged_dir(i, &parent_path, &paths[i], held));
             }
-            if filled[i] && self.plan.fd_budget.may_keep() {
+            if filled[i] && keeping {
                 let own = dirfd::open_dir_beneath(fd.as_fd(), Path::new(name_of(&paths[i])));
-                made[i] = Some(Arc::new(own.map_err(fail)?));
+                let own = own.map_err(fail)?;
+                // Kept fds are closed only after the last directory, so once
+                // one is past the budget, so are the rest.
+                keeping = self.plan.fd_budget.may_keep(own.as_fd());
+                made[i] = keeping.then(|| Arc::new(own));
             }
         }
         Ok(made)
@@ -585,7 +590,8 @@ impl Execution<'_> {
                     )?;
                     // Only an existing directory (not the anchor) has files staged in it.
                     let existing = self.destination.dir_actions[parent] == DirAction::Existing;
-                    let hold = existing && parent != 0 && self.plan.fd_budget.may_hold();
+                    let hold =
+                        existing && parent != 0 && self.plan.fd_budget.may_hold(pair.dst.as_fd());
                     Ok(DirPair { hold, ..pair })
                 })?;
                 let pair = &*pair;

@@ -197,9 +197,24 @@ impl Platform for Linux {
         *WINDOW.get()
     }
 
-    /// One `getxattrat` (Linux 6.13) asking only for the attribute's size;
-    /// before it (ENOSYS, learnt once per process), the file is opened for
-    /// `fgetxattr`.
+    /// FDSize in /proc/self/status. The table never shrinks, so a size read
+    /// once stays a floor for the process's life; a forked child's table is
+    /// sized afresh from its open fds, so it reads its own. Without /proc:
+    /// 64, the least a table has.
+    fn fd_table_size() -> Option<usize> {
+        fn read() -> usize {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            let size = status.lines().find_map(|line| {
+                let value = line.strip_prefix("FDSize:")?;
+                value.trim().parse().ok()
+            });
+            size.unwrap_or(64)
+        }
+        static SIZE: crate::per_process::PerProcess<usize> =
+            crate::per_process::PerProcess::new(read);
+        Some(*SIZE.get())
+    }
+
     /// FUSE (`fuse` and `fuseblk`): the filesystem is a userspace program.
     fn renamed_dirs_may_lose_contents(dir: BorrowedFd<'_>) -> io::Result<bool> {
         const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
@@ -207,6 +222,9 @@ impl Platform for Linux {
         Ok(rustix::fs::fstatfs(dir)?.f_type as i64 == FUSE_SUPER_MAGIC)
     }
 
+    /// One `getxattrat` (Linux 6.13) asking only for the attribute's size;
+    /// before it (ENOSYS, learnt once per process), the file is opened for
+    /// `fgetxattr`.
     fn has_file_capabilities(dir: BorrowedFd<'_>, path: &OsStr) -> io::Result<bool> {
         static NO_GETXATTRAT: AtomicBool = AtomicBool::new(false);
         const NAME: &str = "security.capability";

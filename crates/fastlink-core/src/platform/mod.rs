@@ -231,6 +231,14 @@ pub trait Platform {
         std::time::Duration::from_secs(35)
     }
 
+    /// How many fds this process's fd table has room for now, where growing
+    /// it is costly enough to stay within: Linux doubles the table, and in
+    /// a process with threads each doubling waits for an RCU grace period
+    /// (10 to 20 ms). Read once per process. `None`: unknown here.
+    fn fd_table_size() -> Option<usize> {
+        None
+    }
+
     /// Whether the filesystem holding `dir` might lose a directory's
     /// contents when it is renamed, so that a probe should tell (see
     /// `probe::dir_renames_keep_contents`). A kernel filesystem keeps them;

@@ -16,6 +16,7 @@ Counts from strace (tests/syscalls.py), never timings.
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -148,6 +149,44 @@ def test_each_directory_is_opened_once_on_each_side(xfs, fresh_dir, methods):
     # (Not also one for the fill on each side, nor its parent's again for the
     # final times: 3 to 5 per directory.)
     assert opens[1] - opens[0] == 2 * extra, opens
+
+
+LOW_LIMIT_CHILD = textwrap.dedent(
+    """
+    import resource, sys
+    # Half of a soft limit of 40 leaves no room to keep a directory's fd.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (40, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    import fastlink
+    src, dst, methods = sys.argv[1], sys.argv[2], sys.argv[3]
+    fastlink.clone_or_copy(src, dst + "-warm", methods=methods)  # the probe opens a sample's directory
+    mark("call")
+    print(fastlink.clone_or_copy(src, dst, methods=methods).files)
+    mark("end")
+    """
+)
+
+
+@pytest.mark.parametrize("methods", ["reflink", "copy"])
+def test_past_the_kept_fds_a_clone_or_copy_opens_each_source_directory_once(
+    xfs, fresh_dir, methods
+):
+    # Its files are opened by their paths below the source root (openat2,
+    # through no symlink), not through their directory opened again.
+    root = fresh_dir(xfs, "tree-src-") / "tree"
+    dirs = 30
+    for i in range(dirs - 1):
+        make_tree(root / f"d{i:02d}", {"m.py": File(random_bytes(50, i), 0o644)})
+    dst = fresh_dir(xfs, "tree-dst-") / "out"
+    trace = traced(LOW_LIMIT_CHILD, os.fspath(root), os.fspath(dst), methods)
+    assert trace.stdout.split() == [str(dirs - 1)]
+    assert_trees_equal(root, dst)
+    # The source's subdirectories: the only paths named just "dNN".
+    source_opens = [
+        c
+        for c in trace.sections["call"]
+        if c.name in ("openat", "openat2") and re.search(r'^\d+, "d\d\d",', c.text)
+    ]
+    assert len(source_opens) == dirs - 1, "\n".join(map(str, source_opens))
 
 
 def test_a_copy_makes_one_sendfile_per_non_empty_file(src, xfs, btrfs, fresh_dir):

@@ -23,6 +23,7 @@
 
 mod commit;
 mod place;
+mod source_dir;
 mod undo;
 
 use std::ffi::OsStr;
@@ -48,6 +49,7 @@ use crate::plan::{name_of, FileId, Plan, RootKind};
 use crate::platform::{NewMode, Os, Platform};
 use crate::probe;
 use crate::progress::Progress;
+use source_dir::SourceDir;
 use undo::{CreatedParents, Staged, Undo};
 
 /// Files per parallel work unit: large enough to amortize opening the two
@@ -142,7 +144,7 @@ impl<'a> SharedDirPairs<'a> {
 
 /// The two directory fds a unit works through.
 struct DirPair<'a> {
-    src: DirFd<'a>,
+    src: SourceDir<'a>,
     dst: DirFd<'a>,
     /// The destination directory relative to the anchor.
     dst_dir: PathBuf,
@@ -636,7 +638,7 @@ impl Execution<'_> {
     /// creation's where they were kept, else opened by their paths.
     fn dir_pair<'a>(
         &self,
-        src_root: BorrowedFd<'_>,
+        src_root: BorrowedFd<'a>,
         anchor: BorrowedFd<'a>,
         dir: usize,
         (dst_dir, made): (&Path, Option<&Arc<OwnedFd>>),
@@ -646,10 +648,11 @@ impl Execution<'_> {
         let plan_dir = &self.plan.dirs[dir];
         let rel = &plan_dir.rel;
         let fail = |err| Error::io(err, &self.plan.src_path(rel), &self.destination.path(rel));
-        let src = match &plan_dir.src_fd {
-            Some(fd) => DirFd::Shared(Arc::clone(fd)),
-            None => DirFd::Owned(dirfd::open_dir_beneath(src_root, rel).map_err(fail)?),
-        };
+        let kept = plan_dir
+            .src_fd
+            .as_ref()
+            .map(|fd| DirFd::Shared(Arc::clone(fd)));
+        let src = SourceDir::below(src_root, rel, kept);
         let dst = match made {
             Some(fd) => DirFd::Shared(Arc::clone(fd)),
             None => match dirfd::dir_beneath(anchor, dst_dir).map_err(fail)? {
@@ -672,7 +675,7 @@ impl Execution<'_> {
         let fail = |err| Error::io(err, self.src_root(), self.dst_root());
         let src_dir = dirfd::open_dir(parent_or_dot(self.src_root())).map_err(fail)?;
         Ok(DirPair {
-            src: DirFd::Owned(src_dir),
+            src: SourceDir::open(DirFd::Owned(src_dir)),
             dst: DirFd::Borrowed(anchor),
             dst_dir: PathBuf::new(),
             umask: None,

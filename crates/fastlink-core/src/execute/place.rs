@@ -118,7 +118,8 @@ impl Execution<'_> {
             Method::Hardlink => {
                 // A hard link shares the inode and so its setuid/setgid
                 // bits and capabilities: such a file takes the next method.
-                if Method::never_hardlinked(&file.meta, pair.src.as_fd(), src_name).map_err(fail)? {
+                let src_dir = pair.src.fd().map_err(fail)?;
+                if Method::never_hardlinked(&file.meta, src_dir, src_name).map_err(fail)? {
                     Err(io::Error::from_raw_os_error(libc::EPERM).into())
                 } else if action == LeafAction::SourceItself {
                     // Already a name of the source's inode: what a link makes.
@@ -126,7 +127,7 @@ impl Execution<'_> {
                 } else {
                     let name = name_of_target(target);
                     Ok(dirfd::hardlink_at(
-                        pair.src.as_fd(),
+                        src_dir,
                         src_name,
                         pair.dst.as_fd(),
                         &name,
@@ -135,7 +136,7 @@ impl Execution<'_> {
             }
             Method::Reflink | Method::Copy => {
                 if opened.is_none() {
-                    opened = Some(per_file::open_source(pair.src.as_fd(), src_name).map_err(fail)?);
+                    opened = Some(pair.src.open_file(src_name).map_err(fail)?);
                 }
                 let source = opened.as_ref().expect("opened above");
                 let name = name_of_target(target);
@@ -176,7 +177,7 @@ impl Execution<'_> {
         };
         let (methods, clone_passed_over) =
             per_file::methods_for(self.methods, &file.meta, file.dev, &self.fresh, || {
-                Os::clone_waits_for_writeback(pair.src.as_fd())
+                Os::clone_waits_for_writeback(pair.src.fd()?)
             });
         if clone_passed_over {
             counts.fell_back(Method::Reflink, per_file::NOT_WRITTEN_BACK);

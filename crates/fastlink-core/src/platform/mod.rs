@@ -191,8 +191,25 @@ pub trait Platform {
     /// types the listing gives. The default reads a directory stream, which
     /// takes the fd; a backend that reads through the fd itself gives it
     /// back, so the caller may keep it instead of opening it again.
-    fn list_dir(dir: OwnedFd) -> io::Result<(ListedDir, Vec<(OsString, FileType)>)> {
+    /// `short_read_is_last`: the filesystem fills each read as far as the
+    /// buffer allows (see [`fills_directory_reads`](Self::fills_directory_reads)),
+    /// so a backend may stop after a read that left room for another entry
+    /// instead of reading once more to be told the end.
+    fn list_dir(
+        dir: OwnedFd,
+        short_read_is_last: bool,
+    ) -> io::Result<(ListedDir, Vec<(OsString, FileType)>)> {
+        let _ = short_read_is_last;
         crate::dirfd::list_through_stream(dir)
+    }
+
+    /// Whether the filesystem holding `dir` answers each directory read
+    /// with as many entries as fit, up to the end: then a short read is the
+    /// last. FUSE and NFS may return short reads before the end. `Ok(false)`
+    /// where none is known to, without a syscall.
+    fn fills_directory_reads(dir: BorrowedFd<'_>) -> io::Result<bool> {
+        let _ = dir;
+        Ok(false)
     }
 
     /// Rename `from` in `from_dir` to `to` in `to_dir`, failing with EEXIST
@@ -309,6 +326,10 @@ pub trait Platform {
     /// Whether any filesystem of this OS makes a clone wait for writeback
     /// ([`Self::clone_waits_for_writeback`]): where none does, nothing is asked.
     const CLONE_MAY_WAIT_FOR_WRITEBACK: bool = false;
+
+    /// Whether [`open_beneath`](Self::open_beneath) opens a path of many
+    /// components in one call (else one open per component).
+    const OPENS_BENEATH_IN_ONE_CALL: bool = false;
 }
 
 /// Whether a SIGTERM arrived while [`Platform::catch_terminate`]'s handler

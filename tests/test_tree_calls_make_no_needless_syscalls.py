@@ -158,7 +158,8 @@ LOW_LIMIT_CHILD = textwrap.dedent(
     resource.setrlimit(resource.RLIMIT_NOFILE, (40, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
     import fastlink
     src, dst, methods = sys.argv[1], sys.argv[2], sys.argv[3]
-    fastlink.clone_or_copy(src, dst + "-warm", methods=methods)  # the probe opens a sample's directory
+    # The first call's probe opens a sample file's directory.
+    fastlink.clone_or_copy(src, dst + "-warm", methods=methods)
     mark("call")
     print(fastlink.clone_or_copy(src, dst, methods=methods).files)
     mark("end")
@@ -187,6 +188,29 @@ def test_past_the_kept_fds_a_clone_or_copy_opens_each_source_directory_once(
         if c.name in ("openat", "openat2") and re.search(r'^\d+, "d\d\d",', c.text)
     ]
     assert len(source_opens) == dirs - 1, "\n".join(map(str, source_opens))
+
+
+@pytest.mark.parametrize("methods", ["reflink", "copy"])
+def test_past_the_kept_fds_files_are_created_by_path_through_no_symlink(xfs, fresh_dir, methods):
+    # A new directory is not opened again to fill it: each file is created
+    # by its path below the anchor, with openat2 refusing symlinks and `..`.
+    root = fresh_dir(xfs, "tree-src-") / "tree"
+    dirs = 30
+    for i in range(dirs - 1):
+        make_tree(root / f"d{i:02d}", {"m.py": File(random_bytes(50, i), 0o644)})
+    dst = fresh_dir(xfs, "tree-dst-") / "out"
+    trace = traced(LOW_LIMIT_CHILD, os.fspath(root), os.fspath(dst), methods)
+    assert_trees_equal(root, dst)
+    calls = trace.sections["call"]
+    opened_subdirs = [
+        c for c in calls if "O_DIRECTORY" in c.text and re.search(r'/d\d\d",', c.text)
+    ]
+    assert opened_subdirs == [], "\n".join(map(str, opened_subdirs))
+    creates = [c for c in calls if "O_CREAT" in c.text]
+    assert len(creates) == dirs - 1, "\n".join(map(str, creates))
+    for create in creates:
+        assert create.name == "openat2", create
+        assert "RESOLVE_NO_SYMLINKS" in create.text and "RESOLVE_BENEATH" in create.text
 
 
 def test_a_copy_makes_one_sendfile_per_non_empty_file(src, xfs, btrfs, fresh_dir):

@@ -16,7 +16,7 @@ use crate::platform::{Os, Platform, UNSUPPORTED_ERRNOS};
 
 /// Paths handed to one syscall are kept below PATH_MAX (4096); longer ones
 /// are resolved a chunk at a time.
-const MAX_PATH_CHUNK: usize = 3072;
+pub const MAX_PATH_CHUNK: usize = 3072;
 
 /// Open the directory `rel` below `root`, refusing any symlink on the way
 /// (and `..`). An empty `rel` re-opens `root` itself.

@@ -22,8 +22,8 @@
 //! and reclaimed at no cost otherwise.
 
 mod commit;
+mod lazy_dir;
 mod place;
-mod source_dir;
 mod undo;
 
 use std::ffi::OsStr;
@@ -49,7 +49,7 @@ use crate::plan::{name_of, FileId, Plan, RootKind};
 use crate::platform::{NewMode, Os, Platform};
 use crate::probe;
 use crate::progress::Progress;
-use source_dir::SourceDir;
+use lazy_dir::LazyDir;
 use undo::{CreatedParents, Staged, Undo};
 
 /// Files per parallel work unit: large enough to amortize opening the two
@@ -144,8 +144,8 @@ impl<'a> SharedDirPairs<'a> {
 
 /// The two directory fds a unit works through.
 struct DirPair<'a> {
-    src: SourceDir<'a>,
-    dst: DirFd<'a>,
+    src: LazyDir<'a>,
+    dst: LazyDir<'a>,
     /// The destination directory relative to the anchor.
     dst_dir: PathBuf,
     /// Set when only this umask trims the modes of files created in `dst`.
@@ -589,11 +589,18 @@ impl Execution<'_> {
                         (&paths[parent], made[parent].as_ref()),
                         umask,
                         place,
-                    )?;
+                    );
                     // Only an existing directory (not the anchor) has files staged in it.
                     let existing = self.destination.dir_actions[parent] == DirAction::Existing;
-                    let hold =
-                        existing && parent != 0 && self.plan.fd_budget.may_hold(pair.dst.as_fd());
+                    // Its files are staged under temp names: it is opened, and
+                    // held for a roll-back while the budget lasts.
+                    let hold = existing && parent != 0 && {
+                        let rel = &self.plan.dirs[parent].rel;
+                        let fail = |err| {
+                            Error::io(err, &self.plan.src_path(rel), &self.destination.path(rel))
+                        };
+                        self.plan.fd_budget.may_hold(pair.dst.fd().map_err(fail)?)
+                    };
                     Ok(DirPair { hold, ..pair })
                 })?;
                 let pair = &*pair;
@@ -644,30 +651,24 @@ impl Execution<'_> {
         (dst_dir, made): (&Path, Option<&Arc<OwnedFd>>),
         umask: Option<u32>,
         place: Place,
-    ) -> Result<DirPair<'a>> {
+    ) -> DirPair<'a> {
         let plan_dir = &self.plan.dirs[dir];
         let rel = &plan_dir.rel;
-        let fail = |err| Error::io(err, &self.plan.src_path(rel), &self.destination.path(rel));
         let kept = plan_dir
             .src_fd
             .as_ref()
             .map(|fd| DirFd::Shared(Arc::clone(fd)));
-        let src = SourceDir::below(src_root, rel, kept);
-        let dst = match made {
-            Some(fd) => DirFd::Shared(Arc::clone(fd)),
-            None => match dirfd::dir_beneath(anchor, dst_dir).map_err(fail)? {
-                DirFd::Owned(fd) => DirFd::Shared(Arc::new(fd)),
-                other => other,
-            },
-        };
-        Ok(DirPair {
+        let src = LazyDir::below(src_root, rel, kept);
+        let made = made.map(|fd| DirFd::Shared(Arc::clone(fd)));
+        let dst = LazyDir::below(anchor, dst_dir, made);
+        DirPair {
             src,
             dst,
             dst_dir: dst_dir.to_path_buf(),
             umask,
             hold: false,
             place: Some(place),
-        })
+        }
     }
 
     /// A single-file source: its directory, and `dst`'s parent (the anchor).
@@ -675,8 +676,8 @@ impl Execution<'_> {
         let fail = |err| Error::io(err, self.src_root(), self.dst_root());
         let src_dir = dirfd::open_dir(parent_or_dot(self.src_root())).map_err(fail)?;
         Ok(DirPair {
-            src: SourceDir::open(DirFd::Owned(src_dir)),
-            dst: DirFd::Borrowed(anchor),
+            src: LazyDir::open(DirFd::Owned(src_dir)),
+            dst: LazyDir::open(DirFd::Borrowed(anchor)),
             dst_dir: PathBuf::new(),
             umask: None,
             hold: false,

@@ -5,7 +5,6 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::AsFd;
 use std::path::Path;
 
 use super::undo::{Staged, Undo};
@@ -129,14 +128,20 @@ impl Execution<'_> {
                     Ok(dirfd::hardlink_at(
                         src_dir,
                         src_name,
-                        pair.dst.as_fd(),
+                        pair.dst.fd().map_err(fail)?,
                         &name,
                     )?)
                 }
             }
             Method::Reflink | Method::Copy => {
                 if opened.is_none() {
-                    opened = Some(pair.src.open_file(src_name).map_err(fail)?);
+                    let open = match pair.src.path_below(src_name) {
+                        Some((root, path)) => per_file::open_source_beneath(root, &path),
+                        None => {
+                            (pair.src.fd()).and_then(|dir| per_file::open_source(dir, src_name))
+                        }
+                    };
+                    opened = Some(open.map_err(fail)?);
                 }
                 let source = opened.as_ref().expect("opened above");
                 let name = name_of_target(target);
@@ -200,7 +205,11 @@ impl Execution<'_> {
         undo: &Undo,
     ) {
         let place = pair.place.expect("a directory leaves are staged in");
-        if may_reclaim && leftover::reclaim_shared_name(pair.dst.as_fd(), place.anchor, target) {
+        let reclaimed = || {
+            (pair.dst.fd())
+                .is_ok_and(|dir| leftover::reclaim_shared_name(dir, place.anchor, target))
+        };
+        if may_reclaim && reclaimed() {
             return;
         }
         let unique = leftover::name(STAGING_PREFIX, Slot::Unique, place, name);
@@ -222,7 +231,13 @@ impl Execution<'_> {
         share: &FileProgress<'_>,
         counts: &Counts,
     ) -> io::Result<u64> {
-        let dir = pair.dst.as_fd();
+        // Created by its path below the anchor where the directory is not
+        // open (see `lazy_dir`).
+        let below = pair.dst.path_below(name);
+        let (dir, name) = match &below {
+            Some((anchor, path)) => (*anchor, path.as_os_str()),
+            None => (pair.dst.fd()?, name),
+        };
         let mode = NewMode::under_umask(file.meta.safe_mode(), pair.umask);
         let (written, seen) = match method {
             Method::Reflink => (Os::reflink_new(source, dir, name, mode)?, file.size),
@@ -267,7 +282,8 @@ impl Execution<'_> {
             || self.destination.path(&link.rel),
         );
         let fail = |err| Error::io(err, &src(), &dst());
-        if let Err(err) = dirfd::symlink_at(&link.target, pair.dst.as_fd(), &target) {
+        let dir = pair.dst.fd().map_err(fail)?;
+        if let Err(err) = dirfd::symlink_at(&link.target, dir, &target) {
             return Err(match err.raw_os_error() {
                 Some(errno) if holds_no_symlinks(errno) => {
                     Error::symlink_unsupported(errno, &src(), &dst())
@@ -276,7 +292,7 @@ impl Execution<'_> {
             });
         }
         if self.options.preserve_times {
-            let set = meta::set_times_at(pair.dst.as_fd(), &target, &link.meta);
+            let set = meta::set_times_at(dir, &target, &link.meta);
             unstored.tolerate(MetadataKind::Times, set).map_err(fail)?;
         }
         Ok(())

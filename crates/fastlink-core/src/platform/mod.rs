@@ -130,6 +130,9 @@ pub trait Platform {
     /// exists) as a copy-on-write clone of the open `src`, with exactly
     /// `mode` (or the filesystem's own, where it stores none: see
     /// [`NewFile::mode_unset`]). On failure nothing is left at `name`.
+    /// Where [`OPENS_BENEATH_IN_ONE_CALL`](Self::OPENS_BENEATH_IN_ONE_CALL),
+    /// `name` may be a relative path below `dir` (no `..`), through no
+    /// symlink either.
     fn reflink_new(
         src: &File,
         dir: BorrowedFd<'_>,

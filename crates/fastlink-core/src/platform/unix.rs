@@ -32,17 +32,65 @@ pub fn create_new_with_mode(
 ) -> io::Result<NewFile> {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let bits = Mode::from_raw_mode(mode.bits as _);
-    let fd = rustix::fs::openat(dir, name, flags, bits)?;
-    let file = File::from(fd);
+    let file = File::from(open_below(dir, name, flags, bits)?);
     if mode.exact_on_create {
         return Ok(NewFile {
             file,
             mode_unset: None,
         });
     }
-    set_new_mode(file, mode.bits).inspect_err(|_| {
-        let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
-    })
+    set_new_mode(file, mode.bits).inspect_err(|_| unlink_below(dir, name))
+}
+
+/// openat(2) of `name` in `dir`; where `name` is a path of several
+/// components (only on Linux, whose `OPENS_BENEATH_IN_ONE_CALL` lets
+/// callers pass one), openat2 through no symlink and never above `dir`,
+/// or, before openat2 (Linux 5.6), its directory walked component by
+/// component.
+fn open_below(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlags, bits: Mode) -> io::Result<OwnedFd> {
+    #[cfg(not(any(fastlink_macos, fastlink_portable)))]
+    if let Some((parent, leaf)) = split_path(name) {
+        use rustix::fs::ResolveFlags;
+        let resolve =
+            ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+        return match rustix::fs::openat2(dir, name, flags, bits, resolve) {
+            Err(Errno::NOSYS) => {
+                let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+                let parent = open_components(dir, parent, dir_flags)?;
+                Ok(rustix::fs::openat(&parent, leaf, flags, bits)?)
+            }
+            opened => Ok(opened?),
+        };
+    }
+    Ok(rustix::fs::openat(dir, name, flags, bits)?)
+}
+
+/// Remove what [`open_below`] just created at `name` (best effort: the
+/// caller is already failing), reaching a path's directory as it did.
+fn unlink_below(dir: BorrowedFd<'_>, name: &OsStr) {
+    let flags = rustix::fs::AtFlags::empty();
+    match split_path(name) {
+        Some((parent, leaf)) => {
+            let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            if let Ok(parent) = open_below(dir, parent, dir_flags, Mode::empty()) {
+                let _ = rustix::fs::unlinkat(&parent, leaf, flags);
+            }
+        }
+        None => {
+            let _ = rustix::fs::unlinkat(dir, name, flags);
+        }
+    }
+}
+
+/// A path of several components as its directory and its last component.
+fn split_path(name: &OsStr) -> Option<(&OsStr, &OsStr)> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = name.as_bytes();
+    let slash = bytes.iter().rposition(|&b| b == b'/')?;
+    Some((
+        OsStr::from_bytes(&bytes[..slash]),
+        OsStr::from_bytes(&bytes[slash + 1..]),
+    ))
 }
 
 /// fchmod a file this call just created to `bits`: `mode_unset` where the
@@ -97,7 +145,7 @@ pub fn clone_into_new(
         Ok(()) => Ok(file),
         Err(err) => {
             drop(file);
-            let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
+            unlink_below(dir, name);
             Err(err)
         }
     }

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
-use crate::per_process::PerDevice;
 use crate::platform::{Os, Platform, UNSUPPORTED_ERRNOS};
 
 /// Paths handed to one syscall are kept below PATH_MAX (4096); longer ones
@@ -314,19 +313,7 @@ impl ListedDir {
 /// The names in the open directory `dir` (not `.` and `..`), with the types
 /// the listing gives (see [`Platform::list_dir`]).
 pub fn list_owned_dir(dir: OwnedFd) -> io::Result<(ListedDir, Vec<(OsString, FileType)>)> {
-    Os::list_dir(dir, false)
-}
-
-/// [`list_owned_dir`] for a directory on device `dev`: where its
-/// filesystem fills each read (learnt once per device per process), a
-/// short read is taken as the last.
-pub fn list_owned_dir_on(
-    dir: OwnedFd,
-    dev: u64,
-) -> io::Result<(ListedDir, Vec<(OsString, FileType)>)> {
-    static FILLS_READS: PerDevice = PerDevice::new();
-    let short_read_is_last = FILLS_READS.answer(dev, || Os::fills_directory_reads(dir.as_fd()));
-    Os::list_dir(dir, short_read_is_last.unwrap_or(false))
+    Os::list_dir(dir)
 }
 
 /// The portable listing: a directory stream, which takes the fd.

@@ -243,8 +243,7 @@ impl Plan {
         let rel_dir = &self.dirs[parent].rel;
         let fail = |err| Error::io(err, &self.src_root.join(rel_dir), &dst.join(rel_dir));
         let dir_fd = dirfd::open_dir_beneath(root_fd, rel_dir).map_err(fail)?;
-        let dev = self.dirs[parent].id.0;
-        let (dir, mut names) = dirfd::list_owned_dir_on(dir_fd, dev).map_err(fail)?;
+        let (dir, mut names) = dirfd::list_owned_dir(dir_fd).map_err(fail)?;
         if let Some(Ignore(ignore)) = ignore {
             let listed: Vec<OsString> = names.iter().map(|(name, _)| name.clone()).collect();
             let skip: HashSet<OsString> = ignore(&self.src_path(rel_dir), &listed)?

@@ -5,12 +5,13 @@ use std::cell::RefCell;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::mem::MaybeUninit;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{FileType, Mode, OFlags, RawDir, ResolveFlags};
 use rustix::io::Errno;
 
 use super::unix;
@@ -123,49 +124,35 @@ impl Platform for Linux {
     }
 
     /// getdents64 through the fd itself (no stream to take it), into a
-    /// buffer of this thread's that most directories fit in at once. Where
-    /// a short read is the last, the read that would return nothing is left
-    /// out: one syscall a directory.
-    fn list_dir(
-        dir: OwnedFd,
-        short_read_is_last: bool,
-    ) -> io::Result<(ListedDir, Vec<(OsString, FileType)>)> {
+    /// buffer of this thread's that most directories fit in at once. It
+    /// reads until a read returns nothing: a short read is not the end on
+    /// any filesystem, since the kernel's `filldir64` stops filling early
+    /// when a signal is pending (and FUSE and NFS servers may answer short).
+    fn list_dir(dir: OwnedFd) -> io::Result<(ListedDir, Vec<(OsString, FileType)>)> {
         const LISTING_BUFFER: usize = 32 * 1024;
         thread_local! {
-            static BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; LISTING_BUFFER]);
+            static BUFFER: RefCell<Vec<MaybeUninit<u8>>> =
+                RefCell::new(vec![MaybeUninit::uninit(); LISTING_BUFFER]);
         }
         let names = BUFFER.with_borrow_mut(|buffer| {
             let mut names = Vec::new();
-            loop {
-                let read = match getdents64(dir.as_fd(), buffer) {
-                    // A directory removed meanwhile lists as empty, as readdir(3) has it.
-                    Err(Errno::NOENT) | Ok(0) => break,
+            let mut entries = RawDir::new(&dir, buffer.as_mut_slice());
+            while let Some(entry) = entries.next() {
+                // A directory removed meanwhile lists as empty, as readdir(3) has it.
+                let entry = match entry {
+                    Err(Errno::NOENT) => break,
                     // Interrupted: the next read goes on where this one stopped.
                     Err(Errno::INTR) => continue,
-                    read => read?,
+                    entry => entry?,
                 };
-                for (name, file_type) in dirents(&buffer[..read]) {
-                    if name != b"." && name != b".." {
-                        names.push((OsStr::from_bytes(name).to_owned(), file_type));
-                    }
-                }
-                if short_read_is_last && read + LONGEST_DIRENT <= buffer.len() {
-                    break;
+                let name = entry.file_name().to_bytes();
+                if name != b"." && name != b".." {
+                    names.push((OsStr::from_bytes(name).to_owned(), entry.file_type()));
                 }
             }
             io::Result::Ok(names)
         })?;
         Ok((ListedDir::Fd(dir), names))
-    }
-
-    /// The local filesystems whose readdir fills the buffer until the end
-    /// (they iterate with the VFS's `dir_context` until an entry does not
-    /// fit): XFS, ext2/3/4, btrfs and tmpfs.
-    fn fills_directory_reads(dir: BorrowedFd<'_>) -> io::Result<bool> {
-        const FILLING: [i64; 4] = [0x5846_5342, 0xEF53, 0x9123_683E, 0x0102_1994];
-        #[allow(clippy::unnecessary_cast)]
-        let magic = rustix::fs::fstatfs(dir)?.f_type as i64;
-        Ok(FILLING.contains(&magic))
     }
 
     fn rename_noreplace(
@@ -336,51 +323,4 @@ fn sendfile_step(
     len: usize,
 ) -> rustix::io::Result<usize> {
     rustix::fs::sendfile(dst, src, Some(offset), len)
-}
-
-/// The most bytes one `linux_dirent64` takes: its 19-byte header, a name of
-/// up to 255 bytes and its NUL, rounded up to 8.
-const LONGEST_DIRENT: usize = (19 + 255 + 1_usize).div_ceil(8) * 8;
-
-/// One getdents64 into `buffer`: how many bytes of entries it holds.
-fn getdents64(dir: BorrowedFd<'_>, buffer: &mut [u8]) -> Result<usize, Errno> {
-    // SAFETY: the kernel writes at most `buffer.len()` bytes into it.
-    let read = unsafe {
-        libc::syscall(
-            libc::SYS_getdents64,
-            dir.as_raw_fd(),
-            buffer.as_mut_ptr(),
-            buffer.len(),
-        )
-    };
-    usize::try_from(read)
-        .map_err(|_| Errno::from_io_error(&io::Error::last_os_error()).unwrap_or(Errno::IO))
-}
-
-/// The names and types of the `linux_dirent64` records in `bytes`: each a
-/// u64 inode, an i64 offset, a u16 record length, a u8 type, then the
-/// NUL-terminated name.
-fn dirents(bytes: &[u8]) -> impl Iterator<Item = (&[u8], FileType)> {
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        let record = bytes.get(at..)?;
-        let length = usize::from(u16::from_ne_bytes([*record.get(16)?, *record.get(17)?]));
-        let name_field = record.get(19..length)?;
-        let name = name_field.split(|&b| b == 0).next().unwrap_or(name_field);
-        at += length;
-        Some((name, file_type_of(record[18])))
-    })
-}
-
-fn file_type_of(d_type: u8) -> FileType {
-    match d_type {
-        libc::DT_REG => FileType::RegularFile,
-        libc::DT_DIR => FileType::Directory,
-        libc::DT_LNK => FileType::Symlink,
-        libc::DT_FIFO => FileType::Fifo,
-        libc::DT_SOCK => FileType::Socket,
-        libc::DT_CHR => FileType::CharacterDevice,
-        libc::DT_BLK => FileType::BlockDevice,
-        _ => FileType::Unknown,
-    }
 }

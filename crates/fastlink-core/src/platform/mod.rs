@@ -194,25 +194,8 @@ pub trait Platform {
     /// types the listing gives. The default reads a directory stream, which
     /// takes the fd; a backend that reads through the fd itself gives it
     /// back, so the caller may keep it instead of opening it again.
-    /// `short_read_is_last`: the filesystem fills each read as far as the
-    /// buffer allows (see [`fills_directory_reads`](Self::fills_directory_reads)),
-    /// so a backend may stop after a read that left room for another entry
-    /// instead of reading once more to be told the end.
-    fn list_dir(
-        dir: OwnedFd,
-        short_read_is_last: bool,
-    ) -> io::Result<(ListedDir, Vec<(OsString, FileType)>)> {
-        let _ = short_read_is_last;
+    fn list_dir(dir: OwnedFd) -> io::Result<(ListedDir, Vec<(OsString, FileType)>)> {
         crate::dirfd::list_through_stream(dir)
-    }
-
-    /// Whether the filesystem holding `dir` answers each directory read
-    /// with as many entries as fit, up to the end: then a short read is the
-    /// last. FUSE and NFS may return short reads before the end. `Ok(false)`
-    /// where none is known to, without a syscall.
-    fn fills_directory_reads(dir: BorrowedFd<'_>) -> io::Result<bool> {
-        let _ = dir;
-        Ok(false)
     }
 
     /// Rename `from` in `from_dir` to `to` in `to_dir`, failing with EEXIST

@@ -638,6 +638,10 @@ impl Execution<'_> {
             let parent = self.plan.symlinks[first].parent;
             units.push(Unit::Symlinks { parent, first, end });
         }
+        // A directory's units side by side (stable: its files, then its
+        // symlinks): its pair of fds is open from its first unit to its
+        // last, so that spread over the list would keep hundreds open.
+        units.sort_by_key(Unit::parent);
         units
     }
 

@@ -171,47 +171,47 @@ LOW_LIMIT_CHILD = textwrap.dedent(
 )
 
 
+SUBDIRS = 29  # each holding one file
+
+
+def _placed_past_the_kept_fds(xfs, fresh_dir, methods: str):
+    """Place a root of SUBDIRS one-file directories in a child that may keep
+    no directory fd; check the tree, and return the call's syscalls."""
+    root = fresh_dir(xfs, "tree-src-") / "tree"
+    for i in range(SUBDIRS):
+        make_tree(root / f"d{i:02d}", {"m.py": File(random_bytes(50, i), 0o644)})
+    dst = fresh_dir(xfs, "tree-dst-") / "out"
+    trace = traced(LOW_LIMIT_CHILD, os.fspath(root), os.fspath(dst), methods)
+    assert trace.stdout.split() == [str(SUBDIRS)]
+    assert_trees_equal(root, dst)
+    return trace.sections["call"]
+
+
 @pytest.mark.parametrize("methods", ["reflink", "copy"])
 def test_past_the_kept_fds_a_clone_or_copy_opens_each_source_directory_once(
     xfs, fresh_dir, methods
 ):
     # Its files are opened by their paths below the source root (openat2,
     # through no symlink), not through their directory opened again.
-    root = fresh_dir(xfs, "tree-src-") / "tree"
-    dirs = 30
-    for i in range(dirs - 1):
-        make_tree(root / f"d{i:02d}", {"m.py": File(random_bytes(50, i), 0o644)})
-    dst = fresh_dir(xfs, "tree-dst-") / "out"
-    trace = traced(LOW_LIMIT_CHILD, os.fspath(root), os.fspath(dst), methods)
-    assert trace.stdout.split() == [str(dirs - 1)]
-    assert_trees_equal(root, dst)
+    calls = _placed_past_the_kept_fds(xfs, fresh_dir, methods)
     # The source's subdirectories: the only paths named just "dNN".
     source_opens = [
-        c
-        for c in trace.sections["call"]
-        if c.name in ("openat", "openat2") and re.search(r'^\d+, "d\d\d",', c.text)
+        c for c in calls if c.name in ("openat", "openat2") and re.search(r'^\d+, "d\d\d",', c.text)
     ]
-    assert len(source_opens) == dirs - 1, "\n".join(map(str, source_opens))
+    assert len(source_opens) == SUBDIRS, "\n".join(map(str, source_opens))
 
 
 @pytest.mark.parametrize("methods", ["reflink", "copy"])
 def test_past_the_kept_fds_files_are_created_by_path_through_no_symlink(xfs, fresh_dir, methods):
     # A new directory is not opened again to fill it: each file is created
     # by its path below the anchor, with openat2 refusing symlinks and `..`.
-    root = fresh_dir(xfs, "tree-src-") / "tree"
-    dirs = 30
-    for i in range(dirs - 1):
-        make_tree(root / f"d{i:02d}", {"m.py": File(random_bytes(50, i), 0o644)})
-    dst = fresh_dir(xfs, "tree-dst-") / "out"
-    trace = traced(LOW_LIMIT_CHILD, os.fspath(root), os.fspath(dst), methods)
-    assert_trees_equal(root, dst)
-    calls = trace.sections["call"]
+    calls = _placed_past_the_kept_fds(xfs, fresh_dir, methods)
     opened_subdirs = [
         c for c in calls if "O_DIRECTORY" in c.text and re.search(r'/d\d\d",', c.text)
     ]
     assert opened_subdirs == [], "\n".join(map(str, opened_subdirs))
     creates = [c for c in calls if "O_CREAT" in c.text]
-    assert len(creates) == dirs - 1, "\n".join(map(str, creates))
+    assert len(creates) == SUBDIRS, "\n".join(map(str, creates))
     for create in creates:
         assert create.name == "openat2", create
         assert "RESOLVE_NO_SYMLINKS" in create.text and "RESOLVE_BENEATH" in create.text

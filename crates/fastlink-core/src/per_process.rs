@@ -1,5 +1,4 @@
-//! State that belongs to one process: the worker pools, the probe cache and
-//! what is learnt once per filesystem.
+//! State that belongs to one process: the worker pools and the probe cache.
 //!
 //! `fork()` copies memory but only the calling thread. A child that reused
 //! its parent's pool would hand work to workers that do not exist and wait
@@ -10,10 +9,7 @@
 //! parent's, whose threads and lock owners are gone. Outside a fork the
 //! check is one atomic load per use: no syscall, no lock.
 
-use std::collections::HashMap;
-use std::io;
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::Mutex;
 
 use crate::platform::fork_generation;
 
@@ -67,36 +63,6 @@ impl<T: Send + Sync + 'static> PerProcess<T> {
                 }
             }
         }
-    }
-}
-
-/// One yes-or-no fact about each filesystem, by device: asked (`ask`, say
-/// one fstatfs) once per device per process. An answer that could not be
-/// had is not kept, and is `None`.
-pub struct PerDevice {
-    answers: PerProcess<Mutex<HashMap<u64, bool>>>,
-}
-
-impl PerDevice {
-    pub const fn new() -> Self {
-        PerDevice {
-            answers: PerProcess::new(Default::default),
-        }
-    }
-
-    pub fn answer(&'static self, dev: u64, ask: impl FnOnce() -> io::Result<bool>) -> Option<bool> {
-        let answers = self.answers.get();
-        let known = answers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&dev)
-            .copied();
-        if known.is_some() {
-            return known;
-        }
-        let answer = ask().ok()?;
-        (answers.lock().unwrap_or_else(|e| e.into_inner())).insert(dev, answer);
-        Some(answer)
     }
 }
 

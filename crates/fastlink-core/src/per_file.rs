@@ -7,12 +7,13 @@
 //! in what they do around it (staging, a plan, counting) and in what they
 //! make of a refusal.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{Mode, OFlags};
@@ -20,7 +21,7 @@ use rustix::fs::{Mode, OFlags};
 use crate::error::Error;
 use crate::meta::{self, EntryMeta, Timestamp};
 use crate::method::Method;
-use crate::per_process::PerDevice;
+use crate::per_process::PerProcess;
 use crate::platform::{Os, Platform};
 
 /// How one method's try at a file ended, when it did not place it.
@@ -194,11 +195,23 @@ impl FreshData {
 
 /// Whether a clone on the filesystem of device `dev` waits for writeback:
 /// asked of the platform (`ask`, one fstatfs) once per device per process,
-/// as the probe's answers are. Unknown is "no": the clone is what the
-/// caller preferred.
+/// as the probe's answers are; an answer that could not be had is not kept.
 fn clone_waits_on(dev: u64, ask: impl FnOnce() -> io::Result<bool>) -> bool {
-    static WAITS: PerDevice = PerDevice::new();
-    WAITS.answer(dev, ask).unwrap_or(false)
+    type Answers = Mutex<HashMap<u64, bool>>;
+    // Per process: a parent thread may hold the lock at a fork.
+    static ANSWERS: PerProcess<Answers> = PerProcess::new(Default::default);
+    let answers = ANSWERS.get();
+    if let Some(waits) = answers.lock().unwrap_or_else(|e| e.into_inner()).get(&dev) {
+        return *waits;
+    }
+    match ask() {
+        Ok(waits) => {
+            (answers.lock().unwrap_or_else(|e| e.into_inner())).insert(dev, waits);
+            waits
+        }
+        // Unknown is "no": the clone is what the caller preferred.
+        Err(_) => false,
+    }
 }
 
 /// The methods to try for one file (`meta` from the walk's stat, `dev` its
@@ -229,17 +242,22 @@ pub fn methods_for<'m>(
     }
 }
 
-/// Open a source file for reading, relative to `dir` (`rustix::fs::CWD`
-/// for a whole path), never through a symlink (a symlinked source is the
-/// planned path's to follow). O_NONBLOCK: should a fifo have replaced the
-/// file since it was stat'ed, opening it must not hang (it has no effect on
-/// regular files).
+/// How a source file is opened: for reading, never through a symlink (a
+/// symlinked source is the planned path's to follow). O_NONBLOCK: should a
+/// fifo have replaced the file since it was stat'ed, opening it must not
+/// hang (it has no effect on regular files).
+const SOURCE_OPEN: OFlags = OFlags::RDONLY
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::NONBLOCK)
+    .union(OFlags::CLOEXEC);
+
+/// Open a source file (see [`SOURCE_OPEN`]) relative to `dir`
+/// (`rustix::fs::CWD` for a whole path).
 pub fn open_source(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<File> {
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     Ok(File::from(rustix::fs::openat(
         dir,
         name,
-        flags,
+        SOURCE_OPEN,
         Mode::empty(),
     )?))
 }
@@ -247,8 +265,11 @@ pub fn open_source(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<File> {
 /// [`open_source`] for the file at `rel` below the directory `root`,
 /// through no symlink on the way either.
 pub fn open_source_beneath(root: BorrowedFd<'_>, rel: &Path) -> io::Result<File> {
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    Ok(File::from(Os::open_beneath(root, rel.as_os_str(), flags)?))
+    Ok(File::from(Os::open_beneath(
+        root,
+        rel.as_os_str(),
+        SOURCE_OPEN,
+    )?))
 }
 
 /// Give `file`, just cloned or copied by `method`, its times: the source's

@@ -24,7 +24,7 @@ import pytest
 from snapshots import assert_trees_equal
 from syscalls import traced
 from test_modes_are_exact_under_umask_and_acls import DEFAULT_ACLS, _set_default_acl
-from treespec import File, Symlink, make_tree, random_bytes
+from treespec import Dir, File, Symlink, make_tree, random_bytes
 
 # Syscall by syscall, this is the Linux backend (`make macos-sim` deselects it).
 pytestmark = pytest.mark.linux_backend
@@ -224,3 +224,60 @@ def test_a_copy_makes_one_sendfile_per_non_empty_file(src, xfs, btrfs, fresh_dir
     assert trace.stdout.split() == ["copy", str(files)]
     assert names["sendfile"] == files - 1, trace.describe("call")  # __init__.py is empty
     assert_trees_equal(root, dst)
+
+
+PRIVATE_TOP_CHILD = textwrap.dedent(
+    """
+    import resource, sys
+    # A soft limit of 96: fds below 16 may be kept and below 32 held (see
+    # fd_budget), whatever the size of the fd table the child inherited.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (96, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    import fastlink
+    src, dst, methods = sys.argv[1], sys.argv[2], sys.argv[3]
+    mark("call")
+    print(fastlink.clone_or_copy(src, dst, methods=methods, threads=2).files)
+    mark("end")
+    """
+)
+
+
+@pytest.mark.parametrize("methods", ["reflink", "hardlink"])
+def test_past_the_kept_fds_a_new_tree_is_built_by_paths_below_its_private_top(
+    xfs, fresh_dir, methods
+):
+    # The new tree's staging directory is made 0700 and held: nobody else can
+    # reach below it while it is built, so each directory past the budget is
+    # made, linked into and finished by its path from there, and no
+    # destination directory but the top is opened (it used to open each
+    # directory's parent to make it, and again to set its times).
+    root = fresh_dir(xfs, "tree-src-") / "tree"
+    spec: dict = {
+        f"d{i:02d}": {"sub": Dir({"m.py": File(random_bytes(50, i), 0o644)}, 0o755)}
+        for i in range(SUBDIRS)
+    }
+    spec["d00"]["sub"] = Dir({"m.py": File(random_bytes(50, 0), 0o644)}, 0o555)
+    make_tree(root, spec)
+    root.chmod(0o751)
+    dst = fresh_dir(xfs, "tree-dst-") / "out"
+    trace = traced(PRIVATE_TOP_CHILD, os.fspath(root), os.fspath(dst), methods)
+    assert trace.stdout.split() == [str(SUBDIRS)]
+    # The final modes (the top's 0751, a read-only directory's 0555) and times.
+    assert_trees_equal(root, dst)
+    calls = trace.sections["call"]
+    tops = [c for c in calls if c.name == "mkdirat" and ".fastlink-staging" in c.text]
+    assert len(tops) == 1 and ", 0700" in tops[0].text, tops
+    by_path = [c for c in calls if c.name == "mkdirat" and re.search(r'"d\d\d/sub", 0755', c.text)]
+    assert len(by_path) == SUBDIRS, "\n".join(map(str, by_path))
+    # Every destination directory's path from the anchor starts with the
+    # staging name: only the top itself is opened.
+    staging_opens = [
+        c
+        for c in calls
+        if c.name in ("openat", "openat2")
+        and "O_DIRECTORY" in c.text
+        and ".fastlink-staging" in c.text
+    ]
+    assert len(staging_opens) == 1, "\n".join(map(str, staging_opens))
+    if methods == "hardlink":
+        links = [c for c in calls if c.name == "linkat" and re.search(r'"d\d\d/sub/m\.py", 0', c.text)]
+        assert len(links) > SUBDIRS // 2, "\n".join(map(str, links))

@@ -76,6 +76,13 @@ impl FdBudget {
         below(fd, self.keep_below)
     }
 
+    /// Whether `count` fds kept at once may well pass the budget: more
+    /// than half of its numbers (the rest being the caller's and the
+    /// workers'), so that some directories will be reached by their paths.
+    pub fn may_run_out(&self, count: usize) -> bool {
+        2 * count > self.keep_below
+    }
+
     /// Whether `fd` may be held for a roll-back, which then reaches what
     /// the call staged in its directory wherever that is moved meanwhile
     /// (past the budget, by its path from the anchor).

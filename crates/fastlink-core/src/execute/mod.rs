@@ -23,6 +23,7 @@
 
 mod commit;
 mod lazy_dir;
+mod made_dirs;
 mod place;
 mod undo;
 
@@ -50,6 +51,7 @@ use crate::platform::{NewMode, Os, Platform};
 use crate::probe;
 use crate::progress::Progress;
 use lazy_dir::LazyDir;
+use made_dirs::MadeDirs;
 use undo::{CreatedParents, Staged, Undo};
 
 /// Files per parallel work unit: large enough to amortize opening the two
@@ -300,7 +302,13 @@ impl Execution<'_> {
             return self.commit(anchor, anchor_id, undo);
         }
         let trims = CreationTrims::of(self, Os::creation_umask(anchor));
-        let made = self.create_dirs(anchor, anchor_id, &mut paths, in_place, undo)?;
+        // Private tops are for trees whose directories the kept fds may not
+        // all hold (one each on the source side and one on the new side);
+        // where they do, no directory is reached by its path.
+        let private = faithful.private_dirs
+            && !in_place
+            && (self.plan.fd_budget).may_run_out(2 * self.plan.dirs.len());
+        let made = self.create_dirs(anchor, anchor_id, &mut paths, in_place, private, undo)?;
         self.fill(anchor, anchor_id, &paths, &made, &trims, counts, undo)?;
         self.finish_dirs(anchor, &paths, &made, &trims, &counts.unstored)?;
         // Closed before the commit renames what holds them (and their slots given back).
@@ -443,21 +451,26 @@ impl Execution<'_> {
     /// Create the directories parents-first, each with its final mode plus
     /// owner rwx (so a read-only source directory can still be filled).
     /// (An inherited setgid bit is cleared when the mode is set at the end.)
+    /// `private`: each staged directory is made mode 0700, a private top
+    /// (see [`made_dirs`](self::made_dirs)).
     ///
     /// Each new directory with entries to come is opened once, right after
     /// it is made, and that fd serves its own subdirectories' creation, its
-    /// fill and its final mode and times (see [`MadeDirs`]). Siblings are
-    /// adjacent in the plan, so a parent reached by its path (an existing
-    /// one, or past the fd budget) is opened once for all of them.
+    /// fill and its final mode and times (see [`MadeDirs`]). Past the fd
+    /// budget, a directory below a private top is made by its path from
+    /// there. Siblings are adjacent in the plan, so a parent reached by its
+    /// path (an existing one, or past the fd budget) is opened once for all
+    /// of them.
     fn create_dirs(
         &self,
         anchor: BorrowedFd<'_>,
         anchor_id: FileId,
         paths: &mut [PathBuf],
         in_place: bool,
+        private: bool,
         undo: &Undo,
     ) -> Result<MadeDirs> {
-        let mut made: MadeDirs = vec![None; self.plan.dirs.len()];
+        let mut made = MadeDirs::new(self.plan.dirs.len());
         let mut keeping = true;
         let filled = self.dirs_with_entries();
         // The parent's fd when reached by its path, and whether what is
@@ -476,37 +489,51 @@ impl Execution<'_> {
                     &self.destination.path(&dir.rel),
                 )
             };
-            let kept_parent = dir.parent.and_then(|p| made[p].clone());
-            let (fd, hold) = match kept_parent {
+            if let (DirAction::Create, Some(p)) = (action, dir.parent) {
+                made.made_in(i, p);
+            }
+            let kept_parent = dir.parent.and_then(|p| made.fd(p).cloned());
+            // Where `name` is: the parent's own name for this directory, or
+            // the directory's path below its private top.
+            let (fd, mut name, hold) = match kept_parent {
                 // Made by this call and kept: what is staged in it holds it at no cost.
-                Some(fd) => (fd, true),
-                None => {
-                    let parent_path = dir.parent.map_or(PathBuf::new(), |p| paths[p].clone());
-                    let parent_key = dir.parent.map_or(usize::MAX, |p| p);
-                    if parent_fd
-                        .as_ref()
-                        .is_none_or(|(key, _, _)| *key != parent_key)
-                    {
-                        let fd = dirfd::open_dir_beneath(anchor, &parent_path).map_err(fail)?;
-                        // A staged directory's parent exists already (or is the anchor).
-                        let hold = dir.parent.is_some_and(|p| p != 0)
-                            && self.plan.fd_budget.may_hold(fd.as_fd());
-                        parent_fd = Some((parent_key, Arc::new(fd), hold));
+                Some(fd) => (fd, PathBuf::from(name_of(&paths[i])), true),
+                None => match made.below_private_top(i, paths) {
+                    Some((top, rel)) => (Arc::clone(top), rel, false),
+                    None => {
+                        let parent_path = dir.parent.map_or(PathBuf::new(), |p| paths[p].clone());
+                        let parent_key = dir.parent.map_or(usize::MAX, |p| p);
+                        if parent_fd
+                            .as_ref()
+                            .is_none_or(|(key, _, _)| *key != parent_key)
+                        {
+                            let fd = dirfd::open_dir_beneath(anchor, &parent_path).map_err(fail)?;
+                            // A staged directory's parent exists already (or is the anchor).
+                            let hold = dir.parent.is_some_and(|p| p != 0)
+                                && self.plan.fd_budget.may_hold(fd.as_fd());
+                            parent_fd = Some((parent_key, Arc::new(fd), hold));
+                        }
+                        let (_, fd, hold) = parent_fd.as_ref().expect("opened above");
+                        (Arc::clone(fd), PathBuf::from(name_of(&paths[i])), *hold)
                     }
-                    let (_, fd, hold) = parent_fd.as_ref().expect("opened above");
-                    (Arc::clone(fd), *hold)
-                }
+                },
             };
-            let mode = dir.meta.safe_mode() | 0o700;
+            let private_top = private && matches!(action, DirAction::Staged { .. });
+            let mode = if private_top {
+                made.made_private_top(i);
+                0o700
+            } else {
+                dir.meta.safe_mode() | 0o700
+            };
             if in_place && action == (DirAction::Staged { replace: true }) {
                 // overwrite=True: the file or symlink goes now (its link
                 // itself, never what it points to), as the commit would.
-                match dirfd::unlink_at(fd.as_fd(), name_of(&paths[i])) {
+                match dirfd::unlink_at(fd.as_fd(), name.as_os_str()) {
                     Err(err) if err.raw_os_error() != Some(libc::ENOENT) => return Err(fail(err)),
                     _ => {}
                 }
             }
-            let mut result = dirfd::mkdir_at(fd.as_fd(), name_of(&paths[i]), mode);
+            let mut result = dirfd::mkdir_at(fd.as_fd(), name.as_os_str(), mode);
             let taken = matches!(&result, Err(err) if err.raw_os_error() == Some(libc::EEXIST));
             if i == 0 && !in_place && taken {
                 // The shared staging name of a new tree is taken.
@@ -525,7 +552,8 @@ impl Execution<'_> {
                         }
                     }
                 }
-                result = dirfd::mkdir_at(fd.as_fd(), name_of(&paths[0]), mode);
+                name = PathBuf::from(name_of(&paths[0]));
+                result = dirfd::mkdir_at(fd.as_fd(), name.as_os_str(), mode);
             }
             result.map_err(fail)?;
             // Tracked once made: a name found taken is never this call's to remove.
@@ -534,13 +562,24 @@ impl Execution<'_> {
                 let parent_path = dir.parent.map_or(PathBuf::new(), |p| paths[p].clone());
                 undo.track(self.staged_dir(i, &parent_path, &paths[i], held));
             }
-            if filled[i] && keeping {
-                let own = dirfd::open_dir_beneath(fd.as_fd(), Path::new(name_of(&paths[i])));
+            if filled[i] && (keeping || private_top) {
+                let own = dirfd::open_dir_beneath(fd.as_fd(), &name);
                 let own = own.map_err(fail)?;
                 // Kept fds are closed only after the last directory, so once
                 // one is past the budget, so are the rest.
-                keeping = self.plan.fd_budget.may_keep(own.as_fd());
-                made[i] = keeping.then(|| Arc::new(own));
+                keeping = keeping && self.plan.fd_budget.may_keep(own.as_fd());
+                // What is below a private top is reached through it. A new
+                // tree's one top is held while the larger budget lasts (see
+                // `fd_budget`); a merge's, which may be many, only as a kept
+                // fd is, leaving the rest of the budget to the roll-back's holds.
+                let hold_top = private_top
+                    && match dir.parent {
+                        None => self.plan.fd_budget.may_hold(own.as_fd()),
+                        Some(_) => self.plan.fd_budget.may_keep(own.as_fd()),
+                    };
+                if keeping || hold_top {
+                    made.keep(i, own);
+                }
             }
         }
         Ok(made)
@@ -586,7 +625,7 @@ impl Execution<'_> {
                         src_root.as_fd(),
                         anchor,
                         parent,
-                        (&paths[parent], made[parent].as_ref()),
+                        (paths, made),
                         umask,
                         place,
                     );
@@ -646,16 +685,18 @@ impl Execution<'_> {
     }
 
     /// The fds a unit of directory `dir` works through: the walk's and the
-    /// creation's where they were kept, else opened by their paths.
+    /// creation's where they were kept, else opened by their paths (the
+    /// destination's from its private top, if it has one).
     fn dir_pair<'a>(
         &self,
         src_root: BorrowedFd<'a>,
         anchor: BorrowedFd<'a>,
         dir: usize,
-        (dst_dir, made): (&Path, Option<&Arc<OwnedFd>>),
+        (paths, made): (&[PathBuf], &'a MadeDirs),
         umask: Option<u32>,
         place: Place,
     ) -> DirPair<'a> {
+        let dst_dir = &paths[dir];
         let plan_dir = &self.plan.dirs[dir];
         let rel = &plan_dir.rel;
         let kept = plan_dir
@@ -663,8 +704,11 @@ impl Execution<'_> {
             .as_ref()
             .map(|fd| DirFd::Shared(Arc::clone(fd)));
         let src = LazyDir::below(src_root, rel, kept);
-        let made = made.map(|fd| DirFd::Shared(Arc::clone(fd)));
-        let dst = LazyDir::below(anchor, dst_dir, made);
+        let dst = match (made.fd(dir), made.below_private_top(dir, paths)) {
+            (Some(fd), _) => LazyDir::below(anchor, dst_dir, Some(DirFd::Shared(Arc::clone(fd)))),
+            (None, Some((top, rel))) => LazyDir::below_private_top(top.as_fd(), &rel),
+            (None, None) => LazyDir::below(anchor, dst_dir, None),
+        };
         DirPair {
             src,
             dst,
@@ -716,9 +760,10 @@ impl Execution<'_> {
             // ACL of its parent, either of which may change between calls:
             // the exact mode is always set again.
             // (Unless only the umask applies and it left the mode whole.)
-            let set_mode = !trims.dir_is_exact(i, dir.meta.safe_mode());
+            // (A private top's 0700 always ends there.)
+            let set_mode = made.is_private_top(i) || !trims.dir_is_exact(i, dir.meta.safe_mode());
             let set_times = self.options.preserve_times;
-            if let Some(own) = &made[i] {
+            if let Some(own) = made.fd(i) {
                 if set_mode {
                     let set = meta::set_dir_mode(own.as_fd(), dir.meta.safe_mode());
                     unstored.tolerate(MetadataKind::Mode, set).map_err(fail)?;
@@ -732,20 +777,22 @@ impl Execution<'_> {
             if !set_mode && !set_times {
                 continue;
             }
-            let kept_parent = dir.parent.and_then(|p| made[p].as_ref());
-            let fd = match kept_parent {
-                Some(fd) => fd.as_fd(),
-                None => {
+            let kept_parent = dir.parent.and_then(|p| made.fd(p));
+            let (fd, name) = match (kept_parent, made.below_private_top(i, paths)) {
+                (Some(fd), _) => (fd.as_fd(), PathBuf::from(name_of(&paths[i]))),
+                (None, Some((top, rel))) => (top.as_fd(), rel),
+                (None, None) => {
                     let parent_key = dir.parent.map_or(usize::MAX, |p| p);
                     if parent_fd.as_ref().is_none_or(|(key, _)| *key != parent_key) {
                         let parent_path = dir.parent.map_or(Path::new(""), |p| paths[p].as_path());
                         let fd = dirfd::open_dir_beneath(anchor, parent_path).map_err(fail)?;
                         parent_fd = Some((parent_key, fd));
                     }
-                    parent_fd.as_ref().expect("opened above").1.as_fd()
+                    let fd = parent_fd.as_ref().expect("opened above").1.as_fd();
+                    (fd, PathBuf::from(name_of(&paths[i])))
                 }
             };
-            let name = name_of(&paths[i]);
+            let name = name.as_os_str();
             if set_mode {
                 let set = meta::set_mode_at(fd, name, dir.meta.safe_mode());
                 unstored.tolerate(MetadataKind::Mode, set).map_err(fail)?;
@@ -758,11 +805,6 @@ impl Execution<'_> {
         Ok(())
     }
 }
-
-/// The fd of each directory this call made, by plan index, where it was
-/// kept: opened once after its creation, it serves the directory's
-/// children, its fill and its final mode and times.
-type MadeDirs = Vec<Option<Arc<OwnedFd>>>;
 
 /// Consecutive runs of equal parents, cut into units of at most FILES_PER_UNIT.
 fn groups(parents: impl Iterator<Item = usize>) -> Vec<(usize, usize)> {

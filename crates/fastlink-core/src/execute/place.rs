@@ -125,12 +125,16 @@ impl Execution<'_> {
                     Ok(())
                 } else {
                     let name = name_of_target(target);
-                    Ok(dirfd::hardlink_at(
-                        src_dir,
-                        src_name,
-                        pair.dst.fd().map_err(fail)?,
-                        &name,
-                    )?)
+                    let linked = match pair.dst.private_path_below(&name) {
+                        Some((top, path)) => {
+                            dirfd::hardlink_at(src_dir, src_name, top, path.as_os_str())
+                        }
+                        None => {
+                            let dst_dir = pair.dst.fd().map_err(fail)?;
+                            dirfd::hardlink_at(src_dir, src_name, dst_dir, &name)
+                        }
+                    };
+                    Ok(linked?)
                 }
             }
             Method::Reflink | Method::Copy => {

@@ -93,6 +93,17 @@ pub fn name_of(rel: &Path) -> &OsStr {
     rel.file_name().unwrap_or(rel.as_os_str())
 }
 
+/// `dir` joined with `name`, allocated at its exact size: a plan holds one
+/// such path per entry, and `Path::join` would leave most of them with
+/// room to grow (on the corpus, 2.8 MB of the workers' heaps, which glibc
+/// grows a page per `mprotect`).
+pub(crate) fn joined(dir: &Path, name: &OsStr) -> PathBuf {
+    let mut path = PathBuf::with_capacity(dir.as_os_str().len() + 1 + name.len());
+    path.push(dir);
+    path.push(name);
+    path
+}
+
 /// What the source is: a tree, or a single file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RootKind {
@@ -252,9 +263,16 @@ impl Plan {
             names.retain(|(name, _)| !skip.contains(name.as_os_str()));
         }
         let dir_fd = dir.fd().map_err(fail)?;
+        // Sized once from the listing's types (a type the filesystem does
+        // not give counts as a file): grown by doubling, the vectors of a
+        // level's directories, all alive at once, would leave the workers'
+        // heaps larger, and glibc grows those a page per `mprotect`.
+        let subdirs = names.iter().filter(|(_, kind)| kind.is_dir()).count();
         let mut listing = Listing::default();
+        listing.dirs.reserve_exact(subdirs);
+        listing.files.reserve_exact(names.len() - subdirs);
         for (name, _) in names {
-            let rel = rel_dir.join(&name);
+            let rel = joined(rel_dir, &name);
             let fail = |err| Error::io(err, &self.src_root.join(&rel), &dst.join(&rel));
             let stat = dirfd::lstat_at(dir_fd, &name).map_err(fail)?;
             let meta = EntryMeta::of_stat(&stat);
@@ -434,6 +452,14 @@ mod tests {
         let err = Plan::walk(&src, &tmp.path().join("dst"), 2).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::SpecialFile);
         assert_eq!(err.src(), Some(src.join("pipe").as_path()));
+    }
+
+    #[test]
+    fn a_joined_path_is_allocated_at_its_exact_size() {
+        let path = joined(Path::new("pkg/sub"), OsStr::new("module.py"));
+        assert_eq!(path, Path::new("pkg/sub/module.py"));
+        assert_eq!(path.capacity(), "pkg/sub/module.py".len());
+        assert_eq!(joined(Path::new(""), OsStr::new("top")), Path::new("top"));
     }
 
     #[test]

@@ -46,7 +46,7 @@ use crate::meta::MetadataKind;
 use crate::method::Method;
 use crate::options::Options;
 use crate::per_file::FreshData;
-use crate::plan::{name_of, FileId, Plan, RootKind};
+use crate::plan::{joined, name_of, FileId, Plan, RootKind};
 use crate::platform::{NewMode, Os, Platform};
 use crate::probe;
 use crate::progress::Progress;
@@ -341,7 +341,7 @@ impl Execution<'_> {
             let parent = dir.parent.map_or(Path::new(""), |p| paths[p].as_path());
             let path = match self.destination.dir_actions[i] {
                 DirAction::Existing => dir.rel.clone(),
-                DirAction::Create => parent.join(name_of(&dir.rel)),
+                DirAction::Create => joined(parent, name_of(&dir.rel)),
                 DirAction::Staged { .. } if in_place => parent.join(self.final_dir_name(i)),
                 DirAction::Staged { .. } => {
                     let (slot, place) = match dir.parent {

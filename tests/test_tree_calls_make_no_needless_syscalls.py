@@ -235,21 +235,17 @@ PRIVATE_TOP_CHILD = textwrap.dedent(
     import fastlink
     src, dst, methods = sys.argv[1], sys.argv[2], sys.argv[3]
     mark("call")
-    print(fastlink.clone_or_copy(src, dst, methods=methods, threads=2).files)
+    r = fastlink.clone_or_copy(src, dst, methods=methods, threads=2, dirs_exist_ok=True)
+    print(r.files)
     mark("end")
     """
 )
 
 
-@pytest.mark.parametrize("methods", ["reflink", "hardlink"])
-def test_past_the_kept_fds_a_new_tree_is_built_by_paths_below_its_private_top(
-    xfs, fresh_dir, methods
-):
-    # The new tree's staging directory is made 0700 and held: nobody else can
-    # reach below it while it is built, so each directory past the budget is
-    # made, linked into and finished by its path from there, and no
-    # destination directory but the top is opened (it used to open each
-    # directory's parent to make it, and again to set its times).
+def _many_dirs_placed(xfs, fresh_dir, methods: str, merge: bool):
+    """Place SUBDIRS `dNN/sub/m.py` directories (one of them read-only, the
+    root 0751) in a child that may keep 16 fds; check the tree, and return
+    the call's syscalls."""
     root = fresh_dir(xfs, "tree-src-") / "tree"
     spec: dict = {
         f"d{i:02d}": {"sub": Dir({"m.py": File(random_bytes(50, i), 0o644)}, 0o755)}
@@ -259,25 +255,60 @@ def test_past_the_kept_fds_a_new_tree_is_built_by_paths_below_its_private_top(
     make_tree(root, spec)
     root.chmod(0o751)
     dst = fresh_dir(xfs, "tree-dst-") / "out"
+    if merge:
+        dst.mkdir()
     trace = traced(PRIVATE_TOP_CHILD, os.fspath(root), os.fspath(dst), methods)
     assert trace.stdout.split() == [str(SUBDIRS)]
-    # The final modes (the top's 0751, a read-only directory's 0555) and times.
-    assert_trees_equal(root, dst)
-    calls = trace.sections["call"]
+    # The final modes (the root's 0751, a read-only directory's 0555) and times.
+    assert_trees_equal(root, dst, include_root=not merge)
+    return trace.sections["call"]
+
+
+@pytest.mark.parametrize("methods", ["reflink", "hardlink"])
+def test_past_the_kept_fds_a_new_tree_is_built_by_paths_below_its_private_top(
+    xfs, fresh_dir, methods
+):
+    # The new tree's staging directory is made 0700, checked and held: nobody
+    # else can reach below it while it is built, so each directory past the
+    # budget is made, linked into and finished by its path from there, and
+    # no directory is opened below it (it used to open each directory's
+    # parent to make it, and again to set its times).
+    calls = _many_dirs_placed(xfs, fresh_dir, methods, merge=False)
     tops = [c for c in calls if c.name == "mkdirat" and ".fastlink-staging" in c.text]
     assert len(tops) == 1 and ", 0700" in tops[0].text, tops
-    by_path = [c for c in calls if c.name == "mkdirat" and re.search(r'"d\d\d/sub", 0755', c.text)]
-    assert len(by_path) == SUBDIRS, "\n".join(map(str, by_path))
-    # Every destination directory's path from the anchor starts with the
-    # staging name: only the top itself is opened.
-    staging_opens = [
+    top_opens = [
         c
         for c in calls
         if c.name in ("openat", "openat2")
         and "O_DIRECTORY" in c.text
         and ".fastlink-staging" in c.text
     ]
-    assert len(staging_opens) == 1, "\n".join(map(str, staging_opens))
+    assert len(top_opens) == 1, "\n".join(map(str, top_opens))
+    top_fd = top_opens[0].text.rsplit("=", 1)[1].split()[0]
+    # (A clone's files are created by their paths below it, as before.)
+    below_top = [
+        c
+        for c in calls
+        if c.name in ("openat", "openat2")
+        and "O_DIRECTORY" in c.text
+        and c.text.startswith(f"{top_fd}, ")
+    ]
+    assert below_top == [], "\n".join(map(str, below_top))
+    by_path = [c for c in calls if c.name == "mkdirat" and re.search(r'"d\d\d/sub", 0755', c.text)]
+    assert len(by_path) == SUBDIRS, "\n".join(map(str, by_path))
+    assert all(c.text.startswith(f"{top_fd}, ") for c in by_path), by_path
     if methods == "hardlink":
-        links = [c for c in calls if c.name == "linkat" and re.search(r'"d\d\d/sub/m\.py", 0', c.text)]
+        links = [
+            c for c in calls if c.name == "linkat" and re.search(r'"d\d\d/sub/m\.py", 0', c.text)
+        ]
         assert len(links) > SUBDIRS // 2, "\n".join(map(str, links))
+
+
+def test_a_merge_builds_no_private_top(xfs, fresh_dir):
+    # A merge's new subtrees, which may be many small ones (an install into
+    # site-packages), are built as before: no directory made 0700, none by
+    # its path.
+    calls = _many_dirs_placed(xfs, fresh_dir, "hardlink", merge=True)
+    made = [c for c in calls if c.name == "mkdirat"]
+    assert len(made) == 2 * SUBDIRS, "\n".join(map(str, made))
+    assert not [c for c in made if ", 0700" in c.text or "/sub" in c.text], made

@@ -180,11 +180,6 @@ pub(crate) struct Faithful {
     /// A chmod that succeeds changes the mode (exfat-fuse answers 0 and
     /// keeps none).
     pub modes: bool,
-    /// The kernel itself checks permissions here (not a FUSE program): a
-    /// directory made mode 0700 is reached by nobody but its owner (and
-    /// root), so what is below it cannot be swapped for a symlink by
-    /// anyone else, and paths below it need no check of their own.
-    pub private_dirs: bool,
 }
 
 /// How faithful the filesystem of `anchor` (a call's anchor, identity
@@ -199,19 +194,16 @@ pub(crate) fn faithful(anchor: BorrowedFd<'_>, anchor_id: FileId) -> Faithful {
     let kernel = Faithful {
         renamed_dirs_keep_contents: true,
         modes: true,
-        private_dirs: true,
     };
     match Os::renamed_dirs_may_lose_contents(anchor) {
         Ok(false) => kernel,
         Ok(true) => probe_faithful(anchor, anchor_id).unwrap_or(Faithful {
             renamed_dirs_keep_contents: false,
             modes: true,
-            private_dirs: false,
         }),
         Err(_) => Faithful {
             renamed_dirs_keep_contents: false,
             modes: true,
-            private_dirs: false,
         },
     }
 }
@@ -249,7 +241,6 @@ fn probe_faithful(anchor: BorrowedFd<'_>, anchor_id: FileId) -> io::Result<Faith
         Ok(Faithful {
             renamed_dirs_keep_contents: names.iter().any(|(name, _)| name == inside),
             modes,
-            private_dirs: false,
         })
     });
     // Whatever happened, nothing of the probe stays.

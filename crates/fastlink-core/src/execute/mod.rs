@@ -302,12 +302,13 @@ impl Execution<'_> {
             return self.commit(anchor, anchor_id, undo);
         }
         let trims = CreationTrims::of(self, Os::creation_umask(anchor));
-        // Private tops are for trees whose directories the kept fds may not
-        // all hold (one each on the source side and one on the new side);
-        // where they do, no directory is reached by its path.
-        let private = faithful.private_dirs
-            && !in_place
-            && (self.plan.fd_budget).may_run_out(2 * self.plan.dirs.len());
+        // A private top is for a new tree whose directories the kept fds
+        // may not all hold (one each on the source side and one on the new
+        // side); where they do, no directory is reached by its path.
+        let private = !in_place
+            && !self.destination.root_existed
+            && (self.plan.fd_budget).may_run_out(2 * self.plan.dirs.len())
+            && Os::enforces_modes_locally(anchor).unwrap_or(false);
         let made = self.create_dirs(anchor, anchor_id, &mut paths, in_place, private, undo)?;
         self.fill(anchor, anchor_id, &paths, &made, &trims, counts, undo)?;
         self.finish_dirs(anchor, &paths, &made, &trims, &counts.unstored)?;
@@ -518,9 +519,10 @@ impl Execution<'_> {
                     }
                 },
             };
-            let private_top = private && matches!(action, DirAction::Staged { .. });
+            // (Only a new tree's root: `private` is never set for a merge.)
+            let private_top = private && i == 0;
             let mode = if private_top {
-                made.made_private_top(i);
+                made.made_0700(i);
                 0o700
             } else {
                 dir.meta.safe_mode() | 0o700
@@ -568,16 +570,17 @@ impl Execution<'_> {
                 // Kept fds are closed only after the last directory, so once
                 // one is past the budget, so are the rest.
                 keeping = keeping && self.plan.fd_budget.may_keep(own.as_fd());
-                // What is below a private top is reached through it. A new
-                // tree's one top is held while the larger budget lasts (see
-                // `fd_budget`); a merge's, which may be many, only as a kept
-                // fd is, leaving the rest of the budget to the roll-back's holds.
-                let hold_top = private_top
-                    && match dir.parent {
-                        None => self.plan.fd_budget.may_hold(own.as_fd()),
-                        Some(_) => self.plan.fd_budget.may_keep(own.as_fd()),
-                    };
-                if keeping || hold_top {
+                if private_top {
+                    // Trusted only once checked to be what this call made
+                    // (see `made_dirs`), and then held while the larger
+                    // budget lasts: what is below it is reached through it.
+                    let own = made_dirs::still_private(own, anchor_id.0).map_err(fail)?;
+                    let held = |own: &OwnedFd| keeping || self.plan.fd_budget.may_hold(own.as_fd());
+                    if let Some(own) = own.filter(held) {
+                        made.keep(i, own);
+                        made.made_private_top(i);
+                    }
+                } else if keeping {
                     made.keep(i, own);
                 }
             }
@@ -760,8 +763,8 @@ impl Execution<'_> {
             // ACL of its parent, either of which may change between calls:
             // the exact mode is always set again.
             // (Unless only the umask applies and it left the mode whole.)
-            // (A private top's 0700 always ends there.)
-            let set_mode = made.is_private_top(i) || !trims.dir_is_exact(i, dir.meta.safe_mode());
+            // (A directory made 0700 to be a private top always ends so.)
+            let set_mode = made.is_made_0700(i) || !trims.dir_is_exact(i, dir.meta.safe_mode());
             let set_times = self.options.preserve_times;
             if let Some(own) = made.fd(i) {
                 if set_mode {

@@ -221,6 +221,14 @@ impl Platform for Linux {
         Some(*SIZE.get())
     }
 
+    /// The filesystems fastlink is tested on that keep real modes: XFS,
+    /// ext2/3/4 (one magic), btrfs and tmpfs.
+    fn enforces_modes_locally(dir: BorrowedFd<'_>) -> io::Result<bool> {
+        const LOCAL: [i64; 4] = [0x5846_5342, 0xEF53, 0x9123_683E, 0x0102_1994];
+        #[allow(clippy::unnecessary_cast)]
+        Ok(LOCAL.contains(&(rustix::fs::fstatfs(dir)?.f_type as i64)))
+    }
+
     /// FUSE (`fuse` and `fuseblk`): the filesystem is a userspace program.
     fn renamed_dirs_may_lose_contents(dir: BorrowedFd<'_>) -> io::Result<bool> {
         const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;

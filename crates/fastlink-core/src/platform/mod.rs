@@ -242,6 +242,17 @@ pub trait Platform {
         None
     }
 
+    /// Whether the filesystem holding `dir` is a local one whose modes the
+    /// kernel itself enforces for every process on the machine, so that a
+    /// directory made 0700 there is reached by its owner alone (and root):
+    /// not FUSE, whose program may not check, nor a network filesystem,
+    /// whose other clients are not this kernel's, nor one whose modes are
+    /// synthetic. `Ok(false)` wherever that is not known.
+    fn enforces_modes_locally(dir: BorrowedFd<'_>) -> io::Result<bool> {
+        let _ = dir;
+        Ok(false)
+    }
+
     /// Whether the filesystem holding `dir` might lose a directory's
     /// contents when it is renamed, so that a probe should tell (see
     /// `probe::dir_renames_keep_contents`). A kernel filesystem keeps them;

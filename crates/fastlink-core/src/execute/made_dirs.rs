@@ -92,7 +92,8 @@ impl MadeDirs {
 /// write in the parent may have renamed it and put a directory of their own
 /// (maybe holding symlinks) in its place; what passes was made by this uid
 /// (or root) and holds nothing, and from here on nobody else can add to it.
-/// Costs an `fstat`, a `geteuid` and the two reads of an empty listing.
+/// Costs an `fstat`, a `geteuid`, and a duplicate's two reads of an empty
+/// listing and its close.
 pub(super) fn still_private(top: OwnedFd, dev: u64) -> io::Result<Option<OwnedFd>> {
     let stat = rustix::fs::fstat(&top)?;
     #[allow(clippy::unnecessary_cast)] // Stat's field types differ between architectures.
@@ -102,12 +103,9 @@ pub(super) fn still_private(top: OwnedFd, dev: u64) -> io::Result<Option<OwnedFd
     if !mine {
         return Ok(None);
     }
-    let (listed, names) = dirfd::list_owned_dir(top)?;
-    Ok(if names.is_empty() {
-        listed.into_fd()
-    } else {
-        None
-    })
+    // Listed through a duplicate: a portable listing keeps the fd it reads.
+    let (_, names) = dirfd::list_owned_dir(top.try_clone()?)?;
+    Ok(names.is_empty().then_some(top))
 }
 
 #[cfg(test)]

@@ -452,8 +452,8 @@ impl Execution<'_> {
     /// Create the directories parents-first, each with its final mode plus
     /// owner rwx (so a read-only source directory can still be filled).
     /// (An inherited setgid bit is cleared when the mode is set at the end.)
-    /// `private`: each staged directory is made mode 0700, a private top
-    /// (see [`made_dirs`](self::made_dirs)).
+    /// `private`: a new tree's root is made mode 0700, to be its private
+    /// top (see [`made_dirs`](self::made_dirs)).
     ///
     /// Each new directory with entries to come is opened once, right after
     /// it is made, and that fd serves its own subdirectories' creation, its

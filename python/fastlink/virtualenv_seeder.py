@@ -187,10 +187,11 @@ class FastlinkFromAppData(BaseEmbed):
             )
             scripts = Path(creator.script_dir)
             version_info = interpreter.version_info
+            in_purelib = _installed_in(dist, purelib)  # before the seeder rewrites RECORD
             _as_the_copy_seeder_leaves_it(
                 dist, purelib, scripts, creator.exe, version_info, pyc_suffix
             )
-            self._modes(dist, purelib)
+            self._modes(dist, purelib, in_purelib)
 
     def _seed_wheels(self, creator: Creator) -> list[Any]:
         """The wheels virtualenv's seeders would install, found as they find
@@ -266,25 +267,47 @@ def _as_the_copy_seeder_leaves_it(
     marker = purelib / f"{dist_info.stem}.virtualenv"
     marker.write_bytes(b"")
 
-    # The rows, relative to purelib as the wheel's own, built as strings: a
-    # seed package has about a thousand.
-    entry = os.path.normpath(os.fspath(dist.entry))  # no trailing slash: roots are sliced
+    # The copy seeder's rows come from a walk of its image, which holds what
+    # the wheel's RECORD lists: its directories and .py files are taken from
+    # those rows, and no tree is walked (a seed package has about a thousand).
+    entry_record = Path(dist.entry, dist_info.name, "RECORD").read_bytes()
     scripts = os.path.relpath(script_dir, purelib)
     added = {f"{dist_info.name}/INSTALLER", marker.name}
     added.update(os.path.normpath(os.path.join(scripts, name)) for name in launchers)
-    for root, dirs, files in os.walk(entry):
-        # os.walk's roots start with `entry`: sliced, not os.path.relpath'd
-        # (which takes a third of this function's time on pip's 130 dirs).
-        rel = root[len(entry) + 1 :]
-        prefix = f"{rel}{os.sep}" if rel else ""
-        added.update(f"{prefix}{name}{os.sep}__pycache__" for name in dirs)
-        added.update(f"{prefix}{name[:-3]}{pyc_suffix}" for name in files if name.endswith(".py"))
+    in_entry = _record_paths(entry_record)
+    added.update(f"{directory}/__pycache__" for directory in _directories(in_entry))
+    added.update(f"{path[:-3]}{pyc_suffix}" for path in in_entry if path.endswith(".py"))
     rows = io.StringIO(newline="")
     csv.writer(rows).writerows((path, "", "") for path in sorted(added))
-    record = Path(entry, dist_info.name, "RECORD").read_bytes()
-    if record and not record.endswith(b"\n"):
-        record += b"\n"
-    (dist_info / "RECORD").write_bytes(record + rows.getvalue().encode("utf-8"))
+    if entry_record and not entry_record.endswith(b"\n"):
+        entry_record += b"\n"
+    (dist_info / "RECORD").write_bytes(entry_record + rows.getvalue().encode("utf-8"))
+
+
+def _installed_in(dist: Any, purelib: Path) -> list[str]:
+    """The files the install put below purelib, relative to it: RECORD's rows
+    as install_wheels wrote them, but those in other scheme directories
+    (the launchers in bin/, written as `../../../bin/pip`)."""
+    record = (Path(dist.dist_info) / "RECORD").read_bytes()
+    inside = (os.path.normpath(path) for path in _record_paths(record))
+    return [path for path in inside if path != ".." and not path.startswith("../")]
+
+
+def _record_paths(record: bytes) -> list[str]:
+    """The paths a RECORD's rows name, as written there ("/"-separated)."""
+    lines = record.decode("utf-8").splitlines()
+    return [row[0] for row in csv.reader(lines) if row]
+
+
+def _directories(paths: list[str]) -> set[str]:
+    """Every directory the relative "/"-separated *paths* lie in, but the root."""
+    found: set[str] = set()
+    for path in paths:
+        directory = path.rpartition("/")[0]
+        while directory and directory not in found:
+            found.add(directory)
+            directory = directory.rpartition("/")[0]
+    return found
 
 
 def _entry_point_names(path: Path) -> tuple[dict[str, str], list[str]]:
@@ -351,39 +374,28 @@ def _mode_rule(umask: int, fresh: bool) -> Any:
     built under this umask: directories 0o777 less the umask; files (the
     image has no exec bits: zipfile does not set them) 0o644 less the umask
     from virtualenv 21.15 on, which writes fresh modes, and before it the
-    image's own, 0o666 less the umask. Directories are done after their
-    contents are reached, so nothing read-only is ever walked into."""
+    image's own, 0o666 less the umask. Only what the install made is visited,
+    as its RECORD lists it: no tree is walked. Directories are done after
+    their contents, deepest first, so no directory's new mode can shut out
+    a chmod of what is inside it."""
     dir_mode = 0o777 & ~umask
     file_mode = (0o644 if fresh else 0o666) & ~umask
 
-    def fix(path: str, is_dir: bool, mode: int) -> None:
-        want = dir_mode if is_dir else file_mode
-        if stat.S_IMODE(mode) != want:
+    def fix(path: str, is_dir: bool, want: int) -> None:
+        st = os.lstat(path)
+        kind_matches = stat.S_ISDIR(st.st_mode) if is_dir else stat.S_ISREG(st.st_mode)
+        if kind_matches and stat.S_IMODE(st.st_mode) != want:
             os.chmod(path, want)
 
-    def walk(directory: str) -> None:
-        with os.scandir(directory) as it:
-            for entry in it:
-                st = entry.stat(follow_symlinks=False)
-                if stat.S_ISDIR(st.st_mode):
-                    fix(entry.path, True, st.st_mode)
-                    walk(entry.path)
-                elif stat.S_ISREG(st.st_mode):
-                    fix(entry.path, False, st.st_mode)
-
-    def apply(dist: Any, purelib: Path) -> None:
-        dist_info = Path(dist.dist_info)
-        tops = [*os.listdir(dist.entry), f"{dist_info.stem}.virtualenv"]
-        for name in tops:
-            path = os.path.join(purelib, name)
-            try:
-                st = os.lstat(path)
-            except FileNotFoundError:  # a .data directory: installed elsewhere
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                fix(path, True, st.st_mode)
-                walk(path)
-            elif stat.S_ISREG(st.st_mode):
-                fix(path, False, st.st_mode)
+    def apply(dist: Any, purelib: Path, installed: list[str]) -> None:
+        # The files install_wheels wrote or placed in purelib, as its RECORD
+        # names them, and the marker; then their directories, deepest first.
+        marker = f"{Path(dist.dist_info).stem}.virtualenv"
+        files = [*installed, marker]
+        root = f"{purelib}{os.sep}"  # joined as strings: a seed package has ~1,000 paths
+        for path in files:
+            fix(root + path, False, file_mode)
+        for directory in sorted(_directories(files), key=lambda d: d.count("/"), reverse=True):
+            fix(root + directory, True, dir_mode)
 
     return apply

@@ -1,8 +1,8 @@
 """`import fastlink` and the command line's modules load no module they do not
 need on every run: every installer's process, and every `fastlink install`,
-pays for each one (typing, shutil and json cost about 10 ms together). The
-shutil drop-ins and `MethodName` are loaded on first use; json only for
-`--json`.
+pays for each one (typing, shutil and json cost about 10 ms together), and so
+does building a command's parser. The shutil drop-ins and `MethodName` are
+loaded on first use; json only for `--json`.
 
 Each check runs in a fresh interpreter, whose `sys.modules` it reports.
 """
@@ -48,3 +48,12 @@ def test_the_shutil_drop_ins_and_method_name_are_loaded_on_first_use():
         "    raise AssertionError('fastlink.no_such_name')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    "module", ["fastlink._cli", "fastlink._cli_install", "fastlink._cli_probe"]
+)
+def test_building_a_commands_parser_loads_no_module_a_plain_run_does_not_need(module):
+    # argparse's formatters find the terminal's width with shutil unless given it.
+    loaded = _modules_after(f"import {module} as cli\ncli._parser().format_help()")
+    assert not loaded & set(NOT_AT_IMPORT), sorted(loaded & set(NOT_AT_IMPORT))

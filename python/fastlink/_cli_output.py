@@ -8,6 +8,7 @@ is not a terminal, a command prints no bar.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -45,10 +46,32 @@ PAST_TENSE = {"reflink": "cloned", "hardlink": "hard-linked", "copy": "copied"}
 
 
 class Parser(argparse.ArgumentParser):
+    def __init__(self, *, formatter_class: Any = argparse.HelpFormatter, **kwargs: Any) -> None:
+        # The width is given: without it, each formatter (made for every
+        # add_argument) asks shutil.get_terminal_size, and importing shutil
+        # (with bz2, lzma and zlib) is 4 ms of every command's start.
+        sized = functools.partial(formatter_class, width=terminal_columns() - 2)
+        super().__init__(formatter_class=sized, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         # One line, like every other error, instead of argparse's usage block.
         # The pointer names the (sub)command whose --help explains it.
         self.exit(EXIT_USAGE, f"fastlink: error: {message} (see {self.prog} --help)\n")
+
+
+def terminal_columns() -> int:
+    """The terminal's width as shutil.get_terminal_size tells it: $COLUMNS,
+    else stdout's terminal, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
 
 
 def threads_help() -> str:

@@ -387,6 +387,64 @@ def test_an_env_at_a_path_with_a_space_is_seeded_as_by_copy(
     assert_env_installs_and_imports(env, build_probe_wheel(tmp_path))
 
 
+def odd_pip_wheel(directory: Path, version: str) -> Path:
+    """virtualenv's bundled pip wheel as pip `version`, with what no bundled
+    wheel has: a `.data/scripts` wrapper of its console script (which pip,
+    and install_wheels, leave out, keeping its RECORD row) and a module
+    whose name holds U+2028 (a line break to str.splitlines, not to csv)."""
+    import zipfile
+
+    import virtualenv
+
+    embed = Path(virtualenv.__file__).parent / "seed" / "wheels" / "embed"
+
+    def release(wheel: Path) -> tuple[int, ...]:
+        return tuple(int(part) for part in wheel.name.split("-")[1].split("."))
+
+    bundled = max(embed.glob("pip-*.whl"), key=release)
+    old_dist_info = "-".join(bundled.name.split("-")[:2]) + ".dist-info"
+    dist_info = f"pip-{version}.dist-info"
+    members: dict[str, tuple[bytes, int]] = {}
+    with zipfile.ZipFile(bundled) as zf:
+        for info in zf.infolist():
+            if info.is_dir() or info.filename == f"{old_dist_info}/RECORD":
+                continue
+            name = info.filename.replace(old_dist_info, dist_info, 1)
+            content = zf.read(info)
+            if name == f"{dist_info}/METADATA":
+                lines = content.decode("utf-8").split("\n")
+                lines = [
+                    f"Version: {version}" if ln.startswith("Version: ") else ln for ln in lines
+                ]
+                content = "\n".join(lines).encode("utf-8")
+            members[name] = (content, (info.external_attr >> 16) & 0o777 or 0o644)
+    members[f"pip-{version}.data/scripts/pip"] = (b"#!python\nimport pip\n", 0o755)
+    members["pip/odd\u2028name.py"] = (b"ODD = 1\n", 0o644)
+    directory.mkdir(parents=True, exist_ok=True)
+    return write_wheel(directory / f"pip-{version}-py3-none-any.whl", members, dist_info)
+
+
+def test_a_seed_wheel_with_a_data_wrapper_and_an_odd_name_is_seeded_as_by_copy(
+    xfs: Path, fresh_dir
+) -> None:
+    """A seed wheel from --extra-search-dir whose RECORD lists a file the
+    install leaves out and a name with U+2028 in it: seeded, with the copy
+    seeder's files, modes and RECORD rows. The copy seeder also copies the
+    `pip-99.0.data` directory into site-packages, which a pip-style install
+    never makes: that directory alone is left out of the comparison."""
+    work = fresh_dir(xfs)
+    env, app_data = work / "env", work / "app-data"
+    wheels = odd_pip_wheel(work / "wheels", "99.0").parent
+    args = ("--extra-search-dir", str(wheels), "--pip", "99.0", "--no-setuptools")
+    data_dir = b"/pip-99.0.data"
+    by_copy = seeded_by_copy(env, app_data, *args)
+    assert any(data_dir in path for path in by_copy)  # the copy seeder's own
+    by_copy = {path: entry for path, entry in by_copy.items() if data_dir not in path}
+    assert SEEDER_REPR in create_env(env, app_data, "--seeder", "fastlink", *args)
+    assert_seeded_as_by_copy(by_copy, env)
+    assert (site_packages(env) / "pip" / "odd\u2028name.py").is_file()
+
+
 def test_same_filesystem_seed_reflinks_every_file_and_the_env_outlives_app_data(
     xfs: Path, fresh_dir, tmp_path: Path
 ) -> None:

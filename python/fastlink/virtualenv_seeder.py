@@ -187,11 +187,10 @@ class FastlinkFromAppData(BaseEmbed):
             )
             scripts = Path(creator.script_dir)
             version_info = interpreter.version_info
-            in_purelib = _installed_in(dist, purelib)  # before the seeder rewrites RECORD
-            _as_the_copy_seeder_leaves_it(
+            installed_paths = _as_the_copy_seeder_leaves_it(
                 dist, purelib, scripts, creator.exe, version_info, pyc_suffix
             )
-            self._modes(dist, purelib, in_purelib)
+            self._modes(dist, purelib, installed_paths)
 
     def _seed_wheels(self, creator: Creator) -> list[Any]:
         """The wheels virtualenv's seeders would install, found as they find
@@ -247,14 +246,19 @@ def _as_the_copy_seeder_leaves_it(
     exe: Any,
     version_info: Any,
     pyc_suffix: str,
-) -> None:
+) -> list[str]:
     """Turn the installed distribution into the copy seeder's: its console
     scripts (virtualenv's launchers and names, nothing else), the empty
     `<name>-<version>.virtualenv` marker beside the .dist-info, and RECORD
     as the copy seeder writes it: the wheel's own RECORD, then rows for
     INSTALLER, the marker, the launchers, and the bytecode and __pycache__
-    directories the environment's Python may write."""
+    directories the environment's Python may write. Returns the paths the
+    RECORD install_wheels wrote lists (before it is replaced), relative to
+    the .dist-info's parent, but those outside it (`../../../bin/pip`)."""
     dist_info = Path(dist.dist_info)
+    installed = _record_paths((dist_info / "RECORD").read_bytes())
+    inside = [os.path.normpath(path) for path in installed]
+    installed_paths = [path for path in inside if path != ".." and not path.startswith("../")]
     console, gui = _entry_point_names(dist_info / "entry_points.txt")
     # The launchers install_wheels wrote: virtualenv's replace them.
     for name in [*console, *gui]:
@@ -267,9 +271,11 @@ def _as_the_copy_seeder_leaves_it(
     marker = purelib / f"{dist_info.stem}.virtualenv"
     marker.write_bytes(b"")
 
-    # The copy seeder's rows come from a walk of its image, which holds what
-    # the wheel's RECORD lists: its directories and .py files are taken from
-    # those rows, and no tree is walked (a seed package has about a thousand).
+    # The copy seeder's rows come from a walk of its image. Its files are the
+    # ones the wheel's RECORD lists, and its directories theirs, so these
+    # rows are taken from RECORD, and no tree is walked. (An empty directory
+    # member of the zip, which no seed wheel has, is in the image and not
+    # in RECORD; install_wheels does not make it in the environment either.)
     entry_record = Path(dist.entry, dist_info.name, "RECORD").read_bytes()
     scripts = os.path.relpath(script_dir, purelib)
     added = {f"{dist_info.name}/INSTALLER", marker.name}
@@ -282,21 +288,15 @@ def _as_the_copy_seeder_leaves_it(
     if entry_record and not entry_record.endswith(b"\n"):
         entry_record += b"\n"
     (dist_info / "RECORD").write_bytes(entry_record + rows.getvalue().encode("utf-8"))
-
-
-def _installed_in(dist: Any, purelib: Path) -> list[str]:
-    """The files the install put below purelib, relative to it: RECORD's rows
-    as install_wheels wrote them, but those in other scheme directories
-    (the launchers in bin/, written as `../../../bin/pip`)."""
-    record = (Path(dist.dist_info) / "RECORD").read_bytes()
-    inside = (os.path.normpath(path) for path in _record_paths(record))
-    return [path for path in inside if path != ".." and not path.startswith("../")]
+    return installed_paths
 
 
 def _record_paths(record: bytes) -> list[str]:
-    """The paths a RECORD's rows name, as written there ("/"-separated)."""
-    lines = record.decode("utf-8").splitlines()
-    return [row[0] for row in csv.reader(lines) if row]
+    """The paths a RECORD's rows name, as written there ("/"-separated).
+    Rows end at newlines only: a name may hold a character that
+    str.splitlines() takes for a line break (U+2028, say), unquoted."""
+    rows = csv.reader(io.StringIO(record.decode("utf-8"), newline=""))
+    return [row[0] for row in rows if row]
 
 
 def _directories(paths: list[str]) -> set[str]:
@@ -382,20 +382,27 @@ def _mode_rule(umask: int, fresh: bool) -> Any:
     file_mode = (0o644 if fresh else 0o666) & ~umask
 
     def fix(path: str, is_dir: bool, want: int) -> None:
-        st = os.lstat(path)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            # A row for a file not installed: pip's (and install_wheels')
+            # RECORD keeps the row of a .data/scripts entry-point wrapper.
+            return
         kind_matches = stat.S_ISDIR(st.st_mode) if is_dir else stat.S_ISREG(st.st_mode)
         if kind_matches and stat.S_IMODE(st.st_mode) != want:
             os.chmod(path, want)
 
-    def apply(dist: Any, purelib: Path, installed: list[str]) -> None:
-        # The files install_wheels wrote or placed in purelib, as its RECORD
-        # names them, and the marker; then their directories, deepest first.
-        marker = f"{Path(dist.dist_info).stem}.virtualenv"
-        files = [*installed, marker]
-        root = f"{purelib}{os.sep}"  # joined as strings: a seed package has ~1,000 paths
-        for path in files:
-            fix(root + path, False, file_mode)
-        for directory in sorted(_directories(files), key=lambda d: d.count("/"), reverse=True):
-            fix(root + directory, True, dir_mode)
+    def apply(dist: Any, purelib: Path, installed_paths: list[str]) -> None:
+        # The files the install's RECORD lists, relative to the .dist-info's
+        # parent (the lib directory: purelib or platlib), then the marker in
+        # purelib; then their directories, deepest first.
+        dist_info = Path(dist.dist_info)
+        lib = f"{dist_info.parent}{os.sep}"  # joined as strings: ~1,000 paths a package
+        for path in installed_paths:
+            fix(lib + path, False, file_mode)
+        fix(os.path.join(purelib, f"{dist_info.stem}.virtualenv"), False, file_mode)
+        by_depth = sorted(_directories(installed_paths), key=lambda d: d.count("/"), reverse=True)
+        for directory in by_depth:
+            fix(lib + directory, True, dir_mode)
 
     return apply

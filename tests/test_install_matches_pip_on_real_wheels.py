@@ -97,8 +97,10 @@ class Pair:
 def wheels() -> Wheels:
     pip_name, pip_version = ic.REFERENCE_PIP.split("==")
     try:
+        # Downloaded by the venvs' Python: the reference pip needs 3.10+, and
+        # a 3.9 pip would find no wheel of it.
         paths = ic.fetch_wheels(
-            [*PINS, (pip_name, pip_version)], WHEELS_DIR, [sys.executable, "-m", "pip"]
+            [*PINS, (pip_name, pip_version)], WHEELS_DIR, [venv_python(), "-m", "pip"]
         )
     except (subprocess.CalledProcessError, OSError) as e:
         skip_or_fail(f"cannot download the pinned wheels into {WHEELS_DIR}: {e}")

@@ -401,7 +401,9 @@ def odd_pip_wheel(directory: Path, version: str) -> Path:
     def release(wheel: Path) -> tuple[int, ...]:
         return tuple(int(part) for part in wheel.name.split("-")[1].split("."))
 
-    bundled = max(embed.glob("pip-*.whl"), key=release)
+    # Any bundled pip will do: its Requires-Python is dropped below, so that
+    # virtualenv finds pip 99.0 for this Python, whichever it is.
+    bundled = min(embed.glob("pip-*.whl"), key=release)
     old_dist_info = "-".join(bundled.name.split("-")[:2]) + ".dist-info"
     dist_info = f"pip-{version}.dist-info"
     members: dict[str, tuple[bytes, int]] = {}
@@ -414,7 +416,9 @@ def odd_pip_wheel(directory: Path, version: str) -> Path:
             if name == f"{dist_info}/METADATA":
                 lines = content.decode("utf-8").split("\n")
                 lines = [
-                    f"Version: {version}" if ln.startswith("Version: ") else ln for ln in lines
+                    f"Version: {version}" if line.startswith("Version: ") else line
+                    for line in lines
+                    if not line.startswith("Requires-Python: ")
                 ]
                 content = "\n".join(lines).encode("utf-8")
             members[name] = (content, (info.external_attr >> 16) & 0o777 or 0o644)
